@@ -1,0 +1,74 @@
+/// CAF atoms, message types and the error category shared by goring's
+/// actors. Heavy (includes CAF): only actor implementation files include it.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "actors/protocol.hpp"
+#include "redis/reply.hpp"
+#include "redis/scripts.hpp"
+
+CAF_ERROR_CODE_ENUM(goring::protocol::signal_error, "goring")
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(goring::redis::reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(goring::redis::script_call)
+
+namespace goring {
+
+// From a WebSocket session to its connection actor.
+using text_atom = caf::atom_constant<caf::atom("text")>;
+using binary_atom = caf::atom_constant<caf::atom("binary")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+
+// To a connection actor.
+/// (signal, tagged payload, call hint): a pub/sub payload for this user, or
+/// an event from a local call actor (the hint).
+using signal_atom = caf::atom_constant<caf::atom("signal")>;
+/// (write, frame): write a frame to the client as it is.
+using write_atom = caf::atom_constant<caf::atom("write")>;
+using replaced_atom = caf::atom_constant<caf::atom("replaced")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+
+// To the Redis bridge.
+using eval_atom = caf::atom_constant<caf::atom("eval")>;
+using command_atom = caf::atom_constant<caf::atom("command")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using unregister_atom = caf::atom_constant<caf::atom("unregister")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+// The bridge's own, from the Redis I/O thread.
+using reply_atom = caf::atom_constant<caf::atom("reply")>;
+using pubsub_atom = caf::atom_constant<caf::atom("pubsub")>;
+using subscribed_atom = caf::atom_constant<caf::atom("subscribed")>;
+using link_up_atom = caf::atom_constant<caf::atom("linkup")>;
+using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+using script_loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+
+// To a call actor.
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using accept_atom = caf::atom_constant<caf::atom("accept")>;
+using reject_atom = caf::atom_constant<caf::atom("reject")>;
+using end_atom = caf::atom_constant<caf::atom("end")>;
+using relay_atom = caf::atom_constant<caf::atom("relay")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using remote_atom = caf::atom_constant<caf::atom("remote")>;
+using ring_timeout_atom = caf::atom_constant<caf::atom("ringtmo")>;
+
+/// The error a client sees: code plus a sentence.
+inline caf::error signal_failure(protocol::signal_error code, std::string message) {
+  return caf::make_error(code, std::move(message));
+}
+
+/// Reads back a `signal_failure`; any other error becomes internal_error.
+inline std::pair<protocol::signal_error, std::string>
+read_failure(const caf::error& err) {
+  if (err.category() == caf::atom("goring")) {
+    std::string text;
+    if (err.context().match_elements<std::string>())
+      text = err.context().get_as<std::string>(0);
+    return {static_cast<protocol::signal_error>(err.code()), text};
+  }
+  return {protocol::signal_error::internal_error,
+          "internal error: " + caf::to_string(err)};
+}
+
+} // namespace goring

@@ -1,0 +1,422 @@
+#include "actors/call_actor.hpp"
+
+#include <unordered_map>
+
+#include "actors/atoms.hpp"
+#include "config/log.hpp"
+#include "redis/scripts.hpp"
+
+namespace goring {
+
+namespace {
+
+constexpr const char* component = "call_actor";
+/// How long a state change may wait for Redis before the client hears
+/// internal_error.
+constexpr auto redis_timeout = std::chrono::seconds(5);
+
+using protocol::signal_error;
+
+struct call_state {
+  context_ptr ctx;
+  call_setup call;
+  /// Connection actors of the participants on this instance.
+  std::unordered_map<std::string, caf::actor> locals;
+  bool over = false;
+
+  static inline const char* name = "call_actor";
+
+  const std::string& peer_of(const std::string& user) const {
+    return user == call.caller_id ? call.callee_id : call.caller_id;
+  }
+  const protocol::user_info& info_of(const std::string& user) const {
+    return user == call.caller_id ? call.caller_info : call.callee_info;
+  }
+  bool is_participant(const std::string& user) const {
+    return user == call.caller_id || user == call.callee_id;
+  }
+};
+
+using call_actor = caf::stateful_actor<call_state>;
+
+std::string tagged(char tag, const std::string& frame) {
+  std::string out;
+  out.reserve(frame.size() + 1);
+  out.push_back(tag);
+  out.append(frame);
+  return out;
+}
+
+/// Sends a call event to a participant: straight to its connection when it
+/// is here, through the bridge (local registry or PUBLISH) otherwise.
+void notify(call_actor* self, const std::string& user, const std::string& frame) {
+  auto payload = tagged(protocol::signal_tag::event, frame);
+  auto it = self->state.locals.find(user);
+  if (it != self->state.locals.end())
+    self->send(it->second, signal_atom::value, std::move(payload), caf::actor{self});
+  else
+    self->send(self->state.ctx->bridge, deliver_atom::value, user, std::move(payload),
+               caf::actor{self});
+}
+
+void finish(call_actor* self) {
+  self->state.over = true;
+  self->quit();
+}
+
+/// Runs a call script, holding back every other message of this session
+/// until Redis answers: the session's operations happen one at a time.
+template <class OnReply>
+void run_script(call_actor* self, redis::script_call call, OnReply on_reply) {
+  self->request(self->state.ctx->bridge, redis_timeout, eval_atom::value, std::move(call))
+    .await([on_reply](redis::reply& r) mutable { on_reply(r); },
+           [on_reply](caf::error& err) mutable {
+             on_reply(redis::reply::make_error(caf::to_string(err)));
+           });
+}
+
+caf::error redis_failure(const redis::reply& r) {
+  GORING_LOG(warn, component, "Redis failed: " << r.str);
+  return signal_failure(signal_error::internal_error,
+                        "the server could not reach its database; try again");
+}
+
+/// Maps a refused transition (not_found, unauthorized, invalid_state) to the
+/// client's error.
+caf::error refusal(const redis::call_outcome& out, const char* action) {
+  if (out.status == "not_found")
+    return signal_failure(signal_error::session_not_found, "no such call session");
+  if (out.status == "unauthorized")
+    return signal_failure(signal_error::unauthorized,
+                          std::string{"you are not allowed to "} + action + " this call");
+  if (out.status == "invalid_state")
+    return signal_failure(signal_error::invalid_state, std::string{"cannot "} + action
+                                                         + ": the call is " + out.detail);
+  return signal_failure(signal_error::internal_error, "unexpected answer from the database");
+}
+
+/// A refused transition means this actor's copy is stale when the session
+/// is gone or over; then there is nothing left to serialize here.
+void quit_if_stale(call_actor* self, const redis::call_outcome& out) {
+  if (out.status == "not_found"
+      || (out.status == "invalid_state" && out.detail != "ringing"
+          && out.detail != "accepted"))
+    finish(self);
+}
+
+caf::behavior accepted_behavior(call_actor* self);
+
+/// call.end by a participant, or their connection closing.
+void end_call(call_actor* self, const std::string& user, bool disconnect,
+              caf::response_promise rp) {
+  auto& st = self->state;
+  run_script(self,
+             redis::call_end(st.call.session_id, user, ended_ttl(st.ctx->config),
+                             unix_now(), disconnect),
+             [self, user, rp](const redis::reply& r) mutable {
+               auto out = redis::parse_call_outcome(r);
+               if (out.status == "ok") {
+                 auto& st = self->state;
+                 GORING_LOG(info, component, "call " << st.call.session_id << " ended by "
+                                                     << user << ": " << out.detail);
+                 notify(self, st.peer_of(user),
+                        protocol::encode_ended(st.call.session_id, out.detail,
+                                               st.info_of(user)));
+                 if (rp.pending())
+                   rp.deliver(true);
+                 finish(self);
+                 return;
+               }
+               if (rp.pending())
+                 rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "end"));
+               else if (self->state.locals.empty())
+                 finish(self);
+               quit_if_stale(self, out);
+             });
+}
+
+/// A local participant's connection terminated.
+void on_participant_down(call_actor* self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  std::string user;
+  for (auto it = st.locals.begin(); it != st.locals.end(); ++it) {
+    if (it->second.address() == dm.source) {
+      user = it->first;
+      st.locals.erase(it);
+      break;
+    }
+  }
+  // While starting, the start script's answer sees the caller gone.
+  if (user.empty() || st.over || st.call.state == "starting")
+    return;
+  end_call(self, user, true, caf::response_promise{});
+}
+
+/// Handlers every phase shares.
+caf::message_handler common_handlers(call_actor* self) {
+  return {
+    [self](join_atom, const std::string& user, const caf::actor& conn,
+           const std::string& info) {
+      auto& st = self->state;
+      if (!st.is_participant(user))
+        return;
+      st.locals[user] = conn;
+      self->monitor(conn);
+      auto& known = user == st.call.caller_id ? st.call.caller_info : st.call.callee_info;
+      known = protocol::user_info_from_json(info, user);
+    },
+    [self](end_atom, const std::string& user) {
+      auto rp = self->make_response_promise();
+      end_call(self, user, false, rp);
+      return rp;
+    },
+    [self](remote_atom, uint8_t type, const std::string&, const std::string& info) {
+      auto& st = self->state;
+      auto ev = static_cast<protocol::event_type>(type);
+      if (ev == protocol::event_type::accepted) {
+        st.call.state = "accepted";
+        st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
+        self->become(accepted_behavior(self));
+      } else if (ev == protocol::event_type::rejected || ev == protocol::event_type::ended) {
+        finish(self);
+      }
+    },
+    [self](refresh_atom) {
+      auto& st = self->state;
+      run_script(self, redis::call_refresh(st.call.session_id, st.ctx->config.session_ttl),
+                 [self](const redis::reply& r) {
+                   auto& st = self->state;
+                   if (r.is_nil()) {
+                     // Redis lost the session (restart without persistence,
+                     // or it expired while Redis was away): end it here.
+                     GORING_LOG(warn, component, "call " << st.call.session_id
+                                                         << " vanished from Redis");
+                     for (auto& [user, conn] : st.locals)
+                       self->send(conn, signal_atom::value,
+                                  tagged(protocol::signal_tag::event,
+                                         protocol::encode_ended(st.call.session_id,
+                                                                "session_lost",
+                                                                st.info_of(st.peer_of(user)))),
+                                  caf::actor{self});
+                     finish(self);
+                     return;
+                   }
+                   self->delayed_send(self, st.ctx->config.session_ttl / 3,
+                                      refresh_atom::value);
+                 });
+    },
+  };
+}
+
+void refuse_relay(call_actor* self, const std::string& user, const char* why) {
+  auto it = self->state.locals.find(user);
+  if (it != self->state.locals.end())
+    self->send(it->second, write_atom::value,
+               protocol::encode_error(signal_error::invalid_state, why));
+}
+
+caf::behavior accepted_behavior(call_actor* self) {
+  return caf::message_handler{
+    [self](relay_atom, const std::string& user, std::string& frame) {
+      auto& st = self->state;
+      auto& peer = st.peer_of(user);
+      auto it = st.locals.find(peer);
+      if (it != st.locals.end())
+        self->send(it->second, write_atom::value, std::move(frame));
+      else
+        self->send(st.ctx->bridge, deliver_atom::value, peer,
+                   tagged(protocol::signal_tag::relay, frame), caf::actor{});
+    },
+    [self](accept_atom, const std::string&, const std::string&) -> caf::error {
+      return signal_failure(signal_error::invalid_state, "the call is already accepted");
+    },
+    [self](reject_atom, const std::string&) -> caf::error {
+      return signal_failure(signal_error::invalid_state,
+                            "the call is already accepted; end it with call.end");
+    },
+  }
+    .or_else(common_handlers(self));
+}
+
+caf::behavior ringing_behavior(call_actor* self) {
+  return caf::message_handler{
+    [self](relay_atom, const std::string& user, const std::string&) {
+      refuse_relay(self, user, "the call has not been accepted yet");
+    },
+    [self](accept_atom, const std::string& user, const std::string& info) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      if (user != st.call.callee_id) {
+        rp.deliver(signal_failure(signal_error::unauthorized,
+                                  "only the callee can accept this call"));
+        return rp;
+      }
+      run_script(self,
+                 redis::call_accept(st.call.session_id, user, st.ctx->config.session_ttl,
+                                    info, unix_now()),
+                 [self, rp, info](const redis::reply& r) mutable {
+                   auto out = redis::parse_call_outcome(r);
+                   auto& st = self->state;
+                   if (out.status == "ok") {
+                     st.call.state = "accepted";
+                     st.call.callee_info =
+                       protocol::user_info_from_json(info, st.call.callee_id);
+                     notify(self, st.call.caller_id,
+                            protocol::encode_accepted(st.call.session_id,
+                                                      st.call.callee_info));
+                     self->become(accepted_behavior(self));
+                     rp.deliver(true);
+                     return;
+                   }
+                   rp.deliver(out.status == "error" ? redis_failure(r)
+                                                    : refusal(out, "accept"));
+                   quit_if_stale(self, out);
+                 });
+      return rp;
+    },
+    [self](reject_atom, const std::string& user) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      if (user != st.call.callee_id) {
+        rp.deliver(signal_failure(signal_error::unauthorized,
+                                  "only the callee can reject this call"));
+        return rp;
+      }
+      run_script(self,
+                 redis::call_reject(st.call.session_id, user, ended_ttl(st.ctx->config),
+                                    unix_now()),
+                 [self, rp](const redis::reply& r) mutable {
+                   auto out = redis::parse_call_outcome(r);
+                   auto& st = self->state;
+                   if (out.status == "ok") {
+                     notify(self, st.call.caller_id,
+                            protocol::encode_rejected(st.call.session_id,
+                                                      st.call.callee_info));
+                     rp.deliver(true);
+                     finish(self);
+                     return;
+                   }
+                   rp.deliver(out.status == "error" ? redis_failure(r)
+                                                    : refusal(out, "reject"));
+                   quit_if_stale(self, out);
+                 });
+      return rp;
+    },
+    [self](ring_timeout_atom) {
+      auto& st = self->state;
+      run_script(self,
+                 redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config),
+                                     unix_now()),
+                 [self](const redis::reply& r) {
+                   auto out = redis::parse_call_outcome(r);
+                   auto& st = self->state;
+                   if (out.status == "ok" || out.status == "not_found") {
+                     // Unanswered: both sides hear no_answer. A session that
+                     // vanished meanwhile ends the same way here.
+                     for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
+                       if (out.status == "ok" || st.locals.count(*user) != 0)
+                         notify(self, *user,
+                                protocol::encode_ended(st.call.session_id, "no_answer",
+                                                       st.info_of(st.peer_of(*user))));
+                     }
+                     finish(self);
+                     return;
+                   }
+                   quit_if_stale(self, out);
+                 });
+    },
+  }
+    .or_else(common_handlers(self));
+}
+
+caf::behavior starting_behavior(call_actor* self) {
+  return {
+    [self](start_atom) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      run_script(self,
+                 redis::call_start(st.call.caller_id, st.call.callee_id,
+                                   st.call.session_id, unix_now(),
+                                   st.ctx->config.session_ttl,
+                                   protocol::to_json(st.call.caller_info)),
+                 [self, rp](const redis::reply& r) mutable {
+                   auto& st = self->state;
+                   auto& callee = st.call.callee_id;
+                   if (r.type != redis::reply::kind::string) {
+                     rp.deliver(redis_failure(r));
+                     finish(self);
+                     return;
+                   }
+                   if (r.str != "ok") {
+                     if (r.str == "offline")
+                       rp.deliver(signal_failure(signal_error::user_offline,
+                                                 "user " + callee + " is not connected"));
+                     else if (r.str == "callee_busy")
+                       rp.deliver(signal_failure(signal_error::user_busy,
+                                                 "user " + callee + " is busy"));
+                     else if (r.str == "caller_busy")
+                       rp.deliver(signal_failure(signal_error::invalid_state,
+                                                 "you are already in a call"));
+                     else
+                       rp.deliver(signal_failure(signal_error::internal_error,
+                                                 "could not create the call session"));
+                     finish(self);
+                     return;
+                   }
+                   if (st.locals.empty()) {
+                     // The caller left while Redis created the session.
+                     end_call(self, st.call.caller_id, true, caf::response_promise{});
+                     return;
+                   }
+                   GORING_LOG(info, component, "call " << st.call.session_id << ": "
+                                                       << st.call.caller_id << " rings "
+                                                       << callee);
+                   st.call.state = "ringing";
+                   auto& caller_conn = st.locals.begin()->second;
+                   self->send(caller_conn, write_atom::value,
+                              protocol::encode_ringing(st.call.session_id, callee));
+                   notify(self, callee,
+                          protocol::encode_ring(st.call.session_id, st.call.caller_info));
+                   self->delayed_send(self, st.ctx->config.ring_timeout,
+                                      ring_timeout_atom::value);
+                   self->delayed_send(self, st.ctx->config.session_ttl / 3,
+                                      refresh_atom::value);
+                   self->become(ringing_behavior(self));
+                   rp.deliver(true);
+                 });
+      return rp;
+    },
+    [self](join_atom, const std::string& user, const caf::actor& conn, const std::string&) {
+      self->state.locals[user] = conn;
+      self->monitor(conn);
+    },
+  };
+}
+
+caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
+                            std::string local_user, caf::actor conn) {
+  auto& st = self->state;
+  st.ctx = ctx;
+  st.call = std::move(setup);
+  ++ctx->live_calls;
+  self->attach_functor([ctx] { --ctx->live_calls; });
+  st.locals[local_user] = conn;
+  self->monitor(conn);
+  self->set_down_handler([self](const caf::down_msg& dm) { on_participant_down(self, dm); });
+  if (st.call.state == "starting")
+    return starting_behavior(self);
+  self->delayed_send(self, ctx->config.session_ttl / 3, refresh_atom::value);
+  if (st.call.state == "accepted")
+    return accepted_behavior(self);
+  self->delayed_send(self, ctx->config.ring_timeout, ring_timeout_atom::value);
+  return ringing_behavior(self);
+}
+
+} // namespace
+
+caf::actor spawn_call_actor(caf::actor_system& sys, context_ptr ctx, call_setup setup,
+                            const std::string& local_user, const caf::actor& conn) {
+  return sys.spawn(call_actor_fn, std::move(ctx), std::move(setup), local_user, conn);
+}
+
+} // namespace goring

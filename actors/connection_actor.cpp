@@ -1,0 +1,365 @@
+#include "actors/connection_actor.hpp"
+
+#include <random>
+#include <unordered_map>
+
+#include "actors/atoms.hpp"
+#include "actors/call_actor.hpp"
+#include "config/log.hpp"
+#include "redis/keys.hpp"
+
+namespace goring {
+
+namespace {
+
+constexpr const char* component = "connection";
+constexpr auto request_timeout = std::chrono::seconds(10);
+
+using protocol::client_message;
+using protocol::client_type;
+using protocol::signal_error;
+
+struct connection_state {
+  context_ptr ctx;
+  std::weak_ptr<client_link> link;
+  protocol::user_info me;
+  std::string token;
+  /// The calls this user takes part in, by session id (at most one live;
+  /// briefly two while a new ring races a failed start).
+  std::unordered_map<std::string, caf::actor> calls;
+  bool closing = false;
+
+  static inline const char* name = "connection_actor";
+};
+
+using connection_actor = caf::stateful_actor<connection_state>;
+
+/// A random version 4 UUID.
+std::string new_session_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t hi = rng();
+  uint64_t lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
+                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
+                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+void write(connection_actor* self, std::string frame) {
+  if (auto link = self->state.link.lock())
+    link->send(std::move(frame));
+}
+
+void send_error(connection_actor* self, signal_error code, const std::string& message) {
+  GORING_LOG(info, component, "user " << self->state.me.user_id << ": "
+                                      << protocol::wire_code(code) << ": " << message);
+  write(self, protocol::encode_error(code, message));
+}
+
+void send_error(connection_actor* self, const caf::error& err) {
+  auto [code, message] = read_failure(err);
+  send_error(self, code, message);
+}
+
+void close(connection_actor* self, uint16_t code, const std::string& reason) {
+  self->state.closing = true;
+  if (auto link = self->state.link.lock())
+    link->close(code, reason);
+  self->quit();
+}
+
+void track_call(connection_actor* self, const std::string& session_id,
+                const caf::actor& call) {
+  self->state.calls[session_id] = call;
+  self->monitor(call);
+}
+
+void dispatch(connection_actor* self, client_message msg, std::string frame);
+
+/// A request about a session this connection holds no call actor for: ask
+/// Redis what the session is, answer the right error, or (a participant
+/// whose call lives on, e.g. after a reconnect) adopt it and go on.
+void adopt_or_refuse(connection_actor* self, client_message msg, std::string frame) {
+  auto& st = self->state;
+  std::vector<std::string> argv{"HMGET", redis::keys::session(msg.session_id),
+                                "caller_id", "callee_id", "state", "caller_info",
+                                "callee_info"};
+  self->request(st.ctx->bridge, request_timeout, command_atom::value, std::move(argv))
+    .then(
+      [self, msg, frame](redis::reply& r) mutable {
+        auto& st = self->state;
+        if (r.type != redis::reply::kind::array || r.elements.size() != 5) {
+          send_error(self, signal_error::internal_error,
+                     "the server could not reach its database; try again");
+          return;
+        }
+        auto& caller = r.elements[0].str;
+        auto& callee = r.elements[1].str;
+        auto& state = r.elements[2].str;
+        auto& me = st.me.user_id;
+        if (r.elements[0].is_nil()) {
+          send_error(self, signal_error::session_not_found,
+                     "no call with session_id " + msg.session_id);
+          return;
+        }
+        if (me != caller && me != callee) {
+          send_error(self, signal_error::unauthorized,
+                     "you are not a participant of this call");
+          return;
+        }
+        bool callee_only = msg.type == client_type::call_accept
+                           || msg.type == client_type::call_reject;
+        if (callee_only && me != callee) {
+          send_error(self, signal_error::unauthorized, std::string{"only the callee can "}
+                                                         + (msg.type == client_type::call_accept
+                                                              ? "accept"
+                                                              : "reject")
+                                                         + " this call");
+          return;
+        }
+        bool live = state == "ringing" || state == "accepted";
+        if (!live || (callee_only && state != "ringing")
+            || (protocol::is_relay(msg.type) && state != "accepted")) {
+          send_error(self, signal_error::invalid_state,
+                     state == "ringing" ? "the call has not been accepted yet"
+                                        : "the call is " + state);
+          return;
+        }
+        if (st.calls.count(msg.session_id) == 0) {
+          call_setup setup{msg.session_id,
+                           caller,
+                           callee,
+                           protocol::user_info_from_json(r.elements[3].str, caller),
+                           protocol::user_info_from_json(r.elements[4].str, callee),
+                           state};
+          auto call = spawn_call_actor(self->home_system(), st.ctx, std::move(setup),
+                                       me, caf::actor{self});
+          track_call(self, msg.session_id, call);
+        }
+        dispatch(self, std::move(msg), std::move(frame));
+      },
+      [self](caf::error& err) {
+        GORING_LOG(warn, component, "session lookup failed: " << caf::to_string(err));
+        send_error(self, signal_error::internal_error,
+                   "the server could not reach its database; try again");
+      });
+}
+
+/// Sends a call operation and reports its failure to the client.
+template <class... Ts>
+void call_operation(connection_actor* self, const caf::actor& call,
+                    const std::string& session_id, bool ends_call, Ts&&... xs) {
+  self->request(call, request_timeout, std::forward<Ts>(xs)...)
+    .then(
+      [self, session_id, ends_call](bool) {
+        if (ends_call)
+          self->state.calls.erase(session_id);
+      },
+      [self](caf::error& err) { send_error(self, err); });
+}
+
+void start_call(connection_actor* self, const std::string& callee) {
+  auto& st = self->state;
+  if (callee == st.me.user_id) {
+    send_error(self, signal_error::invalid_message, "you cannot call yourself");
+    return;
+  }
+  if (!st.calls.empty()) {
+    send_error(self, signal_error::invalid_state, "you are already in a call");
+    return;
+  }
+  auto session_id = new_session_id();
+  call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
+  auto call = spawn_call_actor(self->home_system(), st.ctx, std::move(setup),
+                               st.me.user_id, caf::actor{self});
+  track_call(self, session_id, call);
+  self->request(call, request_timeout, start_atom::value)
+    .then([](bool) { /* call.ringing was written by the call actor */ },
+          [self, session_id](caf::error& err) {
+            self->state.calls.erase(session_id);
+            send_error(self, err);
+          });
+}
+
+void dispatch(connection_actor* self, client_message msg, std::string frame) {
+  auto& st = self->state;
+  if (msg.type == client_type::call_start) {
+    start_call(self, msg.callee_id);
+    return;
+  }
+  auto it = st.calls.find(msg.session_id);
+  if (it == st.calls.end()) {
+    adopt_or_refuse(self, std::move(msg), std::move(frame));
+    return;
+  }
+  auto& call = it->second;
+  auto& me = st.me.user_id;
+  switch (msg.type) {
+    case client_type::call_accept:
+      call_operation(self, call, msg.session_id, false, accept_atom::value, me,
+                     protocol::to_json(st.me));
+      break;
+    case client_type::call_reject:
+      call_operation(self, call, msg.session_id, true, reject_atom::value, me);
+      break;
+    case client_type::call_end:
+      call_operation(self, call, msg.session_id, true, end_atom::value, me);
+      break;
+    default: // webrtc.*: to the peer, unchanged
+      self->send(call, relay_atom::value, me, std::move(frame));
+      break;
+  }
+}
+
+/// A call event for this user, from a local call actor (`hint`) or from
+/// another instance over pub/sub (no hint).
+void on_event(connection_actor* self, std::string frame, const caf::actor& hint) {
+  auto& st = self->state;
+  auto ev = protocol::parse_server_event(frame);
+  if (ev) {
+    auto it = st.calls.find(ev->session_id);
+    switch (ev->type) {
+      case protocol::event_type::ring:
+        if (it != st.calls.end())
+          break;
+        if (hint) {
+          self->send(hint, join_atom::value, st.me.user_id, caf::actor{self},
+                     protocol::to_json(st.me));
+          track_call(self, ev->session_id, hint);
+        } else {
+          call_setup setup{ev->session_id, ev->caller_id, st.me.user_id, ev->peer,
+                           st.me, "ringing"};
+          if (setup.caller_info.user_id.empty())
+            setup.caller_info.user_id = ev->caller_id;
+          track_call(self, ev->session_id,
+                     spawn_call_actor(self->home_system(), st.ctx, std::move(setup),
+                                      st.me.user_id, caf::actor{self}));
+        }
+        break;
+      default:
+        if (it == st.calls.end())
+          break;
+        if (it->second != hint)
+          self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type),
+                     ev->reason, protocol::to_json(ev->peer));
+        if (ev->type != protocol::event_type::accepted)
+          st.calls.erase(it);
+        break;
+    }
+  }
+  write(self, std::move(frame));
+}
+
+caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
+                                  std::weak_ptr<client_link> link, auth::claims who) {
+  auto& st = self->state;
+  st.ctx = ctx;
+  st.link = std::move(link);
+  st.me = protocol::user_info{who.user_id, who.name, who.username};
+  st.token = ctx->instance_id + "/" + std::to_string(ctx->next_connection_id++);
+  ++ctx->live_connections;
+  self->attach_functor([ctx] { --ctx->live_connections; });
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    auto& calls = self->state.calls;
+    for (auto it = calls.begin(); it != calls.end();) {
+      if (it->second.address() == dm.source)
+        it = calls.erase(it);
+      else
+        ++it;
+    }
+  });
+  // Frames wait in the mailbox until the user is registered: subscribed to
+  // its channel and owner of its ws:user key.
+  self->request(ctx->bridge, request_timeout, register_atom::value, st.me.user_id, st.token,
+                caf::actor{self})
+    .await(
+      [self](const std::string& previous) {
+        GORING_LOG(info, component, "user " << self->state.me.user_id << " connected"
+                                            << (previous.empty() ? "" : " (took over)"));
+      },
+      [self](caf::error& err) {
+        GORING_LOG(warn, component, "user " << self->state.me.user_id
+                                            << " could not register: " << caf::to_string(err));
+        send_error(self, signal_error::internal_error,
+                   "the server could not register the connection; reconnect later");
+        close(self, close_code::internal_error, "registration failed");
+      });
+  return {
+    [self](text_atom, std::string& frame) {
+      if (self->state.closing)
+        return;
+      auto parsed = protocol::parse_client_frame(frame);
+      if (!parsed.message) {
+        send_error(self, parsed.error, parsed.error_message);
+        return;
+      }
+      dispatch(self, std::move(*parsed.message), std::move(frame));
+    },
+    [self](binary_atom) {
+      send_error(self, signal_error::invalid_message,
+                 "binary frames are not supported; send JSON text frames");
+    },
+    [self](closed_atom) {
+      GORING_LOG(info, component, "user " << self->state.me.user_id << " disconnected");
+      self->quit();
+    },
+    [self](signal_atom, std::string& payload, const caf::actor& hint) {
+      if (payload.empty())
+        return;
+      char tag = payload[0];
+      payload.erase(0, 1);
+      if (tag == protocol::signal_tag::event)
+        on_event(self, std::move(payload), hint);
+      else if (tag == protocol::signal_tag::relay)
+        write(self, std::move(payload));
+    },
+    [self](write_atom, std::string& frame) { write(self, std::move(frame)); },
+    [self](replaced_atom) {
+      GORING_LOG(info, component, "user " << self->state.me.user_id
+                                          << " replaced by a newer connection");
+      close(self, close_code::replaced, "replaced");
+    },
+    [self](shutdown_atom) { close(self, close_code::going_away, "server shutting down"); },
+  };
+}
+
+/// Forwards what the WebSocket session reports into the actor's mailbox.
+class actor_port : public connection_port {
+public:
+  explicit actor_port(caf::actor actor) : actor_(std::move(actor)) {
+    // nop
+  }
+  ~actor_port() override {
+    closed();
+  }
+  void text_frame(std::string frame) override {
+    caf::anon_send(actor_, text_atom::value, std::move(frame));
+  }
+  void binary_frame() override {
+    caf::anon_send(actor_, binary_atom::value);
+  }
+  void closed() override {
+    if (!actor_)
+      return;
+    caf::anon_send(actor_, closed_atom::value);
+    actor_ = nullptr;
+  }
+
+private:
+  caf::actor actor_;
+};
+
+} // namespace
+
+std::shared_ptr<connection_port>
+spawn_connection_actor(caf::actor_system& sys, context_ptr ctx,
+                       std::weak_ptr<client_link> link, const auth::claims& who) {
+  auto actor = sys.spawn(connection_actor_fn, std::move(ctx), std::move(link), who);
+  return std::make_shared<actor_port>(std::move(actor));
+}
+
+} // namespace goring

@@ -1,0 +1,41 @@
+/// What every actor of one goring instance shares: settings, the bridge,
+/// and live counts for shutdown.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+
+#include "config/config.hpp"
+
+namespace goring {
+
+struct instance_context {
+  settings config;
+  /// "server_id/nonce": prefix of every owner token this process writes;
+  /// the nonce tells this run from an earlier run with the same SERVER_ID.
+  std::string instance_id;
+  caf::actor bridge;
+  std::atomic<uint64_t> next_connection_id{1};
+  std::atomic<int> live_connections{0};
+  std::atomic<int> live_calls{0};
+  /// Connections the bridge still holds a ws:user key for.
+  std::atomic<int> registered_connections{0};
+  std::atomic<bool> redis_healthy{false};
+  std::atomic<bool> draining{false};
+};
+
+using context_ptr = std::shared_ptr<instance_context>;
+
+/// Session records of ended calls linger this long so a late accept is told
+/// the call is over rather than unknown.
+inline std::chrono::milliseconds ended_ttl(const settings& s) {
+  return std::min(s.session_ttl, std::chrono::milliseconds{60'000});
+}
+
+/// Unix time in seconds, as stored in session hashes.
+long long unix_now();
+
+} // namespace goring

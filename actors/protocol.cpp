@@ -1,0 +1,322 @@
+#include "actors/protocol.hpp"
+
+#include <array>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace goring::protocol {
+
+namespace {
+
+/// Ids longer than this are refused: no real user or session id is.
+constexpr std::size_t max_id_length = 256;
+
+using writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+struct type_entry {
+  std::string_view name;
+  client_type type;
+};
+
+constexpr std::array<type_entry, 7> client_types = {{
+  {"call.start", client_type::call_start},
+  {"call.accept", client_type::call_accept},
+  {"call.reject", client_type::call_reject},
+  {"call.end", client_type::call_end},
+  {"webrtc.offer", client_type::webrtc_offer},
+  {"webrtc.answer", client_type::webrtc_answer},
+  {"webrtc.ice", client_type::webrtc_ice},
+}};
+
+parse_result fail(std::string message) {
+  parse_result r;
+  r.error = signal_error::invalid_message;
+  r.error_message = std::move(message);
+  return r;
+}
+
+/// Quotes client text in an error message, cut short.
+std::string quoted(std::string_view text) {
+  constexpr std::size_t max = 64;
+  std::string out = "'";
+  out.append(text.substr(0, max));
+  if (text.size() > max)
+    out.append("...");
+  out.push_back('\'');
+  return out;
+}
+
+/// Checks a required non-empty string field; returns an error text or "".
+std::string required_string(const rapidjson::Value& payload, const char* name,
+                            std::string* out, std::size_t max_length) {
+  auto it = payload.FindMember(name);
+  if (it == payload.MemberEnd())
+    return std::string{"field '"} + name + "' is missing";
+  if (!it->value.IsString())
+    return std::string{"field '"} + name + "' must be a string";
+  if (it->value.GetStringLength() == 0)
+    return std::string{"field '"} + name + "' must not be empty";
+  if (it->value.GetStringLength() > max_length)
+    return std::string{"field '"} + name + "' is too long";
+  if (out != nullptr)
+    out->assign(it->value.GetString(), it->value.GetStringLength());
+  return {};
+}
+
+void put(writer& w, const char* key, std::string_view value) {
+  w.Key(key);
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void put_info(writer& w, const char* key, const user_info& info) {
+  w.Key(key);
+  w.StartObject();
+  put(w, "user_id", info.user_id);
+  if (!info.name.empty())
+    put(w, "name", info.name);
+  if (!info.username.empty())
+    put(w, "username", info.username);
+  w.EndObject();
+}
+
+/// Writes `{"type":type,"payload":{...}}` with `body` filling the payload.
+template <class Body>
+std::string frame(const char* type, Body body) {
+  rapidjson::StringBuffer buf;
+  writer w{buf};
+  w.StartObject();
+  w.Key("type");
+  w.String(type);
+  w.Key("payload");
+  w.StartObject();
+  body(w);
+  w.EndObject();
+  w.EndObject();
+  return std::string{buf.GetString(), buf.GetSize()};
+}
+
+std::string string_member(const rapidjson::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString())
+    return {};
+  return std::string{it->value.GetString(), it->value.GetStringLength()};
+}
+
+user_info info_from(const rapidjson::Value& obj) {
+  user_info info;
+  if (!obj.IsObject())
+    return info;
+  info.user_id = string_member(obj, "user_id");
+  info.name = string_member(obj, "name");
+  info.username = string_member(obj, "username");
+  return info;
+}
+
+} // namespace
+
+std::string_view wire_code(signal_error code) {
+  switch (code) {
+    case signal_error::none:
+      return "none";
+    case signal_error::invalid_message:
+      return "invalid_message";
+    case signal_error::unauthorized:
+      return "unauthorized";
+    case signal_error::user_busy:
+      return "user_busy";
+    case signal_error::user_offline:
+      return "user_offline";
+    case signal_error::session_not_found:
+      return "session_not_found";
+    case signal_error::invalid_state:
+      return "invalid_state";
+    case signal_error::internal_error:
+      return "internal_error";
+  }
+  return "internal_error";
+}
+
+std::string_view type_name(client_type type) {
+  for (auto& entry : client_types)
+    if (entry.type == type)
+      return entry.name;
+  return "unknown";
+}
+
+parse_result parse_client_frame(std::string_view text) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError())
+    return fail(std::string{"message is not valid JSON: "}
+                + rapidjson::GetParseError_En(doc.GetParseError()));
+  if (!doc.IsObject())
+    return fail("message must be a JSON object with 'type' and 'payload'");
+  auto type_it = doc.FindMember("type");
+  if (type_it == doc.MemberEnd())
+    return fail("field 'type' is missing");
+  if (!type_it->value.IsString())
+    return fail("field 'type' must be a string");
+  std::string_view type_text{type_it->value.GetString(),
+                             type_it->value.GetStringLength()};
+  const type_entry* entry = nullptr;
+  for (auto& candidate : client_types)
+    if (candidate.name == type_text)
+      entry = &candidate;
+  if (entry == nullptr)
+    return fail("unknown message type " + quoted(type_text));
+  auto payload_it = doc.FindMember("payload");
+  if (payload_it == doc.MemberEnd())
+    return fail("field 'payload' is missing");
+  if (!payload_it->value.IsObject())
+    return fail("field 'payload' must be an object");
+  const auto& payload = payload_it->value;
+
+  client_message msg{entry->type, {}, {}};
+  std::string problem;
+  if (msg.type == client_type::call_start) {
+    problem = required_string(payload, "callee_id", &msg.callee_id, max_id_length);
+  } else {
+    problem = required_string(payload, "session_id", &msg.session_id, max_id_length);
+  }
+  if (problem.empty()) {
+    // SDP and candidates are relayed as they are; size is bounded by
+    // MAX_MESSAGE_BYTES for the whole frame.
+    constexpr auto unbounded = static_cast<std::size_t>(-1);
+    switch (msg.type) {
+      case client_type::webrtc_offer:
+      case client_type::webrtc_answer:
+        problem = required_string(payload, "sdp", nullptr, unbounded);
+        break;
+      case client_type::webrtc_ice: {
+        problem = required_string(payload, "candidate", nullptr, unbounded);
+        auto mid = payload.FindMember("sdpMid");
+        if (problem.empty() && mid != payload.MemberEnd()
+            && !mid->value.IsString() && !mid->value.IsNull())
+          problem = "field 'sdpMid' must be a string or null";
+        auto index = payload.FindMember("sdpMLineIndex");
+        if (problem.empty() && index != payload.MemberEnd()
+            && !index->value.IsUint() && !index->value.IsNull())
+          problem = "field 'sdpMLineIndex' must be a non-negative integer or null";
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (!problem.empty())
+    return fail(std::string{entry->name} + ": " + problem);
+  parse_result r;
+  r.message = std::move(msg);
+  return r;
+}
+
+std::string to_json(const user_info& info) {
+  rapidjson::StringBuffer buf;
+  writer w{buf};
+  w.StartObject();
+  put(w, "user_id", info.user_id);
+  if (!info.name.empty())
+    put(w, "name", info.name);
+  if (!info.username.empty())
+    put(w, "username", info.username);
+  w.EndObject();
+  return std::string{buf.GetString(), buf.GetSize()};
+}
+
+user_info user_info_from_json(std::string_view json, std::string_view fallback_id) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  user_info info;
+  if (!doc.HasParseError())
+    info = info_from(doc);
+  if (info.user_id.empty())
+    info.user_id = std::string{fallback_id};
+  return info;
+}
+
+std::string encode_ringing(std::string_view session_id, std::string_view callee_id) {
+  return frame("call.ringing", [&](writer& w) {
+    put(w, "session_id", session_id);
+    put(w, "callee_id", callee_id);
+  });
+}
+
+std::string encode_ring(std::string_view session_id, const user_info& caller) {
+  return frame("call.ring", [&](writer& w) {
+    put(w, "session_id", session_id);
+    put(w, "caller_id", caller.user_id);
+    put_info(w, "caller_info", caller);
+  });
+}
+
+std::string encode_accepted(std::string_view session_id, const user_info& callee) {
+  return frame("call.accepted", [&](writer& w) {
+    put(w, "session_id", session_id);
+    put_info(w, "callee_info", callee);
+  });
+}
+
+std::string encode_rejected(std::string_view session_id, const user_info& callee) {
+  return frame("call.rejected", [&](writer& w) {
+    put(w, "session_id", session_id);
+    put_info(w, "callee_info", callee);
+  });
+}
+
+std::string encode_ended(std::string_view session_id, std::string_view reason,
+                         const user_info& peer) {
+  return frame("call.ended", [&](writer& w) {
+    put(w, "session_id", session_id);
+    put(w, "reason", reason);
+    put_info(w, "peer_info", peer);
+  });
+}
+
+std::string encode_error(signal_error code, std::string_view message) {
+  return frame("error", [&](writer& w) {
+    put(w, "code", wire_code(code));
+    put(w, "message", message);
+  });
+}
+
+std::optional<server_event> parse_server_event(std::string_view text) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject())
+    return std::nullopt;
+  auto type = string_member(doc, "type");
+  auto payload_it = doc.FindMember("payload");
+  if (payload_it == doc.MemberEnd() || !payload_it->value.IsObject())
+    return std::nullopt;
+  const auto& payload = payload_it->value;
+  server_event ev{event_type::ring, string_member(payload, "session_id"), {}, {}, {}};
+  auto info_of = [&](const char* name) {
+    auto it = payload.FindMember(name);
+    return it == payload.MemberEnd() ? user_info{} : info_from(it->value);
+  };
+  if (type == "call.ring") {
+    ev.type = event_type::ring;
+    ev.caller_id = string_member(payload, "caller_id");
+    ev.peer = info_of("caller_info");
+  } else if (type == "call.accepted") {
+    ev.type = event_type::accepted;
+    ev.peer = info_of("callee_info");
+  } else if (type == "call.rejected") {
+    ev.type = event_type::rejected;
+    ev.peer = info_of("callee_info");
+  } else if (type == "call.ended") {
+    ev.type = event_type::ended;
+    ev.reason = string_member(payload, "reason");
+    ev.peer = info_of("peer_info");
+  } else {
+    return std::nullopt;
+  }
+  if (ev.session_id.empty())
+    return std::nullopt;
+  return ev;
+}
+
+} // namespace goring::protocol

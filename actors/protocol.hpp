@@ -1,0 +1,108 @@
+/// The wire protocol: JSON frames in and out, and the one vocabulary of
+/// signaling errors. Pure code: no sockets, no actors, no Redis.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace goring::protocol {
+
+/// Every way a client request can fail. `wire_code` gives the `error.code`
+/// string clients see; the numbering is also the CAF error code.
+enum class signal_error : uint8_t {
+  none = 0,
+  invalid_message,
+  unauthorized,
+  user_busy,
+  user_offline,
+  session_not_found,
+  invalid_state,
+  internal_error,
+};
+
+std::string_view wire_code(signal_error code);
+
+/// What a client may send.
+enum class client_type : uint8_t {
+  call_start,
+  call_accept,
+  call_reject,
+  call_end,
+  webrtc_offer,
+  webrtc_answer,
+  webrtc_ice,
+};
+
+std::string_view type_name(client_type type);
+
+inline bool is_relay(client_type type) {
+  return type == client_type::webrtc_offer || type == client_type::webrtc_answer
+         || type == client_type::webrtc_ice;
+}
+
+/// A checked client frame. The frame's text is kept for relays, which go to
+/// the peer unchanged.
+struct client_message {
+  client_type type;
+  std::string session_id; // every type but call.start
+  std::string callee_id;  // call.start
+};
+
+/// Either a message or the error to answer with.
+struct parse_result {
+  std::optional<client_message> message;
+  signal_error error = signal_error::none;
+  std::string error_message;
+};
+
+/// Parses and validates one text frame from a client.
+parse_result parse_client_frame(std::string_view text);
+
+/// Who a user is, from their token's claims. Empty name/username are left
+/// out of the JSON.
+struct user_info {
+  std::string user_id;
+  std::string name;
+  std::string username;
+};
+
+/// `{"user_id":...,"name":...,"username":...}`
+std::string to_json(const user_info& info);
+/// Reads what `to_json` wrote; a malformed text yields only `fallback_id`.
+user_info user_info_from_json(std::string_view json, std::string_view fallback_id);
+
+/// Server frames.
+std::string encode_ringing(std::string_view session_id, std::string_view callee_id);
+std::string encode_ring(std::string_view session_id, const user_info& caller);
+std::string encode_accepted(std::string_view session_id, const user_info& callee);
+std::string encode_rejected(std::string_view session_id, const user_info& callee);
+std::string encode_ended(std::string_view session_id, std::string_view reason,
+                         const user_info& peer);
+std::string encode_error(signal_error code, std::string_view message);
+
+/// The server events that change a call's state, as read back from a frame
+/// that came over pub/sub from another instance.
+enum class event_type : uint8_t { ring, accepted, rejected, ended };
+
+struct server_event {
+  event_type type;
+  std::string session_id;
+  std::string caller_id; // ring
+  std::string reason;    // ended
+  user_info peer;        // caller_info / callee_info / peer_info
+};
+
+std::optional<server_event> parse_server_event(std::string_view frame);
+
+/// What instances publish on ws:signal:{user_id}: a one-byte tag, then a
+/// body. Relays are forwarded without parsing; events are parsed to keep
+/// the local call actor in step; control messages never reach a client.
+namespace signal_tag {
+inline constexpr char relay = 'R';   // body: a webrtc.* frame
+inline constexpr char event = 'E';   // body: a call.* frame
+inline constexpr char replaced = 'X'; // body: owner token of the new connection
+} // namespace signal_tag
+
+} // namespace goring::protocol

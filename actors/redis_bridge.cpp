@@ -1,0 +1,411 @@
+#include "actors/redis_bridge.hpp"
+
+#include <functional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <boost/asio/io_context.hpp>
+
+#include "actors/atoms.hpp"
+#include "config/log.hpp"
+#include "redis/async_connection.hpp"
+#include "redis/keys.hpp"
+
+namespace goring {
+
+namespace {
+
+constexpr const char* component = "redis_bridge";
+/// Users per refresh_users call: bounds the time one script blocks Redis.
+constexpr std::size_t refresh_batch = 500;
+
+using continuation = std::function<void(redis::reply)>;
+
+/// A connection actor that asked to register and what it registered with.
+struct registered_conn {
+  std::string user;
+  std::string token;
+};
+
+/// The one connection that currently receives a user's messages here.
+struct local_user {
+  caf::actor conn;
+  std::string token;
+};
+
+struct waiting_registration {
+  caf::actor conn;
+  std::string token;
+  caf::response_promise promise;
+};
+
+struct bridge_state {
+  context_ptr ctx;
+  std::unique_ptr<redis::async_connection> commands;
+  std::unique_ptr<redis::async_connection> subscriber;
+  std::array<std::string, redis::script_count> shas;
+  uint64_t next_id = 1;
+  std::unordered_map<uint64_t, continuation> waiting;
+  /// Users whose connection on this instance receives their messages.
+  std::unordered_map<std::string, local_user> users;
+  /// Every live connection actor that registered, by address.
+  std::unordered_map<caf::actor_addr, registered_conn> conns;
+  /// Users whose channel is subscribed or being subscribed.
+  std::unordered_set<std::string> channels;
+  /// Registrations waiting for their channel's SUBSCRIBE to be confirmed.
+  std::unordered_map<std::string, std::vector<waiting_registration>> subscribing;
+
+  static inline const char* name = "redis_bridge";
+
+  ~bridge_state() {
+    if (subscriber)
+      subscriber->stop();
+    if (commands)
+      commands->stop();
+  }
+};
+
+using bridge_actor = caf::stateful_actor<bridge_state>;
+
+bool is_local_token(const bridge_state& st, const std::string& token) {
+  auto& id = st.ctx->instance_id;
+  return token.size() > id.size() && token.compare(0, id.size(), id) == 0
+         && token[id.size()] == '/';
+}
+
+/// Sends a command; `k` runs later in the actor's context with the reply.
+void send_command(bridge_actor* self, std::vector<std::string> argv,
+                  continuation k) {
+  auto id = self->state.next_id++;
+  self->state.waiting.emplace(id, std::move(k));
+  auto handle = caf::actor{self};
+  self->state.commands->command(std::move(argv), [handle, id](redis::reply r) {
+    caf::anon_send(handle, reply_atom::value, id, std::move(r));
+  });
+}
+
+/// Runs a script by its SHA; on NOSCRIPT (Redis restarted or flushed its
+/// script cache) sends the text once, which also caches it again.
+void run_script(bridge_actor* self, redis::script_call call, continuation k) {
+  auto& sha = self->state.shas[static_cast<std::size_t>(call.id)];
+  auto argv = redis::eval_argv(call, sha);
+  if (sha.empty()) {
+    send_command(self, std::move(argv), std::move(k));
+    return;
+  }
+  send_command(self, std::move(argv),
+               [self, call = std::move(call), k = std::move(k)](redis::reply r) {
+                 if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
+                   GORING_LOG(info, component, "script "
+                                                 << redis::script_name(call.id)
+                                                 << " missing in Redis, resending");
+                   self->state.shas[static_cast<std::size_t>(call.id)].clear();
+                   send_command(self, redis::eval_argv(call, ""), k);
+                   return;
+                 }
+                 k(std::move(r));
+               });
+}
+
+/// Publishes without waiting: only failures are worth a log line.
+void publish(bridge_actor* self, const std::string& user, std::string payload) {
+  self->state.commands->command({"PUBLISH", redis::keys::signal(user),
+                                 std::move(payload)},
+                                [user](redis::reply r) {
+                                  if (r.is_error())
+                                    GORING_LOG(warn, component,
+                                               "PUBLISH to " << user
+                                                             << " failed: " << r.str);
+                                });
+}
+
+void unsubscribe_if_idle(bridge_actor* self, const std::string& user) {
+  auto& st = self->state;
+  if (st.users.count(user) != 0 || st.subscribing.count(user) != 0)
+    return;
+  if (st.channels.erase(user) != 0)
+    st.subscriber->unsubscribe({redis::keys::signal(user)});
+}
+
+void release(bridge_actor* self, const std::string& user, const std::string& token) {
+  run_script(self, redis::release_user(user, token), [user](redis::reply r) {
+    if (r.is_error())
+      GORING_LOG(warn, component, "releasing ws:user:" << user << " failed: " << r.str);
+  });
+}
+
+/// Takes the ws:user key for a connection whose channel is subscribed.
+void claim(bridge_actor* self, const std::string& user, waiting_registration reg) {
+  run_script(
+    self, redis::claim_user(user, reg.token, self->state.ctx->config.presence_ttl),
+    [self, user, reg](redis::reply r) mutable {
+      auto& st = self->state;
+      if (r.is_error()) {
+        GORING_LOG(warn, component, "claiming ws:user:" << user << " failed: " << r.str);
+        reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
+                                           "could not register the connection in Redis"));
+        unsubscribe_if_idle(self, user);
+        return;
+      }
+      if (st.conns.count(reg.conn.address()) == 0) {
+        // The connection closed while it registered: give the key back.
+        release(self, user, reg.token);
+        unsubscribe_if_idle(self, user);
+        return;
+      }
+      auto previous = r.type == redis::reply::kind::string ? r.str : std::string{};
+      auto it = st.users.find(user);
+      if (it != st.users.end() && it->second.conn != reg.conn)
+        self->send(it->second.conn, replaced_atom::value);
+      st.users[user] = local_user{reg.conn, reg.token};
+      if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
+        publish(self, user, std::string(1, protocol::signal_tag::replaced) + reg.token);
+      reg.promise.deliver(previous);
+    });
+}
+
+void load_scripts(bridge_actor* self) {
+  for (std::size_t i = 0; i < redis::script_count; ++i) {
+    auto id = static_cast<redis::script>(i);
+    send_command(self, {"SCRIPT", "LOAD", redis::script_text(id)},
+                 [self, i](redis::reply r) {
+                   if (r.type == redis::reply::kind::string)
+                     self->state.shas[i] = r.str;
+                   else
+                     GORING_LOG(warn, component, "SCRIPT LOAD failed: " << r.str);
+                 });
+  }
+}
+
+void resubscribe_all(bridge_actor* self) {
+  auto& st = self->state;
+  if (st.channels.empty())
+    return;
+  std::vector<std::string> names;
+  for (auto& user : st.channels)
+    names.push_back(redis::keys::signal(user));
+  st.subscriber->subscribe(std::move(names), [](redis::reply r) {
+    if (r.is_error())
+      GORING_LOG(warn, component, "resubscribing failed: " << r.str);
+  });
+}
+
+/// Extends the ws:user keys of all local users, a batch per script call,
+/// and closes those whose key another connection took meanwhile.
+void refresh_presence(bridge_actor* self) {
+  auto& st = self->state;
+  std::vector<std::string> users;
+  std::vector<std::string> tokens;
+  auto flush = [&] {
+    if (users.empty())
+      return;
+    run_script(self, redis::refresh_users(users, tokens, st.ctx->config.presence_ttl),
+               [self, users, tokens](redis::reply r) {
+                 if (r.type != redis::reply::kind::array)
+                   return;
+                 for (auto& lost : r.elements) {
+                   auto index = static_cast<std::size_t>(lost.integer) - 1;
+                   if (index >= users.size())
+                     continue;
+                   auto it = self->state.users.find(users[index]);
+                   if (it == self->state.users.end() || it->second.token != tokens[index])
+                     continue;
+                   GORING_LOG(info, component,
+                              "user " << users[index] << " was taken over elsewhere");
+                   self->send(it->second.conn, replaced_atom::value);
+                   self->state.users.erase(it);
+                   unsubscribe_if_idle(self, users[index]);
+                 }
+               });
+    users.clear();
+    tokens.clear();
+  };
+  for (auto& [user, local] : st.users) {
+    users.push_back(user);
+    tokens.push_back(local.token);
+    if (users.size() == refresh_batch)
+      flush();
+  }
+  flush();
+}
+
+caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
+                           boost::asio::io_context* io) {
+  auto& st = self->state;
+  st.ctx = ctx;
+  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port,
+                        ctx->config.redis_password};
+  auto handle = caf::actor{self};
+  // Health is the conjunction of both links; the flags are only touched on
+  // the connections' strands, the result read by /health.
+  auto up = std::make_shared<std::array<std::atomic<bool>, 2>>();
+  auto update_health = [ctx, up] {
+    ctx->redis_healthy = (*up)[0].load() && (*up)[1].load();
+  };
+  auto link_callbacks = [&](std::size_t which) {
+    redis::async_connection::callbacks cbs;
+    cbs.on_connected = [handle, up, which, update_health] {
+      (*up)[which] = true;
+      update_health();
+      caf::anon_send(handle, link_up_atom::value, which == 1);
+    };
+    cbs.on_disconnected = [up, which, update_health](const std::string& why) {
+      (*up)[which] = false;
+      update_health();
+      GORING_LOG(warn, component,
+                 (which == 0 ? "command" : "subscriber") << " connection down: " << why);
+    };
+    return cbs;
+  };
+  auto sub_cbs = link_callbacks(1);
+  sub_cbs.on_message = [handle](const std::string& channel, const std::string& payload) {
+    caf::anon_send(handle, pubsub_atom::value, channel, payload);
+  };
+  st.commands = std::make_unique<redis::async_connection>(*io, where, link_callbacks(0));
+  st.subscriber = std::make_unique<redis::async_connection>(*io, where, std::move(sub_cbs));
+  st.commands->start();
+  st.subscriber->start();
+  self->delayed_send(self, ctx->config.presence_ttl / 3, refresh_atom::value);
+
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    auto& st = self->state;
+    auto it = st.conns.find(dm.source);
+    if (it == st.conns.end())
+      return;
+    auto reg = std::move(it->second);
+    st.conns.erase(it);
+    st.ctx->registered_connections = static_cast<int>(st.conns.size());
+    auto user_it = st.users.find(reg.user);
+    if (user_it != st.users.end() && user_it->second.conn.address() == dm.source)
+      st.users.erase(user_it);
+    release(self, reg.user, reg.token);
+    unsubscribe_if_idle(self, reg.user);
+  });
+
+  return {
+    [self](reply_atom, uint64_t id, redis::reply& r) {
+      auto it = self->state.waiting.find(id);
+      if (it == self->state.waiting.end())
+        return;
+      auto k = std::move(it->second);
+      self->state.waiting.erase(it);
+      k(std::move(r));
+    },
+    [self](eval_atom, redis::script_call& call) {
+      auto rp = self->make_response_promise();
+      run_script(self, std::move(call), [rp](redis::reply r) mutable {
+        rp.deliver(std::move(r));
+      });
+      return rp;
+    },
+    [self](command_atom, std::vector<std::string>& argv) {
+      auto rp = self->make_response_promise();
+      send_command(self, std::move(argv), [rp](redis::reply r) mutable {
+        rp.deliver(std::move(r));
+      });
+      return rp;
+    },
+    [self](register_atom, const std::string& user, const std::string& token,
+           const caf::actor& conn) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      st.conns[conn.address()] = registered_conn{user, token};
+      st.ctx->registered_connections = static_cast<int>(st.conns.size());
+      self->monitor(conn);
+      waiting_registration reg{conn, token, rp};
+      // The channel is subscribed before the key says the user is online,
+      // so nothing published to them right after is lost.
+      if (st.channels.count(user) != 0 && st.subscribing.count(user) == 0) {
+        claim(self, user, std::move(reg));
+        return rp;
+      }
+      auto& queue = st.subscribing[user];
+      queue.push_back(std::move(reg));
+      if (queue.size() == 1) {
+        st.channels.insert(user);
+        auto handle = caf::actor{self};
+        st.subscriber->subscribe({redis::keys::signal(user)},
+                                 [handle, user](redis::reply r) {
+                                   caf::anon_send(handle, subscribed_atom::value,
+                                                  user, !r.is_error());
+                                 });
+      }
+      return rp;
+    },
+    [self](subscribed_atom, const std::string& user, bool ok) {
+      auto& st = self->state;
+      auto it = st.subscribing.find(user);
+      if (it == st.subscribing.end())
+        return;
+      auto regs = std::move(it->second);
+      st.subscribing.erase(it);
+      for (auto& reg : regs) {
+        if (ok) {
+          claim(self, user, std::move(reg));
+        } else {
+          reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
+                                             "could not subscribe to Redis"));
+        }
+      }
+      if (!ok)
+        unsubscribe_if_idle(self, user);
+    },
+    [self](deliver_atom, const std::string& user, std::string& payload,
+           const caf::actor& hint) {
+      auto it = self->state.users.find(user);
+      if (it != self->state.users.end())
+        self->send(it->second.conn, signal_atom::value, std::move(payload), hint);
+      else
+        publish(self, user, std::move(payload));
+    },
+    [self](pubsub_atom, const std::string& channel, std::string& payload) {
+      auto& st = self->state;
+      if (channel.compare(0, redis::keys::signal_prefix.size(),
+                          redis::keys::signal_prefix) != 0 || payload.empty())
+        return;
+      auto user = channel.substr(redis::keys::signal_prefix.size());
+      auto it = st.users.find(user);
+      if (it == st.users.end())
+        return;
+      if (payload[0] == protocol::signal_tag::replaced) {
+        if (payload.compare(1, std::string::npos, it->second.token) != 0) {
+          GORING_LOG(info, component, "user " << user << " connected elsewhere");
+          self->send(it->second.conn, replaced_atom::value);
+          st.users.erase(it);
+          unsubscribe_if_idle(self, user);
+        }
+        return;
+      }
+      self->send(it->second.conn, signal_atom::value, std::move(payload), caf::actor{});
+    },
+    [self](link_up_atom, bool is_subscriber) {
+      GORING_LOG(info, component,
+                 (is_subscriber ? "subscriber" : "command") << " connection up");
+      if (is_subscriber)
+        resubscribe_all(self);
+      else
+        load_scripts(self);
+    },
+    [self](refresh_atom) {
+      refresh_presence(self);
+      self->delayed_send(self, self->state.ctx->config.presence_ttl / 3,
+                         refresh_atom::value);
+    },
+    [self](shutdown_atom) {
+      for (auto& [addr, reg] : self->state.conns) {
+        auto conn = caf::actor_cast<caf::actor>(addr);
+        if (conn)
+          self->send(conn, shutdown_atom::value);
+      }
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_redis_bridge(caf::actor_system& sys, context_ptr ctx,
+                              boost::asio::io_context& io) {
+  return sys.spawn(redis_bridge, std::move(ctx), &io);
+}
+
+} // namespace goring

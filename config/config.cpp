@@ -1,0 +1,226 @@
+#include "config/config.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace goring {
+
+namespace {
+
+/// How one setting is read from text into `settings`.
+struct setting_parser {
+  setting_doc doc;
+  std::function<bool(settings&, const std::string&)> apply;
+};
+
+bool parse_u64(const std::string& text, unsigned long long max, unsigned long long& out) {
+  if (text.empty())
+    return false;
+  char* end = nullptr;
+  errno = 0;
+  auto value = std::strtoull(text.c_str(), &end, 10);
+  if (errno != 0 || end == nullptr || *end != '\0' || value > max || text[0] == '-')
+    return false;
+  out = value;
+  return true;
+}
+
+template <class T>
+std::function<bool(settings&, const std::string&)> number(T settings::*field,
+                                                          unsigned long long min,
+                                                          unsigned long long max) {
+  return [=](settings& s, const std::string& text) {
+    unsigned long long v = 0;
+    if (!parse_u64(text, max, v) || v < min)
+      return false;
+    s.*field = static_cast<T>(v);
+    return true;
+  };
+}
+
+std::function<bool(settings&, const std::string&)> text(std::string settings::*field) {
+  return [=](settings& s, const std::string& value) {
+    s.*field = value;
+    return true;
+  };
+}
+
+std::function<bool(settings&, const std::string&)>
+duration(std::chrono::milliseconds settings::*field, std::chrono::milliseconds min) {
+  return [=](settings& s, const std::string& value) {
+    auto d = parse_duration(value);
+    if (!d || *d < min)
+      return false;
+    s.*field = *d;
+    return true;
+  };
+}
+
+bool apply_redis_addr(settings& s, const std::string& value) {
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos) {
+    s.redis_host = value;
+    return !value.empty();
+  }
+  unsigned long long port = 0;
+  if (!parse_u64(value.substr(colon + 1), 65535, port) || port == 0)
+    return false;
+  s.redis_host = value.substr(0, colon);
+  s.redis_port = static_cast<uint16_t>(port);
+  return !s.redis_host.empty();
+}
+
+const std::vector<setting_parser>& parsers() {
+  using namespace std::chrono_literals;
+  static const std::vector<setting_parser> all = {
+    {{"PORT", "--port", "8080", "public HTTP/WebSocket port"},
+     number(&settings::port, 0, 65535)},
+    {{"BIND_ADDR", "--bind-addr", "0.0.0.0", "address the public port listens on"},
+     text(&settings::bind_addr)},
+    {{"JWT_SECRET", "--jwt-secret", default_jwt_secret,
+      "HS256 secret that signs client tokens"},
+     text(&settings::jwt_secret)},
+    {{"REDIS_ADDR", "--redis-addr", "localhost:6379", "Redis host:port"},
+     apply_redis_addr},
+    {{"REDIS_PASSWORD", "--redis-password", "(empty)", "Redis password (AUTH)"},
+     text(&settings::redis_password)},
+    {{"SERVER_ID", "--server-id", "(hostname)", "this instance's unique id"},
+     text(&settings::server_id)},
+    {{"RING_TIMEOUT", "--ring-timeout", "30s",
+      "how long a call rings before it ends with no_answer"},
+     duration(&settings::ring_timeout, 100ms)},
+    {{"SESSION_TTL", "--session-ttl", "120s",
+      "TTL of call keys in Redis; live calls refresh them"},
+     duration(&settings::session_ttl, 1000ms)},
+    {{"PRESENCE_TTL", "--presence-ttl", "30s",
+      "TTL of ws:user keys; connected users refresh them"},
+     duration(&settings::presence_ttl, 1000ms)},
+    {{"MAX_MESSAGE_BYTES", "--max-message-bytes", "65536",
+      "largest frame a client may send; bigger closes with 1009"},
+     number(&settings::max_message_bytes, 64, 16u << 20)},
+    {{"MAX_QUEUED_FRAMES", "--max-queued-frames", "1024",
+      "frames queued for one slow client before it is closed (1008)"},
+     number(&settings::max_queued_frames, 1, 1u << 20)},
+    {{"LOG_LEVEL", "--log-level", "info", "debug | info | warn | error | off"},
+     [](settings& s, const std::string& v) {
+       if (v != "debug" && v != "info" && v != "warn" && v != "error" && v != "off")
+         return false;
+       s.log_level = v;
+       return true;
+     }},
+    {{"IO_THREADS", "--io-threads", "1", "threads running sockets and Redis I/O"},
+     number(&settings::io_threads, 1, 64)},
+    {{"ACTOR_THREADS", "--actor-threads", "2", "threads running actors"},
+     number(&settings::actor_threads, 1, 64)},
+    {{"SHUTDOWN_GRACE", "--shutdown-grace", "8s",
+      "how long SIGTERM waits for calls and keys to be released"},
+     duration(&settings::shutdown_grace, 0ms)},
+  };
+  return all;
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0')
+    return "goring";
+  return buf;
+}
+
+} // namespace
+
+const std::vector<setting_doc>& setting_docs() {
+  static const std::vector<setting_doc> docs = [] {
+    std::vector<setting_doc> out;
+    for (auto& p : parsers())
+      out.push_back(p.doc);
+    return out;
+  }();
+  return docs;
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+    ++digits;
+  if (digits == 0 || digits > 12)
+    return std::nullopt;
+  auto value = std::stoull(text.substr(0, digits));
+  auto unit = text.substr(digits);
+  if (unit.empty() || unit == "s")
+    return std::chrono::milliseconds(value * 1000);
+  if (unit == "ms")
+    return std::chrono::milliseconds(value);
+  if (unit == "m")
+    return std::chrono::milliseconds(value * 60'000);
+  return std::nullopt;
+}
+
+parse_result parse_settings(int argc, const char* const* argv, const char* const* envp) {
+  parse_result result;
+  std::map<std::string, std::string> env;
+  for (auto e = envp; e != nullptr && *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq != nullptr)
+      env.emplace(std::string(*e, eq), std::string(eq + 1));
+  }
+  for (auto& p : parsers()) {
+    auto it = env.find(p.doc.env);
+    if (it != env.end() && !it->second.empty() && !p.apply(result.values, it->second)) {
+      result.error = "invalid value for " + p.doc.env + ": '" + it->second + "'";
+      return result;
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      result.show_help = true;
+      continue;
+    }
+    std::string value;
+    auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      result.error = "missing value for " + arg;
+      return result;
+    }
+    const setting_parser* match = nullptr;
+    for (auto& p : parsers())
+      if (p.doc.flag == arg)
+        match = &p;
+    if (match == nullptr) {
+      result.error = "unknown option " + arg + " (see --help)";
+      return result;
+    }
+    if (!match->apply(result.values, value)) {
+      result.error = "invalid value for " + arg + ": '" + value + "'";
+      return result;
+    }
+  }
+  if (result.values.server_id.empty())
+    result.values.server_id = hostname();
+  return result;
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << "goring: WebSocket signaling server for one-to-one voice calls\n\n"
+      << "usage: goring [--flag value]...\n\n"
+      << "Each setting is an environment variable or a flag (the flag wins).\n"
+      << "Durations take s, ms or m (a plain number is seconds).\n\n";
+  for (auto& d : setting_docs()) {
+    out << "  " << d.flag << " / " << d.env << "\n      " << d.description
+        << " (default " << d.default_value << ")\n";
+  }
+  return out.str();
+}
+
+} // namespace goring

@@ -1,0 +1,65 @@
+/// goring's settings: environment variables, each also a --flag.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace goring {
+
+/// The value every setting starts from when neither flag nor variable is set.
+inline constexpr const char* default_jwt_secret = "dev-secret-change-in-production";
+
+struct settings {
+  std::string bind_addr = "0.0.0.0";
+  uint16_t port = 8080;
+  std::string jwt_secret = default_jwt_secret;
+  std::string redis_host = "localhost";
+  uint16_t redis_port = 6379;
+  std::string redis_password;
+  std::string server_id; // defaults to the hostname
+  std::chrono::milliseconds ring_timeout{30'000};
+  /// TTL of call:session and call:user keys; a live call refreshes them.
+  std::chrono::milliseconds session_ttl{120'000};
+  /// TTL of ws:user keys; refreshed while the user is connected.
+  std::chrono::milliseconds presence_ttl{30'000};
+  std::size_t max_message_bytes = 65536;
+  /// Frames queued for one client before it counts as a slow consumer.
+  std::size_t max_queued_frames = 1024;
+  std::string log_level = "info";
+  unsigned io_threads = 1;
+  unsigned actor_threads = 2;
+  /// How long a shutdown waits for calls and keys to be released.
+  std::chrono::milliseconds shutdown_grace{8'000};
+};
+
+/// One documented setting, for --help and README.
+struct setting_doc {
+  std::string env;
+  std::string flag;
+  std::string default_value;
+  std::string description;
+};
+
+const std::vector<setting_doc>& setting_docs();
+
+/// The outcome of reading the command line and environment.
+struct parse_result {
+  settings values;
+  bool show_help = false;
+  std::string error; // empty on success
+};
+
+/// Reads the environment (through `getenv`) and then `argv`, flags winning.
+parse_result parse_settings(int argc, const char* const* argv,
+                            const char* const* envp);
+
+/// The text of `goring --help`.
+std::string help_text();
+
+/// Parses durations as "30", "30s", "500ms", "2m" (plain numbers are seconds).
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
+
+} // namespace goring

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what goring needs to build, test and run, from Debian 12 packages.
+# One script for every place that builds goring: README's commands, .ci/run,
+# and the container image's build stage.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libcaf-dev libboost-dev libboost-system-dev
+  libhiredis-dev libcpp-jwt-dev nlohmann-json3-dev libssl-dev
+  rapidjson-dev doctest-dev
+  redis-server curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-build-deps: all packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,88 @@
+// goring: starts the actors, the public listener, and drains on SIGINT/SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "actors/system.hpp"
+#include "config/config.hpp"
+#include "config/log.hpp"
+#include "net/listener.hpp"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  using namespace goring;
+  auto parsed = parse_settings(argc, argv, environ);
+  if (parsed.show_help) {
+    std::cout << help_text();
+    return 0;
+  }
+  if (!parsed.error.empty()) {
+    std::cerr << "goring: " << parsed.error << "\n";
+    return 2;
+  }
+  auto& config = parsed.values;
+  // Every thread started from here on inherits the blocked signals, so only
+  // the sigwait below receives SIGINT and SIGTERM.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  log::set_level(config.log_level);
+  if (config.jwt_secret == default_jwt_secret)
+    GORING_LOG(warn, "main",
+               "JWT_SECRET is the default development secret: anyone can mint tokens. "
+               "Set JWT_SECRET before exposing this server.");
+
+  boost::asio::io_context io{static_cast<int>(config.io_threads)};
+  // Keeps the io_context running while no socket is open.
+  auto work = boost::asio::make_work_guard(io);
+  std::vector<std::thread> io_threads;
+  for (unsigned i = 0; i < config.io_threads; ++i)
+    io_threads.emplace_back([&io] { io.run(); });
+  auto join_io = [&] {
+    work.reset();
+    io.stop();
+    for (auto& t : io_threads)
+      t.join();
+  };
+
+  int exit_code = 0;
+  {
+    actor_runtime runtime{config, io};
+    auto ctx = std::make_shared<server_context>(
+      server_context{config, auth::jwt_verifier{config.jwt_secret}, &runtime});
+    std::shared_ptr<listener> public_listener;
+    try {
+      boost::asio::ip::tcp::endpoint where{boost::asio::ip::make_address(config.bind_addr),
+                                           config.port};
+      public_listener = std::make_shared<listener>(io, where, ctx);
+    } catch (const std::exception& e) {
+      GORING_LOG(error, "main", "cannot listen on " << config.bind_addr << ":" << config.port
+                                                    << ": " << e.what());
+      exit_code = 1;
+    }
+    if (public_listener) {
+      public_listener->run();
+      GORING_LOG(info, "main", "goring " << GORING_VERSION << " (" << config.server_id
+                                         << ") listening on " << config.bind_addr << ":"
+                                         << public_listener->port() << ", Redis at "
+                                         << config.redis_host << ":" << config.redis_port);
+      int sig = 0;
+      sigwait(&signals, &sig);
+      GORING_LOG(info, "main", "signal " << sig << ": draining");
+      public_listener->stop();
+      runtime.drain(config.shutdown_grace);
+    }
+  }
+  join_io();
+  GORING_LOG(info, "main", "stopped");
+  return exit_code;
+}

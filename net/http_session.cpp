@@ -1,0 +1,166 @@
+#include "net/http_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "config/log.hpp"
+#include "net/websocket_session.hpp"
+
+namespace goring {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr auto request_timeout = std::chrono::seconds(30);
+constexpr std::size_t header_limit = 8 * 1024;
+constexpr std::size_t body_limit = 4 * 1024;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
+      i += 2;
+    } else if (text[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+} // namespace
+
+std::optional<std::string> query_parameter(std::string_view target, std::string_view name) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return std::nullopt;
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      return eq == std::string_view::npos ? std::string{} : percent_decode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos)
+      break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+http_session::http_session(boost::asio::ip::tcp::socket socket,
+                           std::shared_ptr<const server_context> ctx)
+  : stream_(std::move(socket)), ctx_(std::move(ctx)) {
+  // nop
+}
+
+void http_session::run() {
+  boost::asio::dispatch(stream_.get_executor(),
+                        beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+}
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(header_limit);
+  parser_->body_limit(body_limit);
+  stream_.expires_after(request_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream) {
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    return;
+  }
+  if (ec) {
+    if (ec != beast::error::timeout && ec != boost::asio::error::operation_aborted
+        && ec != boost::asio::error::connection_reset)
+      GORING_LOG(debug, "http", "read failed: " << ec.message());
+    return;
+  }
+  auto req = parser_->release();
+  auto path = path_of(std::string_view{req.target().data(), req.target().size()});
+  if (beast::websocket::is_upgrade(req)) {
+    if (path != "/ws") {
+      respond(req, http::status::not_found, "not found\n");
+      return;
+    }
+    upgrade(std::move(req));
+    return;
+  }
+  if (path == "/health" && (req.method() == http::verb::get || req.method() == http::verb::head)) {
+    if (ctx_->runtime->redis_healthy())
+      respond(req, http::status::ok, "OK");
+    else
+      respond(req, http::status::service_unavailable, "Redis unavailable");
+    return;
+  }
+  if (path == "/ws") {
+    respond(req, http::status::upgrade_required, "WebSocket upgrade required\n");
+    return;
+  }
+  respond(req, http::status::not_found, "not found\n");
+}
+
+void http_session::upgrade(request req) {
+  auto target = std::string_view{req.target().data(), req.target().size()};
+  auto token = query_parameter(target, "token");
+  auto check = ctx_->verifier.verify(token ? *token : std::string_view{});
+  if (!check.valid) {
+    // The reason is logged and sent; the token itself never is.
+    beast::error_code ignored;
+    GORING_LOG(info, "http", "upgrade refused from "
+                               << stream_.socket().remote_endpoint(ignored) << ": "
+                               << check.refusal);
+    respond(req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
+    return;
+  }
+  stream_.expires_never();
+  std::make_shared<websocket_session>(stream_.release_socket(), ctx_, std::move(*check.valid))
+    ->run(std::move(req));
+}
+
+void http_session::respond(const request& req, http::status status, std::string body) {
+  auto res = std::make_shared<response>(status, req.version());
+  res->set(http::field::server, "goring");
+  res->set(http::field::content_type, "text/plain; charset=utf-8");
+  res->keep_alive(req.keep_alive() && status != http::status::unauthorized);
+  res->body() = std::move(body);
+  res->prepare_payload();
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res](beast::error_code ec, std::size_t n) {
+                      self->on_write(res->need_eof(), ec, n);
+                    });
+}
+
+void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
+  if (ec)
+    return;
+  if (close) {
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    return;
+  }
+  do_read();
+}
+
+} // namespace goring

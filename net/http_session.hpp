@@ -1,0 +1,40 @@
+/// One HTTP connection on the public port: serves /health and upgrades
+/// /ws?token=JWT to a WebSocket (401 without a valid token).
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "net/server_context.hpp"
+
+namespace goring {
+
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+  http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const server_context> ctx);
+
+  void run();
+
+private:
+  using request = boost::beast::http::request<boost::beast::http::string_body>;
+  using response = boost::beast::http::response<boost::beast::http::string_body>;
+
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void upgrade(request req);
+  void respond(const request& req, boost::beast::http::status status, std::string body);
+  void on_write(bool close, boost::beast::error_code ec, std::size_t bytes);
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::shared_ptr<const server_context> ctx_;
+};
+
+/// The value of `name` in the target's query string, percent-decoded.
+std::optional<std::string> query_parameter(std::string_view target, std::string_view name);
+
+} // namespace goring

@@ -1,0 +1,57 @@
+#include "net/listener.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+
+#include "config/log.hpp"
+#include "net/http_session.hpp"
+
+namespace goring {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+listener::listener(asio::io_context& io, tcp::endpoint where,
+                   std::shared_ptr<const server_context> ctx)
+  : io_(io), acceptor_(asio::make_strand(io)), ctx_(std::move(ctx)) {
+  acceptor_.open(where.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(where);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+void listener::run() {
+  do_accept();
+}
+
+void listener::stop() {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+uint16_t listener::port() const {
+  return acceptor_.local_endpoint().port();
+}
+
+void listener::do_accept() {
+  acceptor_.async_accept(asio::make_strand(io_),
+                         boost::beast::bind_front_handler(&listener::on_accept,
+                                                          shared_from_this()));
+}
+
+void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open())
+    return;
+  if (ec) {
+    // Out of file descriptors and the like: log, and keep accepting.
+    GORING_LOG(warn, "listener", "accept failed: " << ec.message());
+  } else {
+    std::make_shared<http_session>(std::move(socket), ctx_)->run();
+  }
+  do_accept();
+}
+
+} // namespace goring

@@ -1,0 +1,16 @@
+/// What every HTTP and WebSocket session of the public listener shares.
+#pragma once
+
+#include "actors/system.hpp"
+#include "config/config.hpp"
+#include "net/jwt_auth.hpp"
+
+namespace goring {
+
+struct server_context {
+  settings config;
+  auth::jwt_verifier verifier;
+  actor_runtime* runtime;
+};
+
+} // namespace goring

@@ -1,0 +1,156 @@
+#include "net/websocket_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+#include "config/log.hpp"
+
+namespace goring {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+namespace {
+
+/// Errors that are just the end of a connection, not worth a log line.
+bool is_normal_end(beast::error_code ec) {
+  return ec == websocket::error::closed || ec == boost::asio::error::operation_aborted
+         || ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset
+         || ec == beast::error::timeout || ec == boost::asio::error::broken_pipe;
+}
+
+} // namespace
+
+websocket_session::websocket_session(boost::asio::ip::tcp::socket socket,
+                                     std::shared_ptr<const server_context> ctx,
+                                     auth::claims who)
+  : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)) {
+  // nop
+}
+
+websocket_session::~websocket_session() {
+  finish();
+}
+
+void websocket_session::run(beast::http::request<beast::http::string_body> req) {
+  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(beast::http::field::server, "goring");
+  }));
+  ws_.read_message_max(ctx_->config.max_message_bytes);
+  ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept,
+                                                  shared_from_this()));
+}
+
+void websocket_session::on_accept(beast::error_code ec) {
+  if (ec) {
+    GORING_LOG(debug, "websocket", "handshake failed: " << ec.message());
+    return;
+  }
+  port_ = ctx_->runtime->open_connection(std::weak_ptr<client_link>{shared_from_this()}, who_);
+  do_read();
+}
+
+void websocket_session::do_read() {
+  ws_.async_read(buffer_,
+                 beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+}
+
+void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
+  if (ec) {
+    if (ec == websocket::error::message_too_big)
+      GORING_LOG(info, "websocket", "user " << who_.user_id << " sent a frame over "
+                                            << ctx_->config.max_message_bytes
+                                            << " bytes; closed with 1009");
+    else if (!is_normal_end(ec))
+      GORING_LOG(debug, "websocket", "read failed: " << ec.message());
+    finish();
+    return;
+  }
+  if (ws_.got_text())
+    port_->text_frame(beast::buffers_to_string(buffer_.data()));
+  else
+    port_->binary_frame();
+  buffer_.consume(bytes);
+  do_read();
+}
+
+void websocket_session::send(std::string frame) {
+  boost::asio::post(ws_.get_executor(),
+                    [self = shared_from_this(), frame = std::move(frame)]() mutable {
+                      self->enqueue(std::move(frame));
+                    });
+}
+
+void websocket_session::close(uint16_t code, std::string reason) {
+  boost::asio::post(ws_.get_executor(),
+                    [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+                      self->start_close(code, std::move(reason));
+                    });
+}
+
+void websocket_session::enqueue(std::string frame) {
+  if (closing_)
+    return;
+  if (queue_.size() >= ctx_->config.max_queued_frames) {
+    GORING_LOG(warn, "websocket", "user " << who_.user_id << " is not reading; "
+                                          << queue_.size() << " frames queued, closing");
+    start_close(close_code::policy_violation, "slow consumer");
+    return;
+  }
+  queue_.push_back(std::move(frame));
+  if (!writing_)
+    do_write();
+}
+
+void websocket_session::do_write() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(boost::asio::buffer(queue_.front()),
+                  beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
+}
+
+void websocket_session::on_write(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (ec) {
+    if (!is_normal_end(ec))
+      GORING_LOG(debug, "websocket", "write failed: " << ec.message());
+    queue_.clear();
+    return;
+  }
+  queue_.pop_front();
+  if (!queue_.empty())
+    do_write();
+  else if (closing_)
+    do_close();
+}
+
+void websocket_session::start_close(uint16_t code, std::string reason) {
+  if (closing_)
+    return;
+  closing_ = true;
+  close_reason_.code = code;
+  close_reason_.reason = reason;
+  // Frames already queued (the last events of a call) go out first.
+  if (!writing_)
+    do_close();
+}
+
+void websocket_session::do_close() {
+  if (close_sent_ || !ws_.is_open())
+    return;
+  close_sent_ = true;
+  ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
+    if (ec && !is_normal_end(ec))
+      GORING_LOG(debug, "websocket", "close failed: " << ec.message());
+  });
+}
+
+void websocket_session::finish() {
+  if (port_) {
+    port_->closed();
+    port_.reset();
+  }
+}
+
+} // namespace goring

@@ -1,0 +1,57 @@
+/// One WebSocket: reads frames and hands them to its connection actor,
+/// writes what the actor gives it through a bounded queue. Decides nothing
+/// about calls.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "net/link.hpp"
+#include "net/server_context.hpp"
+
+namespace goring {
+
+class websocket_session : public client_link,
+                          public std::enable_shared_from_this<websocket_session> {
+public:
+  websocket_session(boost::asio::ip::tcp::socket socket,
+                    std::shared_ptr<const server_context> ctx, auth::claims who);
+  ~websocket_session() override;
+
+  /// Completes the upgrade for `req`, then starts reading.
+  void run(boost::beast::http::request<boost::beast::http::string_body> req);
+
+  // client_link, callable from any thread.
+  void send(std::string frame) override;
+  void close(uint16_t code, std::string reason) override;
+
+private:
+  void on_accept(boost::beast::error_code ec);
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void enqueue(std::string frame);
+  void do_write();
+  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void start_close(uint16_t code, std::string reason);
+  void do_close();
+  /// Reports the end of the socket to the actor, once.
+  void finish();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  std::shared_ptr<const server_context> ctx_;
+  auth::claims who_;
+  std::shared_ptr<connection_port> port_;
+  std::deque<std::string> queue_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  boost::beast::websocket::close_reason close_reason_;
+};
+
+} // namespace goring

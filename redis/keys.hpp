@@ -1,0 +1,38 @@
+/// Every Redis key and channel name goring uses, in one place.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace goring::redis::keys {
+
+/// STRING: owner token of the user's one WebSocket (server id and connection id).
+inline constexpr std::string_view user_prefix = "ws:user:";
+/// HASH: caller_id, callee_id, state, created_at, ... of one call.
+inline constexpr std::string_view session_prefix = "call:session:";
+/// STRING: the session id of the user's current call.
+inline constexpr std::string_view user_call_prefix = "call:user:";
+/// Pub/sub channel that reaches the instance holding the user's WebSocket.
+inline constexpr std::string_view signal_prefix = "ws:signal:";
+
+inline std::string join(std::string_view prefix, std::string_view id) {
+  std::string key;
+  key.reserve(prefix.size() + id.size());
+  key.append(prefix).append(id);
+  return key;
+}
+
+inline std::string user(std::string_view user_id) {
+  return join(user_prefix, user_id);
+}
+inline std::string session(std::string_view session_id) {
+  return join(session_prefix, session_id);
+}
+inline std::string user_call(std::string_view user_id) {
+  return join(user_call_prefix, user_id);
+}
+inline std::string signal(std::string_view user_id) {
+  return join(signal_prefix, user_id);
+}
+
+} // namespace goring::redis::keys

@@ -1,0 +1,152 @@
+#include "redis/scripts.hpp"
+
+#include <array>
+#include <stdexcept>
+
+#include "redis/keys.hpp"
+
+namespace goring::redis {
+
+namespace {
+
+constexpr std::array<std::string_view, script_count> names = {
+  "claim_user",  "release_user", "refresh_users",
+  "call_start",  "call_accept",  "call_reject",
+  "call_end",    "call_timeout", "call_refresh",
+};
+
+std::string str(std::string_view x) {
+  return std::string{x};
+}
+
+std::string ms(millis x) {
+  return std::to_string(x.count());
+}
+
+} // namespace
+
+std::string_view script_name(script id) {
+  return names[static_cast<std::size_t>(id)];
+}
+
+const std::string& script_text(script id) {
+  static const std::array<std::string, script_count> texts = [] {
+    std::array<std::string, script_count> out;
+    for (std::size_t i = 0; i < script_count; ++i) {
+      for (auto& src : lua_sources())
+        if (names[i] == src.name)
+          out[i] = src.text;
+      if (out[i].empty())
+        throw std::logic_error("Lua script not embedded: " + str(names[i]));
+    }
+    return out;
+  }();
+  return texts[static_cast<std::size_t>(id)];
+}
+
+std::vector<std::string> eval_argv(const script_call& call,
+                                   const std::string& sha) {
+  std::vector<std::string> argv;
+  argv.reserve(3 + call.keys.size() + call.args.size());
+  if (sha.empty()) {
+    argv.emplace_back("EVAL");
+    argv.push_back(script_text(call.id));
+  } else {
+    argv.emplace_back("EVALSHA");
+    argv.push_back(sha);
+  }
+  argv.push_back(std::to_string(call.keys.size()));
+  argv.insert(argv.end(), call.keys.begin(), call.keys.end());
+  argv.insert(argv.end(), call.args.begin(), call.args.end());
+  return argv;
+}
+
+script_call claim_user(std::string_view user_id, std::string_view token,
+                       millis ttl) {
+  return {script::claim_user, {keys::user(user_id)}, {str(token), ms(ttl)}};
+}
+
+script_call release_user(std::string_view user_id, std::string_view token) {
+  return {script::release_user, {keys::user(user_id)}, {str(token)}};
+}
+
+script_call refresh_users(const std::vector<std::string>& users,
+                          const std::vector<std::string>& tokens, millis ttl) {
+  script_call call{script::refresh_users, {}, {ms(ttl)}};
+  call.keys.reserve(users.size());
+  for (auto& u : users)
+    call.keys.push_back(keys::user(u));
+  call.args.insert(call.args.end(), tokens.begin(), tokens.end());
+  return call;
+}
+
+script_call call_start(std::string_view caller_id, std::string_view callee_id,
+                       std::string_view session_id, long long created_at,
+                       millis ttl, std::string_view caller_info_json) {
+  return {script::call_start,
+          {keys::user(callee_id), keys::user_call(caller_id),
+           keys::user_call(callee_id), keys::session(session_id)},
+          {str(caller_id), str(callee_id), str(session_id),
+           std::to_string(created_at), ms(ttl), str(caller_info_json),
+           str(keys::session_prefix)}};
+}
+
+script_call call_accept(std::string_view session_id, std::string_view user_id,
+                        millis ttl, std::string_view callee_info_json,
+                        long long now) {
+  return {script::call_accept,
+          {keys::session(session_id)},
+          {str(user_id), ms(ttl), str(keys::user_call_prefix), str(session_id),
+           str(callee_info_json), std::to_string(now)}};
+}
+
+script_call call_reject(std::string_view session_id, std::string_view user_id,
+                        millis ended_ttl, long long now) {
+  return {script::call_reject,
+          {keys::session(session_id)},
+          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix),
+           str(session_id), std::to_string(now)}};
+}
+
+script_call call_end(std::string_view session_id, std::string_view user_id,
+                     millis ended_ttl, long long now, bool disconnect) {
+  return {script::call_end,
+          {keys::session(session_id)},
+          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix),
+           str(session_id), std::to_string(now),
+           disconnect ? "disconnect" : "user"}};
+}
+
+script_call call_timeout(std::string_view session_id, millis ended_ttl,
+                         long long now) {
+  return {script::call_timeout,
+          {keys::session(session_id)},
+          {ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
+           std::to_string(now)}};
+}
+
+script_call call_refresh(std::string_view session_id, millis ttl) {
+  return {script::call_refresh,
+          {keys::session(session_id)},
+          {ms(ttl), str(keys::user_call_prefix), str(session_id)}};
+}
+
+call_outcome parse_call_outcome(const reply& r) {
+  call_outcome out;
+  if (r.type != reply::kind::array || r.elements.empty()
+      || r.elements[0].type != reply::kind::string) {
+    out.status = "error";
+    out.detail = r.is_error() ? r.str : "unexpected script reply";
+    return out;
+  }
+  auto field = [&](std::size_t i) -> std::string {
+    return i < r.elements.size() ? r.elements[i].str : std::string{};
+  };
+  out.status = field(0);
+  out.caller_id = field(1);
+  out.callee_id = field(2);
+  out.detail = field(3);
+  return out;
+}
+
+} // namespace goring::redis

@@ -1,0 +1,91 @@
+/// The Lua scripts that make every call state change atomic, and the
+/// builders that turn a state change into the script's KEYS and ARGV.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis/reply.hpp"
+
+namespace goring::redis {
+
+/// One embedded script file (generated from redis/scripts/*.lua).
+struct lua_source {
+  const char* name;
+  const char* text;
+};
+
+/// Every script, sorted by name.
+const std::vector<lua_source>& lua_sources();
+
+enum class script : uint8_t {
+  claim_user,
+  release_user,
+  refresh_users,
+  call_start,
+  call_accept,
+  call_reject,
+  call_end,
+  call_timeout,
+  call_refresh,
+};
+
+inline constexpr std::size_t script_count = 9;
+
+std::string_view script_name(script id);
+
+/// The Lua text of a script (throws std::logic_error if it was not embedded).
+const std::string& script_text(script id);
+
+/// A script invocation: which script, its KEYS and its ARGV.
+struct script_call {
+  script id;
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+};
+
+/// Builds `EVALSHA sha n keys... args...` (or `EVAL text ...` if `sha` is
+/// empty).
+std::vector<std::string> eval_argv(const script_call& call,
+                                   const std::string& sha);
+
+using millis = std::chrono::milliseconds;
+
+script_call claim_user(std::string_view user_id, std::string_view token,
+                       millis ttl);
+script_call release_user(std::string_view user_id, std::string_view token);
+/// `users` and `tokens` are parallel.
+script_call refresh_users(const std::vector<std::string>& users,
+                          const std::vector<std::string>& tokens, millis ttl);
+script_call call_start(std::string_view caller_id, std::string_view callee_id,
+                       std::string_view session_id, long long created_at,
+                       millis ttl, std::string_view caller_info_json);
+script_call call_accept(std::string_view session_id, std::string_view user_id,
+                        millis ttl, std::string_view callee_info_json,
+                        long long now);
+script_call call_reject(std::string_view session_id, std::string_view user_id,
+                        millis ended_ttl, long long now);
+/// `disconnect` is true when the user's connection closed (reason
+/// peer_disconnected), false for call.end.
+script_call call_end(std::string_view session_id, std::string_view user_id,
+                     millis ended_ttl, long long now, bool disconnect);
+script_call call_timeout(std::string_view session_id, millis ended_ttl,
+                         long long now);
+script_call call_refresh(std::string_view session_id, millis ttl);
+
+/// What the call scripts (accept, reject, end, timeout) answer:
+/// {status, caller_id, callee_id, detail}. An error reply or an answer of
+/// another shape yields status "error" and the reply text in `detail`.
+struct call_outcome {
+  std::string status;
+  std::string caller_id;
+  std::string callee_id;
+  std::string detail; // state, or the end reason for call_end
+};
+
+call_outcome parse_call_outcome(const reply& r);
+
+} // namespace goring::redis

@@ -1,0 +1,35 @@
+-- call_accept: the callee answers a ringing call.
+--
+-- KEYS[1]  call:session:{session_id}
+-- ARGV[1]  user_id of the one accepting
+-- ARGV[2]  session TTL in milliseconds
+-- ARGV[3]  key prefix of users' calls ("call:user:")
+-- ARGV[4]  session_id
+-- ARGV[5]  callee_info, JSON object
+-- ARGV[6]  accepted_at, Unix seconds
+-- Returns  {status, caller_id, callee_id, state} with status
+--          'ok' | 'not_found' | 'unauthorized' | 'invalid_state'
+--
+-- Race prevented: a double accept (two taps, or two devices) and an accept
+-- racing the caller's cancel or the ring timeout: only a session still
+-- ringing turns accepted, exactly once.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'not_found'}
+end
+local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state')
+local caller, callee, state = f[1], f[2], f[3]
+if ARGV[1] ~= callee then
+  return {'unauthorized', caller, callee, state}
+end
+if state ~= 'ringing' then
+  return {'invalid_state', caller, callee, state}
+end
+redis.call('HSET', KEYS[1], 'state', 'accepted', 'accepted_at', ARGV[6],
+  'callee_info', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+for _, user in ipairs({caller, callee}) do
+  if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
+    redis.call('PEXPIRE', ARGV[3] .. user, ARGV[2])
+  end
+end
+return {'ok', caller, callee, 'accepted'}

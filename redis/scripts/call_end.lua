@@ -1,0 +1,44 @@
+-- call_end: a participant hangs up, cancels, or its connection is gone.
+--
+-- KEYS[1]  call:session:{session_id}
+-- ARGV[1]  user_id of the participant ending the call
+-- ARGV[2]  TTL in milliseconds of the ended session's record
+-- ARGV[3]  key prefix of users' calls ("call:user:")
+-- ARGV[4]  session_id
+-- ARGV[5]  ended_at, Unix seconds
+-- ARGV[6]  'user' (call.end) or 'disconnect' (the connection closed)
+-- Returns  {status, caller_id, callee_id, reason} with status
+--          'ok' | 'not_found' | 'unauthorized' | 'invalid_state'
+--          and reason 'cancelled' | 'ended_by_user' | 'peer_disconnected'
+--
+-- The reason is decided here, from the state at the moment of the change:
+-- the caller ending a ringing call cancels it. Race prevented: a hang-up
+-- racing an accept decides 'cancelled' or 'ended_by_user' on the state the
+-- accept really left, and a second end (both hang up at once) finds the
+-- call over and ends nothing twice.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'not_found'}
+end
+local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state')
+local caller, callee, state = f[1], f[2], f[3]
+if ARGV[1] ~= caller and ARGV[1] ~= callee then
+  return {'unauthorized', caller, callee, state}
+end
+if state ~= 'ringing' and state ~= 'accepted' then
+  return {'invalid_state', caller, callee, state}
+end
+local reason = 'ended_by_user'
+if ARGV[6] == 'disconnect' then
+  reason = 'peer_disconnected'
+elseif state == 'ringing' and ARGV[1] == caller then
+  reason = 'cancelled'
+end
+redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', ARGV[5],
+  'ended_reason', reason)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+for _, user in ipairs({caller, callee}) do
+  if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
+    redis.call('DEL', ARGV[3] .. user)
+  end
+end
+return {'ok', caller, callee, reason}

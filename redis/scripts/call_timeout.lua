@@ -1,0 +1,31 @@
+-- call_timeout: a call rang for RING_TIMEOUT without an answer.
+--
+-- KEYS[1]  call:session:{session_id}
+-- ARGV[1]  TTL in milliseconds of the ended session's record
+-- ARGV[2]  key prefix of users' calls ("call:user:")
+-- ARGV[3]  session_id
+-- ARGV[4]  ended_at, Unix seconds
+-- Returns  {status, caller_id, callee_id, state} with status
+--          'ok' | 'not_found' | 'invalid_state'
+--
+-- Both participants' instances arm a ring timer; whichever fires first
+-- ends the call, the other finds it no longer ringing. Race prevented: an
+-- accept arriving as the timer fires either wins (the timeout finds
+-- 'accepted') or loses (the accept finds 'ended'), never both.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'not_found'}
+end
+local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state')
+local caller, callee, state = f[1], f[2], f[3]
+if state ~= 'ringing' then
+  return {'invalid_state', caller, callee, state}
+end
+redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', ARGV[4],
+  'ended_reason', 'no_answer')
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+for _, user in ipairs({caller, callee}) do
+  if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
+    redis.call('DEL', ARGV[2] .. user)
+  end
+end
+return {'ok', caller, callee, 'ended'}

@@ -1,0 +1,383 @@
+/// End to end on one instance: every call flow through the real goring binary,
+/// a real redis-server and real WebSocket clients.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+
+#include "redis/keys.hpp"
+#include "tests/support/goring_process.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/token.hpp"
+#include "tests/support/ws_client.hpp"
+
+using namespace goring::test;
+namespace keys = goring::redis::keys;
+
+namespace {
+
+/// One goring and its own Redis.
+struct one_instance {
+  redis_server redis;
+  goring_process goring;
+
+  explicit one_instance(std::map<std::string, std::string> env = {})
+    : goring(redis.addr(), "goring-1", std::move(env)) {
+    // nop
+  }
+
+  /// Connects `client` as the user its label names, with full claims.
+  void join(ws_client& client) {
+    connect_online(client, goring, redis, user_token(client.label()));
+  }
+
+  std::string hget(const std::string& key, const std::string& field) {
+    auto r = redis.run({"HGET", key, field});
+    return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
+  }
+
+  std::string get(const std::string& key) {
+    auto r = redis.run({"GET", key});
+    return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
+  }
+};
+
+/// Checks a `*_info` object names `user_id` with the claims of user_token.
+void check_full_info(const json& info, const std::string& user_id) {
+  INFO("info ", info);
+  CHECK(info.str("user_id") == user_id);
+  CHECK(info.str("name") == display_name_of(user_id));
+  CHECK(info.str("username") == username_of(user_id));
+}
+
+} // namespace
+
+TEST_CASE("caller hears ringing and the callee gets the ring with the caller's info") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+
+  alice.start_call("bob");
+  auto ringing = alice.expect("call.ringing");
+  auto session_id = ringing.str("session_id");
+  REQUIRE(!session_id.empty());
+  CHECK(ringing.str("callee_id") == "bob");
+
+  auto ring = bob.expect("call.ring");
+  CHECK(ring.str("session_id") == session_id);
+  CHECK(ring.str("caller_id") == "alice");
+  check_full_info(ring.at("caller_info"), "alice");
+
+  // Redis holds the session as the reference's data model describes it.
+  auto session = keys::session(session_id);
+  CHECK(env.hget(session, "caller_id") == "alice");
+  CHECK(env.hget(session, "callee_id") == "bob");
+  CHECK(env.hget(session, "state") == "ringing");
+  CHECK(!env.hget(session, "created_at").empty());
+  CHECK(env.get(keys::user_call("alice")) == session_id);
+  CHECK(env.get(keys::user_call("bob")) == session_id);
+
+  alice.expect_nothing(200ms);
+  bob.expect_nothing(200ms);
+}
+
+TEST_CASE("claims missing from a token are left out of the info the peer gets") {
+  one_instance env;
+  ws_client dave{"dave"};
+  ws_client erin{"erin"};
+  token_spec bare;
+  bare.user_id = "dave"; // hash only: no name, no username
+  connect_online(dave, env.goring, env.redis, mint_token(bare));
+  token_spec handle_only;
+  handle_only.user_id = "erin";
+  handle_only.username = "erin.handle";
+  connect_online(erin, env.goring, env.redis, mint_token(handle_only));
+
+  dave.start_call("erin");
+  auto session_id = dave.expect("call.ringing").str("session_id");
+  auto caller_info = erin.expect("call.ring").at("caller_info");
+  INFO("caller_info ", caller_info);
+  CHECK(caller_info.str("user_id") == "dave");
+  CHECK_FALSE(caller_info.has("name"));
+  CHECK_FALSE(caller_info.has("username"));
+
+  erin.accept(session_id);
+  auto callee_info = dave.expect("call.accepted").at("callee_info");
+  INFO("callee_info ", callee_info);
+  CHECK(callee_info.str("user_id") == "erin");
+  CHECK_FALSE(callee_info.has("name"));
+  CHECK(callee_info.str("username") == "erin.handle");
+}
+
+TEST_CASE("callee accepts and only the caller hears about it, with the callee's info") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = place_call(alice, bob);
+
+  bob.accept(session_id);
+  auto accepted = alice.expect("call.accepted");
+  CHECK(accepted.str("session_id") == session_id);
+  check_full_info(accepted.at("callee_info"), "bob");
+  bob.expect_nothing(300ms);
+  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+}
+
+TEST_CASE("offer, answer and ICE reach the peer unchanged in both directions") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+  auto sid = "\"" + session_id + "\"";
+
+  auto offer = R"({"session_id":)" + sid
+               + R"(,"sdp":"v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"})";
+  alice.send("webrtc.offer", offer);
+  CHECK(bob.expect("webrtc.offer") == json::parse(offer));
+
+  auto answer = R"({"session_id":)" + sid
+                + R"(,"sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=sendrecv \"quoted\" \u00e9\r\n"})";
+  bob.send("webrtc.answer", answer);
+  CHECK(alice.expect("webrtc.answer") == json::parse(answer));
+
+  auto ice_from_alice = R"({"session_id":)" + sid
+                        + R"(,"candidate":"candidate:1 1 UDP 2122252543 192.168.1.1 12345 typ host","sdpMid":"0","sdpMLineIndex":0})";
+  alice.send("webrtc.ice", ice_from_alice);
+  CHECK(bob.expect("webrtc.ice") == json::parse(ice_from_alice));
+
+  auto ice_from_bob = R"({"session_id":)" + sid
+                      + R"(,"candidate":"candidate:2 1 UDP 1686052607 203.0.113.7 54321 typ srflx","sdpMid":"audio","sdpMLineIndex":1})";
+  bob.send("webrtc.ice", ice_from_bob);
+  CHECK(alice.expect("webrtc.ice") == json::parse(ice_from_bob));
+
+  // The optional fields may be absent; the relay adds none.
+  auto bare_ice = R"({"session_id":)" + sid + R"(,"candidate":"candidate:3 1 TCP 1 10.0.0.1 9 typ host"})";
+  bob.send("webrtc.ice", bare_ice);
+  CHECK(alice.expect("webrtc.ice") == json::parse(bare_ice));
+
+  // Nothing echoes back to the sender.
+  alice.expect_nothing(200ms);
+  bob.expect_nothing(200ms);
+}
+
+TEST_CASE("caller hangs up an accepted call: the callee hears ended_by_user and the keys go") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+
+  alice.end_call(session_id);
+  auto ended = expect_ended(bob, session_id, "ended_by_user", "alice");
+  CHECK(ended.at("peer_info").str("name") == "Alice");
+  alice.expect_nothing(300ms);
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+
+  // Both are free: the other way round works at once.
+  place_call(bob, alice);
+}
+
+TEST_CASE("callee hangs up an accepted call: the caller hears ended_by_user") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+
+  bob.end_call(session_id);
+  auto ended = expect_ended(alice, session_id, "ended_by_user", "bob");
+  CHECK(ended.at("peer_info").str("name") == "Bob");
+  bob.expect_nothing(300ms);
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}
+
+TEST_CASE("caller cancels while it rings: the callee hears cancelled and cannot accept") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = place_call(alice, bob);
+
+  alice.end_call(session_id);
+  expect_ended(bob, session_id, "cancelled", "alice");
+  alice.expect_nothing(300ms);
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+
+  // The session is gone (or ended): accepting it now is refused.
+  bob.accept(session_id);
+  auto error = bob.expect("error");
+  INFO("error ", error);
+  auto code = error.str("code");
+  CHECK((code == "session_not_found" || code == "invalid_state"));
+  alice.expect_nothing(200ms);
+
+  place_call(bob, alice);
+}
+
+TEST_CASE("callee hangs up while it rings: the caller hears ended_by_user") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = place_call(alice, bob);
+
+  bob.end_call(session_id);
+  expect_ended(alice, session_id, "ended_by_user", "bob");
+  bob.expect_nothing(300ms);
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}
+
+TEST_CASE("callee rejects: the caller hears rejected with the callee's info") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = place_call(alice, bob);
+
+  bob.reject(session_id);
+  auto rejected = alice.expect("call.rejected");
+  CHECK(rejected.str("session_id") == session_id);
+  check_full_info(rejected.at("callee_info"), "bob");
+  bob.expect_nothing(300ms);
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+
+  place_call(alice, bob);
+}
+
+TEST_CASE("nobody answers within the ring timeout: both hear no_answer and are free again") {
+  one_instance env{{{"RING_TIMEOUT", "1s"}}};
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = place_call(alice, bob);
+
+  // Not before its time...
+  alice.expect_nothing(400ms);
+  // ...but soon after it.
+  expect_ended(alice, session_id, "no_answer", "bob");
+  expect_ended(bob, session_id, "no_answer", "alice");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+
+  // Both can place calls right away.
+  auto next_session = place_call(bob, alice);
+  CHECK(next_session != session_id);
+  bob.end_call(next_session);
+  expect_ended(alice, next_session, "cancelled", "bob");
+  place_call(alice, bob);
+}
+
+TEST_CASE("an accepted call outlives the ring timeout") {
+  one_instance env{{{"RING_TIMEOUT", "1s"}}};
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+
+  alice.expect_nothing(1800ms);
+  bob.expect_nothing(100ms);
+  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+}
+
+TEST_CASE("callee's connection drops while it rings: the caller hears peer_disconnected") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = place_call(alice, bob);
+
+  bob.drop();
+  expect_ended(alice, session_id, "peer_disconnected", "bob");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}
+
+TEST_CASE("caller closes its connection while it rings: the callee hears peer_disconnected") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = place_call(alice, bob);
+
+  alice.close();
+  expect_ended(bob, session_id, "peer_disconnected", "alice");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("alice")); }, 3s));
+}
+
+TEST_CASE("caller's connection drops during an accepted call: the callee hears peer_disconnected") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+
+  alice.drop();
+  expect_ended(bob, session_id, "peer_disconnected", "alice");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}
+
+TEST_CASE("callee closes its connection during an accepted call: the caller hears peer_disconnected and the presence key goes") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+
+  bob.close();
+  expect_ended(alice, session_id, "peer_disconnected", "bob");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("bob")); }, 3s));
+  CHECK(key_exists(env.redis, keys::user("alice")));
+
+  // bob is offline now.
+  alice.start_call("bob");
+  alice.expect_error("user_offline");
+}
+
+TEST_CASE("an accepted call lives on past the session TTL and still relays both ways") {
+  one_instance env{{{"SESSION_TTL", "2s"}}};
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+
+  // Well past two TTLs with no traffic at all.
+  alice.expect_nothing(5s);
+  bob.expect_nothing(100ms);
+
+  auto session = keys::session(session_id);
+  CHECK(env.hget(session, "state") == "accepted");
+  auto ttl = env.redis.run({"PTTL", session});
+  INFO("PTTL ", session, " = ", ttl.integer);
+  CHECK(ttl.integer > 0);
+  CHECK(env.get(keys::user_call("alice")) == session_id);
+  CHECK(env.get(keys::user_call("bob")) == session_id);
+
+  auto offer = json_fields({{"session_id", session_id}, {"sdp", "v=0\r\n"}});
+  alice.send("webrtc.offer", offer);
+  CHECK(bob.expect("webrtc.offer") == json::parse(offer));
+  auto answer = json_fields({{"session_id", session_id}, {"sdp", "v=0\r\na=answer\r\n"}});
+  bob.send("webrtc.answer", answer);
+  CHECK(alice.expect("webrtc.answer") == json::parse(answer));
+
+  alice.end_call(session_id);
+  expect_ended(bob, session_id, "ended_by_user", "alice");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}

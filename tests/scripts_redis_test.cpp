@@ -1,0 +1,1092 @@
+/// The Lua scripts against a real redis-server, run through the C++ builders:
+/// every transition of presence and of a call, and the races they prevent.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <hiredis/hiredis.h>
+
+#include "redis/keys.hpp"
+#include "redis/scripts.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace {
+
+namespace keys = goring::redis::keys;
+using goring::redis::call_outcome;
+using goring::redis::millis;
+using goring::redis::reply;
+using goring::redis::script_call;
+using argv_t = std::vector<std::string>;
+
+constexpr millis presence_ttl{30'000};
+constexpr millis session_ttl{60'000};
+constexpr millis ended_ttl{5'000};
+constexpr millis short_ttl{2'000};
+constexpr long long created_at = 1'700'000'000;
+constexpr long long accepted_at = created_at + 5;
+constexpr long long ended_at = created_at + 9;
+
+const std::string absent = "(nil)";
+const std::string alice_info = R"({"name":"Alice"})";
+const std::string bob_info = R"({"name":"Bob"})";
+
+std::string token_of(const std::string& user) {
+  return "instance-1/conn-" + user;
+}
+
+/// A reply as text, so a failed CHECK shows what Redis really answered.
+std::string describe(const reply& r) {
+  switch (r.type) {
+    case reply::kind::nil:
+      return absent;
+    case reply::kind::integer:
+      return std::to_string(r.integer);
+    case reply::kind::string:
+    case reply::kind::status:
+      return r.str;
+    case reply::kind::error:
+      return "error: " + r.str;
+    case reply::kind::array: {
+      std::string out = "[";
+      for (auto& e : r.elements)
+        out += (out.size() > 1 ? "," : "") + describe(e);
+      return out + "]";
+    }
+  }
+  return "?";
+}
+
+argv_t eval(const script_call& call) {
+  return goring::redis::eval_argv(call, "");
+}
+
+argv_t claim(const std::string& user, const std::string& token,
+             millis ttl = presence_ttl) {
+  return eval(goring::redis::claim_user(user, token, ttl));
+}
+
+argv_t release(const std::string& user, const std::string& token) {
+  return eval(goring::redis::release_user(user, token));
+}
+
+argv_t start(const std::string& caller, const std::string& callee,
+             const std::string& session_id) {
+  return eval(goring::redis::call_start(caller, callee, session_id, created_at,
+                                        session_ttl, alice_info));
+}
+
+argv_t accept(const std::string& session_id, const std::string& user) {
+  return eval(goring::redis::call_accept(session_id, user, session_ttl,
+                                         bob_info, accepted_at));
+}
+
+argv_t reject(const std::string& session_id, const std::string& user) {
+  return eval(
+    goring::redis::call_reject(session_id, user, ended_ttl, ended_at));
+}
+
+argv_t hang_up(const std::string& session_id, const std::string& user) {
+  return eval(goring::redis::call_end(session_id, user, ended_ttl, ended_at,
+                                      false));
+}
+
+argv_t disconnect(const std::string& session_id, const std::string& user) {
+  return eval(
+    goring::redis::call_end(session_id, user, ended_ttl, ended_at, true));
+}
+
+argv_t ring_timeout(const std::string& session_id) {
+  return eval(goring::redis::call_timeout(session_id, ended_ttl, ended_at));
+}
+
+argv_t refresh(const std::string& session_id, millis ttl) {
+  return eval(goring::redis::call_refresh(session_id, ttl));
+}
+
+/// A blocking connection of the test's own, to send commands back to back
+/// in one write (a pipeline) or from a thread of their own.
+class raw_connection {
+public:
+  explicit raw_connection(uint16_t port) {
+    timeval tv{2, 0};
+    ctx_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (ctx_ == nullptr || ctx_->err != 0) {
+      if (ctx_ != nullptr)
+        redisFree(ctx_);
+      throw std::runtime_error("cannot connect to the test redis-server");
+    }
+  }
+  ~raw_connection() {
+    redisFree(ctx_);
+  }
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  void append(const argv_t& argv) {
+    std::vector<const char*> args;
+    std::vector<size_t> lens;
+    for (auto& a : argv) {
+      args.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(),
+                           lens.data());
+  }
+
+  /// The next reply; the first call writes everything appended so far.
+  reply next() {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr)
+      return reply::make_error("connection lost");
+    auto out = goring::test::to_reply(raw);
+    freeReplyObject(raw);
+    return out;
+  }
+
+  reply run(const argv_t& argv) {
+    append(argv);
+    return next();
+  }
+
+private:
+  redisContext* ctx_ = nullptr;
+};
+
+/// One private redis-server per test, and short ways to look into it.
+struct call_store {
+  goring::test::redis_server redis;
+
+  reply run(const argv_t& argv) {
+    return redis.run(argv);
+  }
+  std::string status(const argv_t& argv) {
+    return describe(run(argv));
+  }
+  call_outcome outcome(const argv_t& argv) {
+    return goring::redis::parse_call_outcome(run(argv));
+  }
+
+  std::string value(const std::string& key) {
+    return describe(run({"GET", key}));
+  }
+  std::string field(const std::string& session_id, const std::string& name) {
+    return describe(run({"HGET", keys::session(session_id), name}));
+  }
+  bool exists(const std::string& key) {
+    return run({"EXISTS", key}).integer == 1;
+  }
+  long long pttl(const std::string& key) {
+    return run({"PTTL", key}).integer;
+  }
+  void shorten(const std::string& key) {
+    REQUIRE(run({"PEXPIRE", key, std::to_string(short_ttl.count())}).integer
+            == 1);
+  }
+
+  void go_online(const std::string& user) {
+    run(claim(user, token_of(user)));
+  }
+  void ringing(const std::string& caller, const std::string& callee,
+               const std::string& session_id) {
+    go_online(caller);
+    go_online(callee);
+    REQUIRE(status(start(caller, callee, session_id)) == "ok");
+  }
+  void accepted(const std::string& caller, const std::string& callee,
+                const std::string& session_id) {
+    ringing(caller, callee, session_id);
+    REQUIRE(outcome(accept(session_id, callee)).status == "ok");
+  }
+
+  /// Sends all commands in one write on one connection: Redis runs them
+  /// back to back, in this order.
+  std::vector<reply> pipelined(const std::vector<argv_t>& commands) {
+    raw_connection conn{redis.port()};
+    for (auto& c : commands)
+      conn.append(c);
+    std::vector<reply> out;
+    for (std::size_t i = 0; i < commands.size(); ++i)
+      out.push_back(conn.next());
+    return out;
+  }
+
+  /// Sends two commands from two connections released at the same moment:
+  /// the order in which Redis runs them is up to chance.
+  std::pair<reply, reply> at_once(const argv_t& a, const argv_t& b) {
+    raw_connection conn_a{redis.port()};
+    raw_connection conn_b{redis.port()};
+    std::promise<void> go;
+    std::shared_future<void> started = go.get_future().share();
+    reply reply_a;
+    reply reply_b;
+    std::thread thread_a{[&] {
+      started.wait();
+      reply_a = conn_a.run(a);
+    }};
+    std::thread thread_b{[&] {
+      started.wait();
+      reply_b = conn_b.run(b);
+    }};
+    go.set_value();
+    thread_a.join();
+    thread_b.join();
+    return {std::move(reply_a), std::move(reply_b)};
+  }
+
+  void flush() {
+    REQUIRE(describe(run({"FLUSHALL"})) == "OK");
+  }
+};
+
+std::vector<std::string> sorted(std::vector<std::string> xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs;
+}
+
+constexpr int race_rounds = 20;
+
+} // namespace
+
+// -- presence: claim_user, release_user, refresh_users -----------------------
+
+TEST_CASE_FIXTURE(call_store,
+                  "a user's first connection claims a free presence key") {
+  auto previous = run(claim("alice", token_of("alice")));
+  CHECK(previous.is_nil());
+  CHECK(value(keys::user("alice")) == token_of("alice"));
+  CHECK(pttl(keys::user("alice")) > 0);
+  CHECK(pttl(keys::user("alice")) <= presence_ttl.count());
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a second connection takes the key over and learns whom it "
+                  "replaced") {
+  go_online("alice");
+  shorten(keys::user("alice"));
+  auto previous = run(claim("alice", "instance-2/conn-9"));
+  CHECK(describe(previous) == token_of("alice"));
+  CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+  CHECK(pttl(keys::user("alice")) > short_ttl.count());
+}
+
+TEST_CASE_FIXTURE(call_store, "a closing connection releases the key it owns") {
+  go_online("alice");
+  CHECK(status(release("alice", token_of("alice"))) == "1");
+  CHECK_FALSE(exists(keys::user("alice")));
+  // Nobody owns it any more: a second release deletes nothing.
+  CHECK(status(release("alice", token_of("alice"))) == "0");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a replaced connection's release leaves its successor's key "
+                  "alone") {
+  go_online("alice");
+  run(claim("alice", "instance-2/conn-9"));
+  CHECK(status(release("alice", token_of("alice"))) == "0");
+  CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+  CHECK(pttl(keys::user("alice")) > 0);
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a takeover against the old connection's release: the new "
+                  "connection keeps the key in either order") {
+  auto takeover = claim("alice", "instance-2/conn-9");
+  auto old_release = release("alice", token_of("alice"));
+
+  SUBCASE("the release runs first") {
+    go_online("alice");
+    auto replies = pipelined({old_release, takeover});
+    CHECK(describe(replies[0]) == "1");
+    CHECK(replies[1].is_nil());
+  }
+  SUBCASE("the takeover runs first") {
+    go_online("alice");
+    auto replies = pipelined({takeover, old_release});
+    CHECK(describe(replies[0]) == token_of("alice"));
+    CHECK(describe(replies[1]) == "0");
+  }
+  SUBCASE("both at the same moment") {
+    for (int round = 0; round < race_rounds; ++round) {
+      flush();
+      go_online("alice");
+      auto [taken, released] = at_once(takeover, old_release);
+      // Either the takeover saw the old token and the release found the
+      // key no longer its own, or the release won and the takeover found
+      // the key free.
+      if (taken.is_nil())
+        CHECK(describe(released) == "1");
+      else
+        CHECK((describe(taken) == token_of("alice")
+               && describe(released) == "0"));
+      CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+    }
+  }
+  CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "an instance refreshes its users: extends its own keys, "
+                  "rewrites vanished ones, reports those taken over") {
+  go_online("alice");
+  shorten(keys::user("alice"));
+  // bob's key vanished (Redis restarted without persistence).
+  // carol and dave reconnected through another instance.
+  for (std::string user : {"carol", "dave"})
+    run(claim(user, "instance-2/conn-" + user, short_ttl));
+
+  auto lost = run(eval(goring::redis::refresh_users(
+    {"alice", "bob", "carol", "dave"},
+    {token_of("alice"), token_of("bob"), token_of("carol"), token_of("dave")},
+    session_ttl)));
+
+  CHECK(describe(lost) == "[3,4]");
+  CHECK(value(keys::user("alice")) == token_of("alice"));
+  CHECK(pttl(keys::user("alice")) > short_ttl.count());
+  CHECK(value(keys::user("bob")) == token_of("bob"));
+  CHECK(pttl(keys::user("bob")) > short_ttl.count());
+  CHECK(value(keys::user("carol")) == "instance-2/conn-carol");
+  CHECK(pttl(keys::user("carol")) <= short_ttl.count());
+  CHECK(value(keys::user("dave")) == "instance-2/conn-dave");
+  CHECK(pttl(keys::user("dave")) <= short_ttl.count());
+
+  // With every key its own, nobody is reported.
+  auto none = run(eval(goring::redis::refresh_users(
+    {"alice", "bob"}, {token_of("alice"), token_of("bob")}, session_ttl)));
+  CHECK(describe(none) == "[]");
+}
+
+// -- call_start --------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store,
+                  "a call to an online, free callee starts ringing") {
+  go_online("alice");
+  go_online("bob");
+  CHECK(status(start("alice", "bob", "s-1")) == "ok");
+
+  CHECK(field("s-1", "caller_id") == "alice");
+  CHECK(field("s-1", "callee_id") == "bob");
+  CHECK(field("s-1", "state") == "ringing");
+  CHECK(field("s-1", "created_at") == std::to_string(created_at));
+  CHECK(field("s-1", "caller_info") == alice_info);
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+  for (auto key : {keys::session("s-1"), keys::user_call("alice"),
+                   keys::user_call("bob")}) {
+    CAPTURE(key);
+    CHECK(pttl(key) > 0);
+    CHECK(pttl(key) <= session_ttl.count());
+  }
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "calling an offline callee is refused and writes nothing") {
+  go_online("alice");
+  CHECK(status(start("alice", "bob", "s-1")) == "offline");
+  CHECK_FALSE(exists(keys::session("s-1")));
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "calling a callee already in a call is refused as "
+                  "callee_busy") {
+  SUBCASE("its call is ringing") {
+    ringing("carol", "bob", "s-1");
+  }
+  SUBCASE("its call is accepted") {
+    accepted("carol", "bob", "s-1");
+  }
+  go_online("alice");
+  CHECK(status(start("alice", "bob", "s-2")) == "callee_busy");
+  CHECK_FALSE(exists(keys::session("s-2")));
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK(value(keys::user_call("bob")) == "s-1");
+  CHECK(value(keys::user_call("carol")) == "s-1");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a caller already in a call cannot start another") {
+  SUBCASE("its call is ringing") {
+    ringing("alice", "bob", "s-1");
+  }
+  SUBCASE("its call is accepted") {
+    accepted("alice", "bob", "s-1");
+  }
+  go_online("carol");
+  CHECK(status(start("alice", "carol", "s-2")) == "caller_busy");
+  CHECK_FALSE(exists(keys::session("s-2")));
+  CHECK_FALSE(exists(keys::user_call("carol")));
+  CHECK(value(keys::user_call("alice")) == "s-1");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a stale call key pointing at a vanished or ended session is "
+                  "ignored and cleared") {
+  go_online("alice");
+  go_online("bob");
+  SUBCASE("the session vanished") {
+    run({"SET", keys::user_call("alice"), "s-gone"});
+    run({"SET", keys::user_call("bob"), "s-gone"});
+  }
+  SUBCASE("the session ended") {
+    ringing("carol", "bob", "s-old");
+    REQUIRE(outcome(hang_up("s-old", "carol")).status == "ok");
+    // A key left behind, say by a crash between two writes.
+    run({"SET", keys::user_call("alice"), "s-old"});
+    run({"SET", keys::user_call("bob"), "s-old"});
+  }
+  SUBCASE("the session was rejected") {
+    ringing("carol", "bob", "s-old");
+    REQUIRE(outcome(reject("s-old", "bob")).status == "ok");
+    run({"SET", keys::user_call("alice"), "s-old"});
+    run({"SET", keys::user_call("bob"), "s-old"});
+  }
+  CHECK(status(start("alice", "bob", "s-1")) == "ok");
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+  CHECK(field("s-1", "state") == "ringing");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a stale caller key is cleared even when the callee turns "
+                  "out busy") {
+  ringing("carol", "bob", "s-1");
+  go_online("alice");
+  run({"SET", keys::user_call("alice"), "s-gone"});
+  CHECK(status(start("alice", "bob", "s-2")) == "callee_busy");
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK(value(keys::user_call("bob")) == "s-1");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a session id that is taken is refused as exists") {
+  ringing("alice", "bob", "s-1");
+  REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+  go_online("carol");
+  go_online("dave");
+  CHECK(status(start("carol", "dave", "s-1")) == "exists");
+  CHECK_FALSE(exists(keys::user_call("carol")));
+  CHECK_FALSE(exists(keys::user_call("dave")));
+  CHECK(field("s-1", "caller_id") == "alice");
+  CHECK(field("s-1", "state") == "ended");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "two callers ringing one callee at the same moment: exactly "
+                  "one rings") {
+  auto check_one_rings = [&](const reply& from_alice, const reply& from_carol) {
+    CHECK(sorted({describe(from_alice), describe(from_carol)})
+          == std::vector<std::string>{"callee_busy", "ok"});
+    auto [winner, loser, won, lost]
+      = describe(from_alice) == "ok"
+          ? std::tuple{"alice", "carol", "s-alice", "s-carol"}
+          : std::tuple{"carol", "alice", "s-carol", "s-alice"};
+    CHECK(value(keys::user_call("bob")) == won);
+    CHECK(value(keys::user_call(winner)) == won);
+    CHECK(field(won, "caller_id") == winner);
+    CHECK_FALSE(exists(keys::user_call(loser)));
+    CHECK_FALSE(exists(keys::session(lost)));
+  };
+  auto prepare = [&] {
+    flush();
+    go_online("alice");
+    go_online("bob");
+    go_online("carol");
+  };
+  auto from_alice = start("alice", "bob", "s-alice");
+  auto from_carol = start("carol", "bob", "s-carol");
+
+  SUBCASE("pipelined") {
+    prepare();
+    auto replies = pipelined({from_alice, from_carol});
+    CHECK(describe(replies[0]) == "ok");
+    check_one_rings(replies[0], replies[1]);
+  }
+  SUBCASE("from two connections") {
+    for (int round = 0; round < race_rounds; ++round) {
+      prepare();
+      auto [a, c] = at_once(from_alice, from_carol);
+      check_one_rings(a, c);
+    }
+  }
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "alice calls bob while bob calls alice: exactly one call "
+                  "rings") {
+  auto alice_to_bob = start("alice", "bob", "s-ab");
+  auto bob_to_alice = start("bob", "alice", "s-ba");
+  auto check_one_rings = [&](const reply& ab, const reply& ba) {
+    // The loser is already in the winner's call when its own script runs.
+    CHECK(sorted({describe(ab), describe(ba)})
+          == std::vector<std::string>{"caller_busy", "ok"});
+    auto won = describe(ab) == "ok" ? "s-ab" : "s-ba";
+    auto lost = describe(ab) == "ok" ? "s-ba" : "s-ab";
+    CHECK(value(keys::user_call("alice")) == won);
+    CHECK(value(keys::user_call("bob")) == won);
+    CHECK_FALSE(exists(keys::session(lost)));
+  };
+
+  SUBCASE("pipelined") {
+    go_online("alice");
+    go_online("bob");
+    auto replies = pipelined({bob_to_alice, alice_to_bob});
+    CHECK(describe(replies[0]) == "ok");
+    check_one_rings(replies[1], replies[0]);
+  }
+  SUBCASE("from two connections") {
+    for (int round = 0; round < race_rounds; ++round) {
+      flush();
+      go_online("alice");
+      go_online("bob");
+      auto [ab, ba] = at_once(alice_to_bob, bob_to_alice);
+      check_one_rings(ab, ba);
+    }
+  }
+}
+
+// -- call_accept -------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store, "the callee accepts a ringing call") {
+  ringing("alice", "bob", "s-1");
+  for (auto key : {keys::session("s-1"), keys::user_call("alice"),
+                   keys::user_call("bob")})
+    shorten(key);
+
+  auto out = outcome(accept("s-1", "bob"));
+  CHECK(out.status == "ok");
+  CHECK(out.caller_id == "alice");
+  CHECK(out.callee_id == "bob");
+  CHECK(out.detail == "accepted");
+
+  CHECK(field("s-1", "state") == "accepted");
+  CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
+  CHECK(field("s-1", "callee_info") == bob_info);
+  CHECK(field("s-1", "caller_info") == alice_info);
+  for (auto key : {keys::session("s-1"), keys::user_call("alice"),
+                   keys::user_call("bob")}) {
+    CAPTURE(key);
+    CHECK(pttl(key) > short_ttl.count());
+    CHECK(pttl(key) <= session_ttl.count());
+  }
+}
+
+TEST_CASE_FIXTURE(call_store, "only the callee can accept a call") {
+  ringing("alice", "bob", "s-1");
+  std::string who;
+  SUBCASE("the caller") {
+    who = "alice";
+  }
+  SUBCASE("a stranger") {
+    who = "mallory";
+  }
+  CAPTURE(who);
+  auto out = outcome(accept("s-1", who));
+  CHECK(out.status == "unauthorized");
+  CHECK(out.caller_id == "alice");
+  CHECK(out.callee_id == "bob");
+  CHECK(out.detail == "ringing");
+  CHECK(field("s-1", "state") == "ringing");
+  CHECK(field("s-1", "accepted_at") == absent);
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a second accept finds the call already accepted") {
+  ringing("alice", "bob", "s-1");
+  REQUIRE(outcome(accept("s-1", "bob")).status == "ok");
+  auto again = outcome(eval(goring::redis::call_accept(
+    "s-1", "bob", session_ttl, R"({"device":"tablet"})", accepted_at + 1)));
+  CHECK(again.status == "invalid_state");
+  CHECK(again.detail == "accepted");
+  CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
+  CHECK(field("s-1", "callee_info") == bob_info);
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "an accept after the caller cancelled finds the call over") {
+  ringing("alice", "bob", "s-1");
+  auto cancel = outcome(hang_up("s-1", "alice"));
+  REQUIRE(cancel.status == "ok");
+  REQUIRE(cancel.detail == "cancelled");
+
+  auto out = outcome(accept("s-1", "bob"));
+  CHECK(out.status == "invalid_state");
+  CHECK(out.detail == "ended");
+  CHECK(field("s-1", "state") == "ended");
+  CHECK(field("s-1", "accepted_at") == absent);
+  // The ended record stays, briefly, so the late accept is told why.
+  CHECK(pttl(keys::session("s-1")) > 0);
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "every script on an unknown session finds nothing") {
+  CHECK(outcome(accept("s-none", "bob")).status == "not_found");
+  CHECK(outcome(reject("s-none", "bob")).status == "not_found");
+  CHECK(outcome(hang_up("s-none", "alice")).status == "not_found");
+  CHECK(outcome(disconnect("s-none", "alice")).status == "not_found");
+  CHECK(outcome(ring_timeout("s-none")).status == "not_found");
+  CHECK(run(refresh("s-none", session_ttl)).is_nil());
+  CHECK_FALSE(exists(keys::session("s-none")));
+  CHECK(describe(run({"DBSIZE"})) == "0");
+}
+
+// -- call_reject -------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store,
+                  "the callee rejects a ringing call and both are free again") {
+  ringing("alice", "bob", "s-1");
+  auto out = outcome(reject("s-1", "bob"));
+  CHECK(out.status == "ok");
+  CHECK(out.caller_id == "alice");
+  CHECK(out.callee_id == "bob");
+  CHECK(out.detail == "rejected");
+
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+  CHECK(field("s-1", "state") == "rejected");
+  CHECK(field("s-1", "ended_reason") == "rejected");
+  CHECK(field("s-1", "ended_at") == std::to_string(ended_at));
+  CHECK(pttl(keys::session("s-1")) > 0);
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+
+  // A late accept is told the call is over.
+  CHECK(outcome(accept("s-1", "bob")).status == "invalid_state");
+  // Both can call again at once.
+  CHECK(status(start("alice", "bob", "s-2")) == "ok");
+}
+
+TEST_CASE_FIXTURE(call_store, "the caller cannot reject its own call") {
+  ringing("alice", "bob", "s-1");
+  auto out = outcome(reject("s-1", "alice"));
+  CHECK(out.status == "unauthorized");
+  CHECK(out.detail == "ringing");
+  CHECK(field("s-1", "state") == "ringing");
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+}
+
+TEST_CASE_FIXTURE(call_store, "a reject after the accept changes nothing") {
+  accepted("alice", "bob", "s-1");
+  auto out = outcome(reject("s-1", "bob"));
+  CHECK(out.status == "invalid_state");
+  CHECK(out.detail == "accepted");
+  CHECK(field("s-1", "state") == "accepted");
+  CHECK(field("s-1", "ended_reason") == absent);
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+  CHECK(pttl(keys::session("s-1")) > ended_ttl.count());
+}
+
+// -- call_end ----------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store,
+                  "the caller hanging up a ringing call cancels it") {
+  ringing("alice", "bob", "s-1");
+  auto out = outcome(hang_up("s-1", "alice"));
+  CHECK(out.status == "ok");
+  CHECK(out.caller_id == "alice");
+  CHECK(out.callee_id == "bob");
+  CHECK(out.detail == "cancelled");
+  CHECK(field("s-1", "state") == "ended");
+  CHECK(field("s-1", "ended_reason") == "cancelled");
+  CHECK(field("s-1", "ended_at") == std::to_string(ended_at));
+  CHECK(pttl(keys::session("s-1")) > 0);
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "the callee hanging up a ringing call ends it by user") {
+  ringing("alice", "bob", "s-1");
+  auto out = outcome(hang_up("s-1", "bob"));
+  CHECK(out.status == "ok");
+  CHECK(out.detail == "ended_by_user");
+  CHECK(field("s-1", "ended_reason") == "ended_by_user");
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "either side hanging up an accepted call ends it by user") {
+  accepted("alice", "bob", "s-1");
+  std::string who;
+  SUBCASE("the caller") {
+    who = "alice";
+  }
+  SUBCASE("the callee") {
+    who = "bob";
+  }
+  CAPTURE(who);
+  auto out = outcome(hang_up("s-1", who));
+  CHECK(out.status == "ok");
+  CHECK(out.detail == "ended_by_user");
+  CHECK(field("s-1", "state") == "ended");
+  CHECK(field("s-1", "ended_reason") == "ended_by_user");
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a participant's lost connection ends the call as "
+                  "peer_disconnected") {
+  std::string who;
+  SUBCASE("the caller, while ringing") {
+    ringing("alice", "bob", "s-1");
+    who = "alice";
+  }
+  SUBCASE("the callee, while ringing") {
+    ringing("alice", "bob", "s-1");
+    who = "bob";
+  }
+  SUBCASE("the caller, while accepted") {
+    accepted("alice", "bob", "s-1");
+    who = "alice";
+  }
+  SUBCASE("the callee, while accepted") {
+    accepted("alice", "bob", "s-1");
+    who = "bob";
+  }
+  CAPTURE(who);
+  auto out = outcome(disconnect("s-1", who));
+  CHECK(out.status == "ok");
+  CHECK(out.detail == "peer_disconnected");
+  CHECK(field("s-1", "state") == "ended");
+  CHECK(field("s-1", "ended_reason") == "peer_disconnected");
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store, "a stranger cannot end a call") {
+  SUBCASE("while ringing") {
+    ringing("alice", "bob", "s-1");
+  }
+  SUBCASE("while accepted") {
+    accepted("alice", "bob", "s-1");
+  }
+  auto before = field("s-1", "state");
+  auto out = outcome(hang_up("s-1", "mallory"));
+  CHECK(out.status == "unauthorized");
+  CHECK(out.detail == before);
+  CHECK(outcome(disconnect("s-1", "mallory")).status == "unauthorized");
+  CHECK(field("s-1", "state") == before);
+  CHECK(field("s-1", "ended_reason") == absent);
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+}
+
+TEST_CASE_FIXTURE(call_store, "a second hang-up finds the call over") {
+  ringing("alice", "bob", "s-1");
+  REQUIRE(outcome(hang_up("s-1", "alice")).detail == "cancelled");
+  auto again = outcome(hang_up("s-1", "bob"));
+  CHECK(again.status == "invalid_state");
+  CHECK(again.detail == "ended");
+  CHECK(field("s-1", "ended_reason") == "cancelled");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "both sides hanging up at the same moment end the call "
+                  "once") {
+  for (int round = 0; round < race_rounds; ++round) {
+    flush();
+    accepted("alice", "bob", "s-1");
+    auto [by_alice, by_bob] = at_once(hang_up("s-1", "alice"),
+                                      disconnect("s-1", "bob"));
+    auto a = goring::redis::parse_call_outcome(by_alice);
+    auto b = goring::redis::parse_call_outcome(by_bob);
+    CHECK(sorted({a.status, b.status})
+          == std::vector<std::string>{"invalid_state", "ok"});
+    auto expected = a.status == "ok" ? "ended_by_user" : "peer_disconnected";
+    CHECK(field("s-1", "ended_reason") == expected);
+    CHECK_FALSE(exists(keys::user_call("alice")));
+    CHECK_FALSE(exists(keys::user_call("bob")));
+  }
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "the callee accepts while the caller hangs up: both hear the "
+                  "same story in either order") {
+  auto by_bob = accept("s-1", "bob");
+  auto by_alice = hang_up("s-1", "alice");
+
+  SUBCASE("the accept runs first") {
+    ringing("alice", "bob", "s-1");
+    auto replies = pipelined({by_bob, by_alice});
+    auto accept_out = goring::redis::parse_call_outcome(replies[0]);
+    auto end_out = goring::redis::parse_call_outcome(replies[1]);
+    CHECK(accept_out.status == "ok");
+    CHECK(end_out.status == "ok");
+    CHECK(end_out.detail == "ended_by_user");
+    CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
+    CHECK(field("s-1", "ended_reason") == "ended_by_user");
+  }
+  SUBCASE("the hang-up runs first") {
+    ringing("alice", "bob", "s-1");
+    auto replies = pipelined({by_alice, by_bob});
+    auto end_out = goring::redis::parse_call_outcome(replies[0]);
+    auto accept_out = goring::redis::parse_call_outcome(replies[1]);
+    CHECK(end_out.status == "ok");
+    CHECK(end_out.detail == "cancelled");
+    CHECK(accept_out.status == "invalid_state");
+    CHECK(accept_out.detail == "ended");
+    CHECK(field("s-1", "accepted_at") == absent);
+    CHECK(field("s-1", "ended_reason") == "cancelled");
+  }
+  SUBCASE("both at the same moment") {
+    for (int round = 0; round < race_rounds; ++round) {
+      flush();
+      ringing("alice", "bob", "s-1");
+      auto [accept_reply, end_reply] = at_once(by_bob, by_alice);
+      auto accept_out = goring::redis::parse_call_outcome(accept_reply);
+      auto end_out = goring::redis::parse_call_outcome(end_reply);
+      CHECK(end_out.status == "ok");
+      if (accept_out.status == "ok") {
+        CHECK(end_out.detail == "ended_by_user");
+      } else {
+        CHECK(accept_out.status == "invalid_state");
+        CHECK(end_out.detail == "cancelled");
+      }
+      CHECK(field("s-1", "ended_reason") == end_out.detail);
+    }
+  }
+  CHECK(field("s-1", "state") == "ended");
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "ending a call spares a user key that already points at "
+                  "another call") {
+  ringing("alice", "bob", "s-1");
+  // alice's key moved on to another call (set by hand: a later start).
+  run({"SET", keys::user_call("alice"), "s-next"});
+  std::string expected_state;
+  SUBCASE("hang-up") {
+    REQUIRE(outcome(hang_up("s-1", "bob")).status == "ok");
+    expected_state = "ended";
+  }
+  SUBCASE("reject") {
+    REQUIRE(outcome(reject("s-1", "bob")).status == "ok");
+    expected_state = "rejected";
+  }
+  SUBCASE("ring timeout") {
+    REQUIRE(outcome(ring_timeout("s-1")).status == "ok");
+    expected_state = "ended";
+  }
+  CHECK(field("s-1", "state") == expected_state);
+  CHECK(value(keys::user_call("alice")) == "s-next");
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+// -- call_timeout ------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store,
+                  "a ring timeout ends an unanswered call as no_answer") {
+  ringing("alice", "bob", "s-1");
+  auto out = outcome(ring_timeout("s-1"));
+  CHECK(out.status == "ok");
+  CHECK(out.caller_id == "alice");
+  CHECK(out.callee_id == "bob");
+  CHECK(out.detail == "ended");
+  CHECK(field("s-1", "state") == "ended");
+  CHECK(field("s-1", "ended_reason") == "no_answer");
+  CHECK(field("s-1", "ended_at") == std::to_string(ended_at));
+  CHECK(pttl(keys::session("s-1")) > 0);
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+
+  // The other participant's timer fires too and finds nothing to do.
+  auto second = outcome(ring_timeout("s-1"));
+  CHECK(second.status == "invalid_state");
+  CHECK(second.detail == "ended");
+  CHECK(field("s-1", "ended_reason") == "no_answer");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a ring timeout after the accept changes nothing") {
+  accepted("alice", "bob", "s-1");
+  auto out = outcome(ring_timeout("s-1"));
+  CHECK(out.status == "invalid_state");
+  CHECK(out.detail == "accepted");
+  CHECK(field("s-1", "state") == "accepted");
+  CHECK(field("s-1", "ended_reason") == absent);
+  CHECK(field("s-1", "ended_at") == absent);
+  CHECK(pttl(keys::session("s-1")) > ended_ttl.count());
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "the callee accepts as the ring timer fires: exactly one "
+                  "wins") {
+  auto by_bob = accept("s-1", "bob");
+  auto timer = ring_timeout("s-1");
+
+  SUBCASE("the accept runs first") {
+    ringing("alice", "bob", "s-1");
+    auto replies = pipelined({by_bob, timer});
+    CHECK(goring::redis::parse_call_outcome(replies[0]).status == "ok");
+    auto timeout_out = goring::redis::parse_call_outcome(replies[1]);
+    CHECK(timeout_out.status == "invalid_state");
+    CHECK(timeout_out.detail == "accepted");
+    CHECK(field("s-1", "state") == "accepted");
+    CHECK(value(keys::user_call("bob")) == "s-1");
+  }
+  SUBCASE("the timeout runs first") {
+    ringing("alice", "bob", "s-1");
+    auto replies = pipelined({timer, by_bob});
+    CHECK(goring::redis::parse_call_outcome(replies[0]).status == "ok");
+    auto accept_out = goring::redis::parse_call_outcome(replies[1]);
+    CHECK(accept_out.status == "invalid_state");
+    CHECK(accept_out.detail == "ended");
+    CHECK(field("s-1", "ended_reason") == "no_answer");
+    CHECK_FALSE(exists(keys::user_call("bob")));
+  }
+  SUBCASE("both at the same moment") {
+    for (int round = 0; round < race_rounds; ++round) {
+      flush();
+      ringing("alice", "bob", "s-1");
+      auto [accept_reply, timeout_reply] = at_once(by_bob, timer);
+      auto accept_out = goring::redis::parse_call_outcome(accept_reply);
+      auto timeout_out = goring::redis::parse_call_outcome(timeout_reply);
+      CHECK(sorted({accept_out.status, timeout_out.status})
+            == std::vector<std::string>{"invalid_state", "ok"});
+      auto state = accept_out.status == "ok" ? "accepted" : "ended";
+      CHECK(field("s-1", "state") == state);
+    }
+  }
+}
+
+// -- call_refresh ------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store,
+                  "a live call's refresh extends the session and both user "
+                  "keys") {
+  std::string state;
+  SUBCASE("while ringing") {
+    ringing("alice", "bob", "s-1");
+    state = "ringing";
+  }
+  SUBCASE("while accepted") {
+    accepted("alice", "bob", "s-1");
+    state = "accepted";
+  }
+  auto live = {keys::session("s-1"), keys::user_call("alice"),
+               keys::user_call("bob")};
+  for (auto& key : live)
+    shorten(key);
+
+  CHECK(status(refresh("s-1", session_ttl)) == state);
+  for (auto& key : live) {
+    CAPTURE(key);
+    CHECK(pttl(key) > short_ttl.count());
+    CHECK(pttl(key) <= session_ttl.count());
+  }
+  CHECK(field("s-1", "state") == state);
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a refresh extends no user key that points at another call") {
+  ringing("alice", "bob", "s-1");
+  run({"SET", keys::user_call("alice"), "s-next", "PX",
+       std::to_string(short_ttl.count())});
+  CHECK(status(refresh("s-1", session_ttl)) == "ringing");
+  CHECK(value(keys::user_call("alice")) == "s-next");
+  CHECK(pttl(keys::user_call("alice")) <= short_ttl.count());
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a refresh after the end neither revives the call nor its "
+                  "user keys") {
+  ringing("alice", "bob", "s-1");
+  SUBCASE("ended") {
+    REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+  }
+  SUBCASE("rejected") {
+    REQUIRE(outcome(reject("s-1", "bob")).status == "ok");
+  }
+  SUBCASE("timed out") {
+    REQUIRE(outcome(ring_timeout("s-1")).status == "ok");
+  }
+  CHECK(run(refresh("s-1", session_ttl)).is_nil());
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+  CHECK(field("s-1", "state") != "ringing");
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+
+  // Once the record is gone as well, a refresh still writes nothing.
+  run({"DEL", keys::session("s-1")});
+  CHECK(run(refresh("s-1", session_ttl)).is_nil());
+  CHECK_FALSE(exists(keys::session("s-1")));
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+// -- EVALSHA -----------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store,
+                  "every script loads once and then runs by its SHA") {
+  using goring::redis::script;
+  for (std::size_t i = 0; i < goring::redis::script_count; ++i) {
+    auto id = static_cast<script>(i);
+    CAPTURE(goring::redis::script_name(id));
+    auto loaded = run({"SCRIPT", "LOAD", goring::redis::script_text(id)});
+    CHECK(loaded.type == reply::kind::string);
+    CHECK(loaded.str.size() == 40);
+  }
+
+  auto sha
+    = run({"SCRIPT", "LOAD",
+           goring::redis::script_text(script::claim_user)}).str;
+  auto argv = goring::redis::eval_argv(
+    goring::redis::claim_user("alice", token_of("alice"), presence_ttl), sha);
+  REQUIRE(argv.size() == 6);
+  CHECK(argv[0] == "EVALSHA");
+  CHECK(argv[1] == sha);
+  CHECK(argv[2] == "1");
+  CHECK(argv[3] == keys::user("alice"));
+
+  CHECK(run(argv).is_nil());
+  CHECK(value(keys::user("alice")) == token_of("alice"));
+  CHECK(describe(run(argv)) == token_of("alice"));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "after a script cache flush EVALSHA answers NOSCRIPT") {
+  using goring::redis::script;
+  auto sha
+    = run({"SCRIPT", "LOAD",
+           goring::redis::script_text(script::call_start)}).str;
+  go_online("bob");
+  auto call = goring::redis::call_start("alice", "bob", "s-1", created_at,
+                                        session_ttl, alice_info);
+  REQUIRE(describe(run({"SCRIPT", "FLUSH"})) == "OK");
+
+  auto r = run(goring::redis::eval_argv(call, sha));
+  REQUIRE(r.is_error());
+  CHECK(r.str.rfind("NOSCRIPT", 0) == 0);
+  auto out = goring::redis::parse_call_outcome(r);
+  CHECK(out.status == "error");
+  CHECK(out.detail.rfind("NOSCRIPT", 0) == 0);
+  CHECK_FALSE(exists(keys::session("s-1")));
+
+  // The server's answer to NOSCRIPT: load again and retry.
+  REQUIRE(run({"SCRIPT", "LOAD",
+               goring::redis::script_text(script::call_start)}).str == sha);
+  CHECK(status(goring::redis::eval_argv(call, sha)) == "ok");
+  CHECK(field("s-1", "state") == "ringing");
+}
