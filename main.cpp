@@ -81,8 +81,11 @@ int main(int argc, char** argv) {
       public_listener->stop();
       runtime.drain(config.shutdown_grace);
     }
+    // I/O threads end before the actor system does: a thread that spawned
+    // actors holds a reference to CAF's logger until it exits, and the
+    // actor system's destructor waits for that reference.
+    join_io();
   }
-  join_io();
   GORING_LOG(info, "main", "stopped");
   return exit_code;
 }

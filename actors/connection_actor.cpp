@@ -149,17 +149,28 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
       });
 }
 
-/// Sends a call operation and reports its failure to the client.
+/// Sends a call operation and reports its failure to the client. A call
+/// actor that ended meanwhile (the peer hung up first) cannot answer; then
+/// Redis tells what became of the session.
 template <class... Ts>
-void call_operation(connection_actor* self, const caf::actor& call,
-                    const std::string& session_id, bool ends_call, Ts&&... xs) {
+void call_operation(connection_actor* self, const caf::actor& call, client_message msg,
+                    std::string frame, bool ends_call, Ts&&... xs) {
   self->request(call, request_timeout, std::forward<Ts>(xs)...)
     .then(
-      [self, session_id, ends_call](bool) {
+      [self, session_id = msg.session_id, ends_call](bool) {
         if (ends_call)
           self->state.calls.erase(session_id);
       },
-      [self](caf::error& err) { send_error(self, err); });
+      [self, call, msg, frame](caf::error& err) mutable {
+        if (err.category() == caf::atom("goring")) {
+          send_error(self, err);
+          return;
+        }
+        auto it = self->state.calls.find(msg.session_id);
+        if (it != self->state.calls.end() && it->second == call)
+          self->state.calls.erase(it);
+        adopt_or_refuse(self, std::move(msg), std::move(frame));
+      });
 }
 
 void start_call(connection_actor* self, const std::string& callee) {
@@ -196,18 +207,19 @@ void dispatch(connection_actor* self, client_message msg, std::string frame) {
     adopt_or_refuse(self, std::move(msg), std::move(frame));
     return;
   }
-  auto& call = it->second;
-  auto& me = st.me.user_id;
+  auto call = it->second;
+  auto me = st.me.user_id;
   switch (msg.type) {
     case client_type::call_accept:
-      call_operation(self, call, msg.session_id, false, accept_atom::value, me,
-                     protocol::to_json(st.me));
+      call_operation(self, call, std::move(msg), std::move(frame), false, accept_atom::value,
+                     me, protocol::to_json(st.me));
       break;
     case client_type::call_reject:
-      call_operation(self, call, msg.session_id, true, reject_atom::value, me);
+      call_operation(self, call, std::move(msg), std::move(frame), true, reject_atom::value,
+                     me);
       break;
     case client_type::call_end:
-      call_operation(self, call, msg.session_id, true, end_atom::value, me);
+      call_operation(self, call, std::move(msg), std::move(frame), true, end_atom::value, me);
       break;
     default: // webrtc.*: to the peer, unchanged
       self->send(call, relay_atom::value, me, std::move(frame));
