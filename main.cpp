@@ -65,16 +65,16 @@ int main(int argc, char** argv) {
                                            config.port};
       public_listener = std::make_shared<listener>(io, where, ctx);
     } catch (const std::exception& e) {
-      GORING_LOG(error, "main", "cannot listen on " << config.bind_addr << ":" << config.port
-                                                    << ": " << e.what());
+      GORING_LOG(error, "main",
+                 "cannot listen on " << config.bind_addr << ":" << config.port << ": " << e.what());
       exit_code = 1;
     }
     if (public_listener) {
       public_listener->run();
-      GORING_LOG(info, "main", "goring " << GORING_VERSION << " (" << config.server_id
-                                         << ") listening on " << config.bind_addr << ":"
-                                         << public_listener->port() << ", Redis at "
-                                         << config.redis_host << ":" << config.redis_port);
+      GORING_LOG(info, "main",
+                 "goring " << GORING_VERSION << " (" << config.server_id << ") listening on "
+                           << config.bind_addr << ":" << public_listener->port() << ", Redis at "
+                           << config.redis_host << ":" << config.redis_port);
       int sig = 0;
       sigwait(&signals, &sig);
       GORING_LOG(info, "main", "signal " << sig << ": draining");

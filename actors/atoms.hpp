@@ -59,16 +59,14 @@ inline caf::error signal_failure(protocol::signal_error code, std::string messag
 }
 
 /// Reads back a `signal_failure`; any other error becomes internal_error.
-inline std::pair<protocol::signal_error, std::string>
-read_failure(const caf::error& err) {
+inline std::pair<protocol::signal_error, std::string> read_failure(const caf::error& err) {
   if (err.category() == caf::atom("goring")) {
     std::string text;
     if (err.context().match_elements<std::string>())
       text = err.context().get_as<std::string>(0);
     return {static_cast<protocol::signal_error>(err.code()), text};
   }
-  return {protocol::signal_error::internal_error,
-          "internal error: " + caf::to_string(err)};
+  return {protocol::signal_error::internal_error, "internal error: " + caf::to_string(err)};
 }
 
 } // namespace goring

@@ -90,8 +90,8 @@ caf::error refusal(const redis::call_outcome& out, const char* action) {
     return signal_failure(signal_error::unauthorized,
                           std::string{"you are not allowed to "} + action + " this call");
   if (out.status == "invalid_state")
-    return signal_failure(signal_error::invalid_state, std::string{"cannot "} + action
-                                                         + ": the call is " + out.detail);
+    return signal_failure(signal_error::invalid_state,
+                          std::string{"cannot "} + action + ": the call is " + out.detail);
   return signal_failure(signal_error::internal_error, "unexpected answer from the database");
 }
 
@@ -99,8 +99,7 @@ caf::error refusal(const redis::call_outcome& out, const char* action) {
 /// is gone or over; then there is nothing left to serialize here.
 void quit_if_stale(call_actor* self, const redis::call_outcome& out) {
   if (out.status == "not_found"
-      || (out.status == "invalid_state" && out.detail != "ringing"
-          && out.detail != "accepted"))
+      || (out.status == "invalid_state" && out.detail != "ringing" && out.detail != "accepted"))
     finish(self);
 }
 
@@ -110,29 +109,28 @@ caf::behavior accepted_behavior(call_actor* self);
 void end_call(call_actor* self, const std::string& user, bool disconnect,
               caf::response_promise rp) {
   auto& st = self->state;
-  run_script(self,
-             redis::call_end(st.call.session_id, user, ended_ttl(st.ctx->config),
-                             unix_now(), disconnect),
-             [self, user, rp](const redis::reply& r) mutable {
-               auto out = redis::parse_call_outcome(r);
-               if (out.status == "ok") {
-                 auto& st = self->state;
-                 GORING_LOG(info, component, "call " << st.call.session_id << " ended by "
-                                                     << user << ": " << out.detail);
-                 notify(self, st.peer_of(user),
-                        protocol::encode_ended(st.call.session_id, out.detail,
-                                               st.info_of(user)));
-                 if (rp.pending())
-                   rp.deliver(true);
-                 finish(self);
-                 return;
-               }
-               if (rp.pending())
-                 rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "end"));
-               else if (self->state.locals.empty())
-                 finish(self);
-               quit_if_stale(self, out);
-             });
+  run_script(
+    self,
+    redis::call_end(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now(), disconnect),
+    [self, user, rp](const redis::reply& r) mutable {
+      auto out = redis::parse_call_outcome(r);
+      if (out.status == "ok") {
+        auto& st = self->state;
+        GORING_LOG(info, component,
+                   "call " << st.call.session_id << " ended by " << user << ": " << out.detail);
+        notify(self, st.peer_of(user),
+               protocol::encode_ended(st.call.session_id, out.detail, st.info_of(user)));
+        if (rp.pending())
+          rp.deliver(true);
+        finish(self);
+        return;
+      }
+      if (rp.pending())
+        rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "end"));
+      else if (self->state.locals.empty())
+        finish(self);
+      quit_if_stale(self, out);
+    });
 }
 
 /// A local participant's connection terminated.
@@ -155,8 +153,7 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
 /// Handlers every phase shares.
 caf::message_handler common_handlers(call_actor* self) {
   return {
-    [self](join_atom, const std::string& user, const caf::actor& conn,
-           const std::string& info) {
+    [self](join_atom, const std::string& user, const caf::actor& conn, const std::string& info) {
       auto& st = self->state;
       if (!st.is_participant(user))
         return;
@@ -189,20 +186,18 @@ caf::message_handler common_handlers(call_actor* self) {
                    if (r.is_nil()) {
                      // Redis lost the session (restart without persistence,
                      // or it expired while Redis was away): end it here.
-                     GORING_LOG(warn, component, "call " << st.call.session_id
-                                                         << " vanished from Redis");
+                     GORING_LOG(warn, component,
+                                "call " << st.call.session_id << " vanished from Redis");
                      for (auto& [user, conn] : st.locals)
                        self->send(conn, signal_atom::value,
                                   tagged(protocol::signal_tag::event,
-                                         protocol::encode_ended(st.call.session_id,
-                                                                "session_lost",
+                                         protocol::encode_ended(st.call.session_id, "session_lost",
                                                                 st.info_of(st.peer_of(user)))),
                                   caf::actor{self});
                      finish(self);
                      return;
                    }
-                   self->delayed_send(self, st.ctx->config.session_ttl / 3,
-                                      refresh_atom::value);
+                   self->delayed_send(self, st.ctx->config.session_ttl / 3, refresh_atom::value);
                  });
     },
   };
@@ -247,66 +242,59 @@ caf::behavior ringing_behavior(call_actor* self) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
       if (user != st.call.callee_id) {
-        rp.deliver(signal_failure(signal_error::unauthorized,
-                                  "only the callee can accept this call"));
+        rp.deliver(
+          signal_failure(signal_error::unauthorized, "only the callee can accept this call"));
         return rp;
       }
-      run_script(self,
-                 redis::call_accept(st.call.session_id, user, st.ctx->config.session_ttl,
-                                    info, unix_now()),
-                 [self, rp, info](const redis::reply& r) mutable {
-                   auto out = redis::parse_call_outcome(r);
-                   auto& st = self->state;
-                   if (out.status == "ok") {
-                     st.call.state = "accepted";
-                     st.call.callee_info =
-                       protocol::user_info_from_json(info, st.call.callee_id);
-                     notify(self, st.call.caller_id,
-                            protocol::encode_accepted(st.call.session_id,
-                                                      st.call.callee_info));
-                     self->become(accepted_behavior(self));
-                     rp.deliver(true);
-                     return;
-                   }
-                   rp.deliver(out.status == "error" ? redis_failure(r)
-                                                    : refusal(out, "accept"));
-                   quit_if_stale(self, out);
-                 });
+      run_script(
+        self,
+        redis::call_accept(st.call.session_id, user, st.ctx->config.session_ttl, info, unix_now()),
+        [self, rp, info](const redis::reply& r) mutable {
+          auto out = redis::parse_call_outcome(r);
+          auto& st = self->state;
+          if (out.status == "ok") {
+            st.call.state = "accepted";
+            st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
+            notify(self, st.call.caller_id,
+                   protocol::encode_accepted(st.call.session_id, st.call.callee_info));
+            self->become(accepted_behavior(self));
+            rp.deliver(true);
+            return;
+          }
+          rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "accept"));
+          quit_if_stale(self, out);
+        });
       return rp;
     },
     [self](reject_atom, const std::string& user) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
       if (user != st.call.callee_id) {
-        rp.deliver(signal_failure(signal_error::unauthorized,
-                                  "only the callee can reject this call"));
+        rp.deliver(
+          signal_failure(signal_error::unauthorized, "only the callee can reject this call"));
         return rp;
       }
-      run_script(self,
-                 redis::call_reject(st.call.session_id, user, ended_ttl(st.ctx->config),
-                                    unix_now()),
-                 [self, rp](const redis::reply& r) mutable {
-                   auto out = redis::parse_call_outcome(r);
-                   auto& st = self->state;
-                   if (out.status == "ok") {
-                     notify(self, st.call.caller_id,
-                            protocol::encode_rejected(st.call.session_id,
-                                                      st.call.callee_info));
-                     rp.deliver(true);
-                     finish(self);
-                     return;
-                   }
-                   rp.deliver(out.status == "error" ? redis_failure(r)
-                                                    : refusal(out, "reject"));
-                   quit_if_stale(self, out);
-                 });
+      run_script(
+        self, redis::call_reject(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now()),
+        [self, rp](const redis::reply& r) mutable {
+          auto out = redis::parse_call_outcome(r);
+          auto& st = self->state;
+          if (out.status == "ok") {
+            notify(self, st.call.caller_id,
+                   protocol::encode_rejected(st.call.session_id, st.call.callee_info));
+            rp.deliver(true);
+            finish(self);
+            return;
+          }
+          rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "reject"));
+          quit_if_stale(self, out);
+        });
       return rp;
     },
     [self](ring_timeout_atom) {
       auto& st = self->state;
       run_script(self,
-                 redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config),
-                                     unix_now()),
+                 redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now()),
                  [self](const redis::reply& r) {
                    auto out = redis::parse_call_outcome(r);
                    auto& st = self->state;
@@ -334,56 +322,50 @@ caf::behavior starting_behavior(call_actor* self) {
     [self](start_atom) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
-      run_script(self,
-                 redis::call_start(st.call.caller_id, st.call.callee_id,
-                                   st.call.session_id, unix_now(),
-                                   st.ctx->config.session_ttl,
-                                   protocol::to_json(st.call.caller_info)),
-                 [self, rp](const redis::reply& r) mutable {
-                   auto& st = self->state;
-                   auto& callee = st.call.callee_id;
-                   if (r.type != redis::reply::kind::string) {
-                     rp.deliver(redis_failure(r));
-                     finish(self);
-                     return;
-                   }
-                   if (r.str != "ok") {
-                     if (r.str == "offline")
-                       rp.deliver(signal_failure(signal_error::user_offline,
-                                                 "user " + callee + " is not connected"));
-                     else if (r.str == "callee_busy")
-                       rp.deliver(signal_failure(signal_error::user_busy,
-                                                 "user " + callee + " is busy"));
-                     else if (r.str == "caller_busy")
-                       rp.deliver(signal_failure(signal_error::invalid_state,
-                                                 "you are already in a call"));
-                     else
-                       rp.deliver(signal_failure(signal_error::internal_error,
-                                                 "could not create the call session"));
-                     finish(self);
-                     return;
-                   }
-                   if (st.locals.empty()) {
-                     // The caller left while Redis created the session.
-                     end_call(self, st.call.caller_id, true, caf::response_promise{});
-                     return;
-                   }
-                   GORING_LOG(info, component, "call " << st.call.session_id << ": "
-                                                       << st.call.caller_id << " rings "
-                                                       << callee);
-                   st.call.state = "ringing";
-                   auto& caller_conn = st.locals.begin()->second;
-                   self->send(caller_conn, write_atom::value,
-                              protocol::encode_ringing(st.call.session_id, callee));
-                   notify(self, callee,
-                          protocol::encode_ring(st.call.session_id, st.call.caller_info));
-                   self->delayed_send(self, st.ctx->config.ring_timeout,
-                                      ring_timeout_atom::value);
-                   self->delayed_send(self, st.ctx->config.session_ttl / 3,
-                                      refresh_atom::value);
-                   self->become(ringing_behavior(self));
-                   rp.deliver(true);
-                 });
+      run_script(
+        self,
+        redis::call_start(st.call.caller_id, st.call.callee_id, st.call.session_id, unix_now(),
+                          st.ctx->config.session_ttl, protocol::to_json(st.call.caller_info)),
+        [self, rp](const redis::reply& r) mutable {
+          auto& st = self->state;
+          auto& callee = st.call.callee_id;
+          if (r.type != redis::reply::kind::string) {
+            rp.deliver(redis_failure(r));
+            finish(self);
+            return;
+          }
+          if (r.str != "ok") {
+            if (r.str == "offline")
+              rp.deliver(
+                signal_failure(signal_error::user_offline, "user " + callee + " is not connected"));
+            else if (r.str == "callee_busy")
+              rp.deliver(signal_failure(signal_error::user_busy, "user " + callee + " is busy"));
+            else if (r.str == "caller_busy")
+              rp.deliver(signal_failure(signal_error::invalid_state, "you are already in a call"));
+            else
+              rp.deliver(
+                signal_failure(signal_error::internal_error, "could not create the call session"));
+            finish(self);
+            return;
+          }
+          if (st.locals.empty()) {
+            // The caller left while Redis created the session.
+            end_call(self, st.call.caller_id, true, caf::response_promise{});
+            return;
+          }
+          GORING_LOG(info, component,
+                     "call " << st.call.session_id << ": " << st.call.caller_id << " rings "
+                             << callee);
+          st.call.state = "ringing";
+          auto& caller_conn = st.locals.begin()->second;
+          self->send(caller_conn, write_atom::value,
+                     protocol::encode_ringing(st.call.session_id, callee));
+          notify(self, callee, protocol::encode_ring(st.call.session_id, st.call.caller_info));
+          self->delayed_send(self, st.ctx->config.ring_timeout, ring_timeout_atom::value);
+          self->delayed_send(self, st.ctx->config.session_ttl / 3, refresh_atom::value);
+          self->become(ringing_behavior(self));
+          rp.deliver(true);
+        });
       return rp;
     },
     [self](join_atom, const std::string& user, const caf::actor& conn, const std::string&) {

@@ -41,8 +41,7 @@ struct call_setup {
 
 /// Spawns a call actor; `local_user` with `conn` is its first local
 /// participant. A "starting" actor waits for (start).
-caf::actor spawn_call_actor(caf::actor_system& sys, context_ptr ctx,
-                            call_setup setup, const std::string& local_user,
-                            const caf::actor& conn);
+caf::actor spawn_call_actor(caf::actor_system& sys, context_ptr ctx, call_setup setup,
+                            const std::string& local_user, const caf::actor& conn);
 
 } // namespace goring

@@ -42,9 +42,9 @@ std::string new_session_id() {
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   char buf[37];
-  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
-                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
@@ -55,8 +55,9 @@ void write(connection_actor* self, std::string frame) {
 }
 
 void send_error(connection_actor* self, signal_error code, const std::string& message) {
-  GORING_LOG(info, component, "user " << self->state.me.user_id << ": "
-                                      << protocol::wire_code(code) << ": " << message);
+  GORING_LOG(info, component,
+             "user " << self->state.me.user_id << ": " << protocol::wire_code(code) << ": "
+                     << message);
   write(self, protocol::encode_error(code, message));
 }
 
@@ -72,8 +73,7 @@ void close(connection_actor* self, uint16_t code, const std::string& reason) {
   self->quit();
 }
 
-void track_call(connection_actor* self, const std::string& session_id,
-                const caf::actor& call) {
+void track_call(connection_actor* self, const std::string& session_id, const caf::actor& call) {
   self->state.calls[session_id] = call;
   self->monitor(call);
 }
@@ -85,8 +85,9 @@ void dispatch(connection_actor* self, client_message msg, std::string frame);
 /// whose call lives on, e.g. after a reconnect) adopt it and go on.
 void adopt_or_refuse(connection_actor* self, client_message msg, std::string frame) {
   auto& st = self->state;
-  std::vector<std::string> argv{"HMGET", redis::keys::session(msg.session_id),
-                                "caller_id", "callee_id", "state", "caller_info",
+  std::vector<std::string> argv{"HMGET",      redis::keys::session(msg.session_id),
+                                "caller_id",  "callee_id",
+                                "state",      "caller_info",
                                 "callee_info"};
   self->request(st.ctx->bridge, request_timeout, command_atom::value, std::move(argv))
     .then(
@@ -107,18 +108,16 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
           return;
         }
         if (me != caller && me != callee) {
-          send_error(self, signal_error::unauthorized,
-                     "you are not a participant of this call");
+          send_error(self, signal_error::unauthorized, "you are not a participant of this call");
           return;
         }
-        bool callee_only = msg.type == client_type::call_accept
-                           || msg.type == client_type::call_reject;
+        bool callee_only =
+          msg.type == client_type::call_accept || msg.type == client_type::call_reject;
         if (callee_only && me != callee) {
-          send_error(self, signal_error::unauthorized, std::string{"only the callee can "}
-                                                         + (msg.type == client_type::call_accept
-                                                              ? "accept"
-                                                              : "reject")
-                                                         + " this call");
+          send_error(self, signal_error::unauthorized,
+                     std::string{"only the callee can "}
+                       + (msg.type == client_type::call_accept ? "accept" : "reject")
+                       + " this call");
           return;
         }
         bool live = state == "ringing" || state == "accepted";
@@ -136,8 +135,8 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
                            protocol::user_info_from_json(r.elements[3].str, caller),
                            protocol::user_info_from_json(r.elements[4].str, callee),
                            state};
-          auto call = spawn_call_actor(self->home_system(), st.ctx, std::move(setup),
-                                       me, caf::actor{self});
+          auto call =
+            spawn_call_actor(self->home_system(), st.ctx, std::move(setup), me, caf::actor{self});
           track_call(self, msg.session_id, call);
         }
         dispatch(self, std::move(msg), std::move(frame));
@@ -185,8 +184,8 @@ void start_call(connection_actor* self, const std::string& callee) {
   }
   auto session_id = new_session_id();
   call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
-  auto call = spawn_call_actor(self->home_system(), st.ctx, std::move(setup),
-                               st.me.user_id, caf::actor{self});
+  auto call = spawn_call_actor(self->home_system(), st.ctx, std::move(setup), st.me.user_id,
+                               caf::actor{self});
   track_call(self, session_id, call);
   self->request(call, request_timeout, start_atom::value)
     .then([](bool) { /* call.ringing was written by the call actor */ },
@@ -211,12 +210,11 @@ void dispatch(connection_actor* self, client_message msg, std::string frame) {
   auto me = st.me.user_id;
   switch (msg.type) {
     case client_type::call_accept:
-      call_operation(self, call, std::move(msg), std::move(frame), false, accept_atom::value,
-                     me, protocol::to_json(st.me));
+      call_operation(self, call, std::move(msg), std::move(frame), false, accept_atom::value, me,
+                     protocol::to_json(st.me));
       break;
     case client_type::call_reject:
-      call_operation(self, call, std::move(msg), std::move(frame), true, reject_atom::value,
-                     me);
+      call_operation(self, call, std::move(msg), std::move(frame), true, reject_atom::value, me);
       break;
     case client_type::call_end:
       call_operation(self, call, std::move(msg), std::move(frame), true, end_atom::value, me);
@@ -243,21 +241,21 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
                      protocol::to_json(st.me));
           track_call(self, ev->session_id, hint);
         } else {
-          call_setup setup{ev->session_id, ev->caller_id, st.me.user_id, ev->peer,
-                           st.me, "ringing"};
+          call_setup setup{ev->session_id, ev->caller_id, st.me.user_id,
+                           ev->peer,       st.me,         "ringing"};
           if (setup.caller_info.user_id.empty())
             setup.caller_info.user_id = ev->caller_id;
           track_call(self, ev->session_id,
-                     spawn_call_actor(self->home_system(), st.ctx, std::move(setup),
-                                      st.me.user_id, caf::actor{self}));
+                     spawn_call_actor(self->home_system(), st.ctx, std::move(setup), st.me.user_id,
+                                      caf::actor{self}));
         }
         break;
       default:
         if (it == st.calls.end())
           break;
         if (it->second != hint)
-          self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type),
-                     ev->reason, protocol::to_json(ev->peer));
+          self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type), ev->reason,
+                     protocol::to_json(ev->peer));
         if (ev->type != protocol::event_type::accepted)
           st.calls.erase(it);
         break;
@@ -286,16 +284,19 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
   });
   // Frames wait in the mailbox until the user is registered: subscribed to
   // its channel and owner of its ws:user key.
-  self->request(ctx->bridge, request_timeout, register_atom::value, st.me.user_id, st.token,
-                caf::actor{self})
+  self
+    ->request(ctx->bridge, request_timeout, register_atom::value, st.me.user_id, st.token,
+              caf::actor{self})
     .await(
       [self](const std::string& previous) {
-        GORING_LOG(info, component, "user " << self->state.me.user_id << " connected"
-                                            << (previous.empty() ? "" : " (took over)"));
+        GORING_LOG(info, component,
+                   "user " << self->state.me.user_id << " connected"
+                           << (previous.empty() ? "" : " (took over)"));
       },
       [self](caf::error& err) {
-        GORING_LOG(warn, component, "user " << self->state.me.user_id
-                                            << " could not register: " << caf::to_string(err));
+        GORING_LOG(warn, component,
+                   "user " << self->state.me.user_id
+                           << " could not register: " << caf::to_string(err));
         send_error(self, signal_error::internal_error,
                    "the server could not register the connection; reconnect later");
         close(self, close_code::internal_error, "registration failed");
@@ -331,8 +332,8 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
     },
     [self](write_atom, std::string& frame) { write(self, std::move(frame)); },
     [self](replaced_atom) {
-      GORING_LOG(info, component, "user " << self->state.me.user_id
-                                          << " replaced by a newer connection");
+      GORING_LOG(info, component,
+                 "user " << self->state.me.user_id << " replaced by a newer connection");
       close(self, close_code::replaced, "replaced");
     },
     [self](shutdown_atom) { close(self, close_code::going_away, "server shutting down"); },
@@ -367,9 +368,9 @@ private:
 
 } // namespace
 
-std::shared_ptr<connection_port>
-spawn_connection_actor(caf::actor_system& sys, context_ptr ctx,
-                       std::weak_ptr<client_link> link, const auth::claims& who) {
+std::shared_ptr<connection_port> spawn_connection_actor(caf::actor_system& sys, context_ptr ctx,
+                                                        std::weak_ptr<client_link> link,
+                                                        const auth::claims& who) {
   auto actor = sys.spawn(connection_actor_fn, std::move(ctx), std::move(link), who);
   return std::make_shared<actor_port>(std::move(actor));
 }

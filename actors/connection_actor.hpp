@@ -22,8 +22,8 @@ namespace goring {
 
 /// Spawns the actor for an accepted WebSocket and returns what the session
 /// reports frames to.
-std::shared_ptr<connection_port>
-spawn_connection_actor(caf::actor_system& sys, context_ptr ctx,
-                       std::weak_ptr<client_link> link, const auth::claims& who);
+std::shared_ptr<connection_port> spawn_connection_actor(caf::actor_system& sys, context_ptr ctx,
+                                                        std::weak_ptr<client_link> link,
+                                                        const auth::claims& who);
 
 } // namespace goring

@@ -50,8 +50,8 @@ std::string quoted(std::string_view text) {
 }
 
 /// Checks a required non-empty string field; returns an error text or "".
-std::string required_string(const rapidjson::Value& payload, const char* name,
-                            std::string* out, std::size_t max_length) {
+std::string required_string(const rapidjson::Value& payload, const char* name, std::string* out,
+                            std::size_t max_length) {
   auto it = payload.FindMember(name);
   if (it == payload.MemberEnd())
     return std::string{"field '"} + name + "' is missing";
@@ -159,8 +159,7 @@ parse_result parse_client_frame(std::string_view text) {
     return fail("field 'type' is missing");
   if (!type_it->value.IsString())
     return fail("field 'type' must be a string");
-  std::string_view type_text{type_it->value.GetString(),
-                             type_it->value.GetStringLength()};
+  std::string_view type_text{type_it->value.GetString(), type_it->value.GetStringLength()};
   const type_entry* entry = nullptr;
   for (auto& candidate : client_types)
     if (candidate.name == type_text)
@@ -193,12 +192,12 @@ parse_result parse_client_frame(std::string_view text) {
       case client_type::webrtc_ice: {
         problem = required_string(payload, "candidate", nullptr, unbounded);
         auto mid = payload.FindMember("sdpMid");
-        if (problem.empty() && mid != payload.MemberEnd()
-            && !mid->value.IsString() && !mid->value.IsNull())
+        if (problem.empty() && mid != payload.MemberEnd() && !mid->value.IsString()
+            && !mid->value.IsNull())
           problem = "field 'sdpMid' must be a string or null";
         auto index = payload.FindMember("sdpMLineIndex");
-        if (problem.empty() && index != payload.MemberEnd()
-            && !index->value.IsUint() && !index->value.IsNull())
+        if (problem.empty() && index != payload.MemberEnd() && !index->value.IsUint()
+            && !index->value.IsNull())
           problem = "field 'sdpMLineIndex' must be a non-negative integer or null";
         break;
       }

@@ -100,8 +100,8 @@ std::optional<server_event> parse_server_event(std::string_view frame);
 /// body. Relays are forwarded without parsing; events are parsed to keep
 /// the local call actor in step; control messages never reach a client.
 namespace signal_tag {
-inline constexpr char relay = 'R';   // body: a webrtc.* frame
-inline constexpr char event = 'E';   // body: a call.* frame
+inline constexpr char relay = 'R';    // body: a webrtc.* frame
+inline constexpr char event = 'E';    // body: a call.* frame
 inline constexpr char replaced = 'X'; // body: owner token of the new connection
 } // namespace signal_tag
 

@@ -74,8 +74,7 @@ bool is_local_token(const bridge_state& st, const std::string& token) {
 }
 
 /// Sends a command; `k` runs later in the actor's context with the reply.
-void send_command(bridge_actor* self, std::vector<std::string> argv,
-                  continuation k) {
+void send_command(bridge_actor* self, std::vector<std::string> argv, continuation k) {
   auto id = self->state.next_id++;
   self->state.waiting.emplace(id, std::move(k));
   auto handle = caf::actor{self};
@@ -93,30 +92,26 @@ void run_script(bridge_actor* self, redis::script_call call, continuation k) {
     send_command(self, std::move(argv), std::move(k));
     return;
   }
-  send_command(self, std::move(argv),
-               [self, call = std::move(call), k = std::move(k)](redis::reply r) {
-                 if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
-                   GORING_LOG(info, component, "script "
-                                                 << redis::script_name(call.id)
-                                                 << " missing in Redis, resending");
-                   self->state.shas[static_cast<std::size_t>(call.id)].clear();
-                   send_command(self, redis::eval_argv(call, ""), k);
-                   return;
-                 }
-                 k(std::move(r));
-               });
+  send_command(
+    self, std::move(argv), [self, call = std::move(call), k = std::move(k)](redis::reply r) {
+      if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
+        GORING_LOG(info, component,
+                   "script " << redis::script_name(call.id) << " missing in Redis, resending");
+        self->state.shas[static_cast<std::size_t>(call.id)].clear();
+        send_command(self, redis::eval_argv(call, ""), k);
+        return;
+      }
+      k(std::move(r));
+    });
 }
 
 /// Publishes without waiting: only failures are worth a log line.
 void publish(bridge_actor* self, const std::string& user, std::string payload) {
-  self->state.commands->command({"PUBLISH", redis::keys::signal(user),
-                                 std::move(payload)},
-                                [user](redis::reply r) {
-                                  if (r.is_error())
-                                    GORING_LOG(warn, component,
-                                               "PUBLISH to " << user
-                                                             << " failed: " << r.str);
-                                });
+  self->state.commands->command(
+    {"PUBLISH", redis::keys::signal(user), std::move(payload)}, [user](redis::reply r) {
+      if (r.is_error())
+        GORING_LOG(warn, component, "PUBLISH to " << user << " failed: " << r.str);
+    });
 }
 
 void unsubscribe_if_idle(bridge_actor* self, const std::string& user) {
@@ -136,44 +131,42 @@ void release(bridge_actor* self, const std::string& user, const std::string& tok
 
 /// Takes the ws:user key for a connection whose channel is subscribed.
 void claim(bridge_actor* self, const std::string& user, waiting_registration reg) {
-  run_script(
-    self, redis::claim_user(user, reg.token, self->state.ctx->config.presence_ttl),
-    [self, user, reg](redis::reply r) mutable {
-      auto& st = self->state;
-      if (r.is_error()) {
-        GORING_LOG(warn, component, "claiming ws:user:" << user << " failed: " << r.str);
-        reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
-                                           "could not register the connection in Redis"));
-        unsubscribe_if_idle(self, user);
-        return;
-      }
-      if (st.conns.count(reg.conn.address()) == 0) {
-        // The connection closed while it registered: give the key back.
-        release(self, user, reg.token);
-        unsubscribe_if_idle(self, user);
-        return;
-      }
-      auto previous = r.type == redis::reply::kind::string ? r.str : std::string{};
-      auto it = st.users.find(user);
-      if (it != st.users.end() && it->second.conn != reg.conn)
-        self->send(it->second.conn, replaced_atom::value);
-      st.users[user] = local_user{reg.conn, reg.token};
-      if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
-        publish(self, user, std::string(1, protocol::signal_tag::replaced) + reg.token);
-      reg.promise.deliver(previous);
-    });
+  run_script(self, redis::claim_user(user, reg.token, self->state.ctx->config.presence_ttl),
+             [self, user, reg](redis::reply r) mutable {
+               auto& st = self->state;
+               if (r.is_error()) {
+                 GORING_LOG(warn, component, "claiming ws:user:" << user << " failed: " << r.str);
+                 reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
+                                                    "could not register the connection in Redis"));
+                 unsubscribe_if_idle(self, user);
+                 return;
+               }
+               if (st.conns.count(reg.conn.address()) == 0) {
+                 // The connection closed while it registered: give the key back.
+                 release(self, user, reg.token);
+                 unsubscribe_if_idle(self, user);
+                 return;
+               }
+               auto previous = r.type == redis::reply::kind::string ? r.str : std::string{};
+               auto it = st.users.find(user);
+               if (it != st.users.end() && it->second.conn != reg.conn)
+                 self->send(it->second.conn, replaced_atom::value);
+               st.users[user] = local_user{reg.conn, reg.token};
+               if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
+                 publish(self, user, std::string(1, protocol::signal_tag::replaced) + reg.token);
+               reg.promise.deliver(previous);
+             });
 }
 
 void load_scripts(bridge_actor* self) {
   for (std::size_t i = 0; i < redis::script_count; ++i) {
     auto id = static_cast<redis::script>(i);
-    send_command(self, {"SCRIPT", "LOAD", redis::script_text(id)},
-                 [self, i](redis::reply r) {
-                   if (r.type == redis::reply::kind::string)
-                     self->state.shas[i] = r.str;
-                   else
-                     GORING_LOG(warn, component, "SCRIPT LOAD failed: " << r.str);
-                 });
+    send_command(self, {"SCRIPT", "LOAD", redis::script_text(id)}, [self, i](redis::reply r) {
+      if (r.type == redis::reply::kind::string)
+        self->state.shas[i] = r.str;
+      else
+        GORING_LOG(warn, component, "SCRIPT LOAD failed: " << r.str);
+    });
   }
 }
 
@@ -229,19 +222,15 @@ void refresh_presence(bridge_actor* self) {
   flush();
 }
 
-caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
-                           boost::asio::io_context* io) {
+caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_context* io) {
   auto& st = self->state;
   st.ctx = ctx;
-  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port,
-                        ctx->config.redis_password};
+  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port, ctx->config.redis_password};
   auto handle = caf::actor{self};
   // Health is the conjunction of both links; the flags are only touched on
   // the connections' strands, the result read by /health.
   auto up = std::make_shared<std::array<std::atomic<bool>, 2>>();
-  auto update_health = [ctx, up] {
-    ctx->redis_healthy = (*up)[0].load() && (*up)[1].load();
-  };
+  auto update_health = [ctx, up] { ctx->redis_healthy = (*up)[0].load() && (*up)[1].load(); };
   auto link_callbacks = [&](std::size_t which) {
     redis::async_connection::callbacks cbs;
     cbs.on_connected = [handle, up, which, update_health] {
@@ -293,16 +282,13 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
     },
     [self](eval_atom, redis::script_call& call) {
       auto rp = self->make_response_promise();
-      run_script(self, std::move(call), [rp](redis::reply r) mutable {
-        rp.deliver(std::move(r));
-      });
+      run_script(self, std::move(call), [rp](redis::reply r) mutable { rp.deliver(std::move(r)); });
       return rp;
     },
     [self](command_atom, std::vector<std::string>& argv) {
       auto rp = self->make_response_promise();
-      send_command(self, std::move(argv), [rp](redis::reply r) mutable {
-        rp.deliver(std::move(r));
-      });
+      send_command(self, std::move(argv),
+                   [rp](redis::reply r) mutable { rp.deliver(std::move(r)); });
       return rp;
     },
     [self](register_atom, const std::string& user, const std::string& token,
@@ -324,11 +310,9 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
       if (queue.size() == 1) {
         st.channels.insert(user);
         auto handle = caf::actor{self};
-        st.subscriber->subscribe({redis::keys::signal(user)},
-                                 [handle, user](redis::reply r) {
-                                   caf::anon_send(handle, subscribed_atom::value,
-                                                  user, !r.is_error());
-                                 });
+        st.subscriber->subscribe({redis::keys::signal(user)}, [handle, user](redis::reply r) {
+          caf::anon_send(handle, subscribed_atom::value, user, !r.is_error());
+        });
       }
       return rp;
     },
@@ -343,15 +327,14 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
         if (ok) {
           claim(self, user, std::move(reg));
         } else {
-          reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
-                                             "could not subscribe to Redis"));
+          reg.promise.deliver(
+            signal_failure(protocol::signal_error::internal_error, "could not subscribe to Redis"));
         }
       }
       if (!ok)
         unsubscribe_if_idle(self, user);
     },
-    [self](deliver_atom, const std::string& user, std::string& payload,
-           const caf::actor& hint) {
+    [self](deliver_atom, const std::string& user, std::string& payload, const caf::actor& hint) {
       auto it = self->state.users.find(user);
       if (it != self->state.users.end())
         self->send(it->second.conn, signal_atom::value, std::move(payload), hint);
@@ -360,8 +343,8 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
     },
     [self](pubsub_atom, const std::string& channel, std::string& payload) {
       auto& st = self->state;
-      if (channel.compare(0, redis::keys::signal_prefix.size(),
-                          redis::keys::signal_prefix) != 0 || payload.empty())
+      if (channel.compare(0, redis::keys::signal_prefix.size(), redis::keys::signal_prefix) != 0
+          || payload.empty())
         return;
       auto user = channel.substr(redis::keys::signal_prefix.size());
       auto it = st.users.find(user);
@@ -379,8 +362,7 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
       self->send(it->second.conn, signal_atom::value, std::move(payload), caf::actor{});
     },
     [self](link_up_atom, bool is_subscriber) {
-      GORING_LOG(info, component,
-                 (is_subscriber ? "subscriber" : "command") << " connection up");
+      GORING_LOG(info, component, (is_subscriber ? "subscriber" : "command") << " connection up");
       if (is_subscriber)
         resubscribe_all(self);
       else
@@ -388,8 +370,7 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx,
     },
     [self](refresh_atom) {
       refresh_presence(self);
-      self->delayed_send(self, self->state.ctx->config.presence_ttl / 3,
-                         refresh_atom::value);
+      self->delayed_send(self, self->state.ctx->config.presence_ttl / 3, refresh_atom::value);
     },
     [self](shutdown_atom) {
       for (auto& [addr, reg] : self->state.conns) {

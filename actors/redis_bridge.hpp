@@ -27,7 +27,6 @@ class io_context;
 
 namespace goring {
 
-caf::actor spawn_redis_bridge(caf::actor_system& sys, context_ptr ctx,
-                              boost::asio::io_context& io);
+caf::actor spawn_redis_bridge(caf::actor_system& sys, context_ptr ctx, boost::asio::io_context& io);
 
 } // namespace goring

@@ -79,12 +79,13 @@ void actor_runtime::drain(std::chrono::milliseconds grace) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   // Let the bridge flush the releases it queued when the last actor went.
   auto self = caf::scoped_actor{impl_->sys};
-  self->request(ctx.bridge, std::chrono::seconds(2), command_atom::value,
-                std::vector<std::string>{"PING"})
+  self
+    ->request(ctx.bridge, std::chrono::seconds(2), command_atom::value,
+              std::vector<std::string>{"PING"})
     .receive([](redis::reply&) {}, [](caf::error&) {});
-  GORING_LOG(info, "shutdown", "drained: " << ctx.live_connections.load()
-                                           << " connections and " << ctx.live_calls.load()
-                                           << " calls left");
+  GORING_LOG(info, "shutdown",
+             "drained: " << ctx.live_connections.load() << " connections and "
+                         << ctx.live_calls.load() << " calls left");
 }
 
 } // namespace goring

@@ -31,9 +31,8 @@ bool parse_u64(const std::string& text, unsigned long long max, unsigned long lo
 }
 
 template <class T>
-std::function<bool(settings&, const std::string&)> number(T settings::*field,
-                                                          unsigned long long min,
-                                                          unsigned long long max) {
+std::function<bool(settings&, const std::string&)>
+number(T settings::*field, unsigned long long min, unsigned long long max) {
   return [=](settings& s, const std::string& text) {
     unsigned long long v = 0;
     if (!parse_u64(text, max, v) || v < min)
@@ -78,15 +77,12 @@ bool apply_redis_addr(settings& s, const std::string& value) {
 const std::vector<setting_parser>& parsers() {
   using namespace std::chrono_literals;
   static const std::vector<setting_parser> all = {
-    {{"PORT", "--port", "8080", "public HTTP/WebSocket port"},
-     number(&settings::port, 0, 65535)},
+    {{"PORT", "--port", "8080", "public HTTP/WebSocket port"}, number(&settings::port, 0, 65535)},
     {{"BIND_ADDR", "--bind-addr", "0.0.0.0", "address the public port listens on"},
      text(&settings::bind_addr)},
-    {{"JWT_SECRET", "--jwt-secret", default_jwt_secret,
-      "HS256 secret that signs client tokens"},
+    {{"JWT_SECRET", "--jwt-secret", default_jwt_secret, "HS256 secret that signs client tokens"},
      text(&settings::jwt_secret)},
-    {{"REDIS_ADDR", "--redis-addr", "localhost:6379", "Redis host:port"},
-     apply_redis_addr},
+    {{"REDIS_ADDR", "--redis-addr", "localhost:6379", "Redis host:port"}, apply_redis_addr},
     {{"REDIS_PASSWORD", "--redis-password", "(empty)", "Redis password (AUTH)"},
      text(&settings::redis_password)},
     {{"SERVER_ID", "--server-id", "(hostname)", "this instance's unique id"},
@@ -94,11 +90,9 @@ const std::vector<setting_parser>& parsers() {
     {{"RING_TIMEOUT", "--ring-timeout", "30s",
       "how long a call rings before it ends with no_answer"},
      duration(&settings::ring_timeout, 100ms)},
-    {{"SESSION_TTL", "--session-ttl", "120s",
-      "TTL of call keys in Redis; live calls refresh them"},
+    {{"SESSION_TTL", "--session-ttl", "120s", "TTL of call keys in Redis; live calls refresh them"},
      duration(&settings::session_ttl, 1000ms)},
-    {{"PRESENCE_TTL", "--presence-ttl", "30s",
-      "TTL of ws:user keys; connected users refresh them"},
+    {{"PRESENCE_TTL", "--presence-ttl", "30s", "TTL of ws:user keys; connected users refresh them"},
      duration(&settings::presence_ttl, 1000ms)},
     {{"MAX_MESSAGE_BYTES", "--max-message-bytes", "65536",
       "largest frame a client may send; bigger closes with 1009"},
@@ -217,8 +211,8 @@ std::string help_text() {
       << "Each setting is an environment variable or a flag (the flag wins).\n"
       << "Durations take s, ms or m (a plain number is seconds).\n\n";
   for (auto& d : setting_docs()) {
-    out << "  " << d.flag << " / " << d.env << "\n      " << d.description
-        << " (default " << d.default_value << ")\n";
+    out << "  " << d.flag << " / " << d.env << "\n      " << d.description << " (default "
+        << d.default_value << ")\n";
   }
   return out.str();
 }

@@ -53,8 +53,7 @@ struct parse_result {
 };
 
 /// Reads the environment (through `getenv`) and then `argv`, flags winning.
-parse_result parse_settings(int argc, const char* const* argv,
-                            const char* const* envp);
+parse_result parse_settings(int argc, const char* const* argv, const char* const* envp);
 
 /// The text of `goring --help`.
 std::string help_text();

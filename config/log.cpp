@@ -52,9 +52,8 @@ void write(level lvl, std::string_view component, std::string_view message) {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[64];
-  std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   std::lock_guard<std::mutex> guard{out_mutex};
   std::fprintf(stderr, "%s %-5s %.*s: %.*s\n", stamp, name_of(lvl),
                static_cast<int>(component.size()), component.data(),

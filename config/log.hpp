@@ -23,12 +23,11 @@ inline bool enabled(level lvl) {
 } // namespace goring::log
 
 /// GORING_LOG(info, "bridge", "connected to " << addr);
-#define GORING_LOG(lvl, component, stream_expr)                                \
-  do {                                                                         \
-    if (::goring::log::enabled(::goring::log::level::lvl)) {                   \
-      std::ostringstream goring_log_os_;                                       \
-      goring_log_os_ << stream_expr;                                           \
-      ::goring::log::write(::goring::log::level::lvl, component,              \
-                           goring_log_os_.str());                              \
-    }                                                                          \
+#define GORING_LOG(lvl, component, stream_expr)                                                    \
+  do {                                                                                             \
+    if (::goring::log::enabled(::goring::log::level::lvl)) {                                       \
+      std::ostringstream goring_log_os_;                                                           \
+      goring_log_os_ << stream_expr;                                                               \
+      ::goring::log::write(::goring::log::level::lvl, component, goring_log_os_.str());            \
+    }                                                                                              \
   } while (false)

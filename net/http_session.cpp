@@ -31,7 +31,8 @@ std::string percent_decode(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0
+        && hex_value(text[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
       i += 2;
     } else if (text[i] == '+') {
@@ -129,9 +130,9 @@ void http_session::upgrade(request req) {
   if (!check.valid) {
     // The reason is logged and sent; the token itself never is.
     beast::error_code ignored;
-    GORING_LOG(info, "http", "upgrade refused from "
-                               << stream_.socket().remote_endpoint(ignored) << ": "
-                               << check.refusal);
+    GORING_LOG(info, "http",
+               "upgrade refused from " << stream_.socket().remote_endpoint(ignored) << ": "
+                                       << check.refusal);
     respond(req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
     return;
   }

@@ -38,9 +38,8 @@ token_check jwt_verifier::verify(std::string_view token) const {
   // Three base64url parts; the header must name HS256 exactly. Checked here
   // before the library sees the token, so `none` can never slip through.
   auto first_dot = token.find('.');
-  auto second_dot = first_dot == std::string_view::npos
-                      ? std::string_view::npos
-                      : token.find('.', first_dot + 1);
+  auto second_dot =
+    first_dot == std::string_view::npos ? std::string_view::npos : token.find('.', first_dot + 1);
   if (second_dot == std::string_view::npos
       || token.find('.', second_dot + 1) != std::string_view::npos)
     return refuse("malformed token: not three dot-separated parts");
@@ -53,10 +52,8 @@ token_check jwt_verifier::verify(std::string_view token) const {
       return refuse("token algorithm not allowed (only HS256)");
     std::error_code ec;
     auto decoded = jwt::decode(jwt::string_view{token.data(), token.size()},
-                               jwt::params::algorithms({"HS256"}), ec,
-                               jwt::params::secret(secret_),
-                               jwt::params::verify(true),
-                               jwt::params::leeway(leeway.count()));
+                               jwt::params::algorithms({"HS256"}), ec, jwt::params::secret(secret_),
+                               jwt::params::verify(true), jwt::params::leeway(leeway.count()));
     if (ec) {
       if (ec == jwt::VerificationErrc::TokenExpired)
         return refuse("token expired");
@@ -76,8 +73,8 @@ token_check jwt_verifier::verify(std::string_view token) const {
     if (exp != payload.end()) {
       if (!exp->is_number())
         return refuse("token 'exp' is not a number");
-      out.expires_at = std::chrono::system_clock::time_point{
-        std::chrono::seconds{exp->get<long long>()}};
+      out.expires_at =
+        std::chrono::system_clock::time_point{std::chrono::seconds{exp->get<long long>()}};
     }
     return token_check{std::move(out), {}};
   } catch (const std::exception&) {

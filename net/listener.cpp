@@ -37,9 +37,8 @@ uint16_t listener::port() const {
 }
 
 void listener::do_accept() {
-  acceptor_.async_accept(asio::make_strand(io_),
-                         boost::beast::bind_front_handler(&listener::on_accept,
-                                                          shared_from_this()));
+  acceptor_.async_accept(asio::make_strand(io_), boost::beast::bind_front_handler(
+                                                   &listener::on_accept, shared_from_this()));
 }
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {

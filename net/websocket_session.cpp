@@ -22,8 +22,7 @@ bool is_normal_end(beast::error_code ec) {
 } // namespace
 
 websocket_session::websocket_session(boost::asio::ip::tcp::socket socket,
-                                     std::shared_ptr<const server_context> ctx,
-                                     auth::claims who)
+                                     std::shared_ptr<const server_context> ctx, auth::claims who)
   : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)) {
   // nop
 }
@@ -34,12 +33,11 @@ websocket_session::~websocket_session() {
 
 void websocket_session::run(beast::http::request<beast::http::string_body> req) {
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(beast::http::field::server, "goring");
-  }));
+  ws_.set_option(websocket::stream_base::decorator(
+    [](websocket::response_type& res) { res.set(beast::http::field::server, "goring"); }));
   ws_.read_message_max(ctx_->config.max_message_bytes);
-  ws_.async_accept(req, beast::bind_front_handler(&websocket_session::on_accept,
-                                                  shared_from_this()));
+  ws_.async_accept(req,
+                   beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));
 }
 
 void websocket_session::on_accept(beast::error_code ec) {
@@ -59,9 +57,9 @@ void websocket_session::do_read() {
 void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
   if (ec) {
     if (ec == websocket::error::message_too_big)
-      GORING_LOG(info, "websocket", "user " << who_.user_id << " sent a frame over "
-                                            << ctx_->config.max_message_bytes
-                                            << " bytes; closed with 1009");
+      GORING_LOG(info, "websocket",
+                 "user " << who_.user_id << " sent a frame over " << ctx_->config.max_message_bytes
+                         << " bytes; closed with 1009");
     else if (!is_normal_end(ec))
       GORING_LOG(debug, "websocket", "read failed: " << ec.message());
     finish();
@@ -93,8 +91,9 @@ void websocket_session::enqueue(std::string frame) {
   if (closing_)
     return;
   if (queue_.size() >= ctx_->config.max_queued_frames) {
-    GORING_LOG(warn, "websocket", "user " << who_.user_id << " is not reading; "
-                                          << queue_.size() << " frames queued, closing");
+    GORING_LOG(warn, "websocket",
+               "user " << who_.user_id << " is not reading; " << queue_.size()
+                       << " frames queued, closing");
     start_close(close_code::policy_violation, "slow consumer");
     return;
   }

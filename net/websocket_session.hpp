@@ -19,8 +19,8 @@ namespace goring {
 class websocket_session : public client_link,
                           public std::enable_shared_from_this<websocket_session> {
 public:
-  websocket_session(boost::asio::ip::tcp::socket socket,
-                    std::shared_ptr<const server_context> ctx, auth::claims who);
+  websocket_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const server_context> ctx,
+                    auth::claims who);
   ~websocket_session() override;
 
   /// Completes the upgrade for `req`, then starts reading.

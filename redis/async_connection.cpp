@@ -76,10 +76,8 @@ bool is_string(const redisReply* r, const char* text) {
 /// Commands that change hiredis' pub/sub bookkeeping. They only go through
 /// subscribe()/unsubscribe(), which keep that bookkeeping consistent.
 bool is_pubsub_command(const std::string& name) {
-  for (const char* c :
-       {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "monitor"})
-    if (name.size() == std::strlen(c)
-        && strncasecmp(name.data(), c, name.size()) == 0)
+  for (const char* c : {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "monitor"})
+    if (name.size() == std::strlen(c) && strncasecmp(name.data(), c, name.size()) == 0)
       return true;
   return false;
 }
@@ -95,8 +93,8 @@ int send_argv(redisAsyncContext* ac, redisCallbackFn* fn, void* privdata,
     args.push_back(a.data());
     lens.push_back(a.size());
   }
-  return redisAsyncCommandArgv(ac, fn, privdata, static_cast<int>(args.size()),
-                               args.data(), lens.data());
+  return redisAsyncCommandArgv(ac, fn, privdata, static_cast<int>(args.size()), args.data(),
+                               lens.data());
 }
 
 /// Watches hiredis' socket: hiredis asks for readiness through its ev hooks,
@@ -105,8 +103,7 @@ int send_argv(redisAsyncContext* ac, redisCallbackFn* fn, void* privdata,
 /// up, so a wait that completes after the context was freed does nothing.
 class socket_watch : public std::enable_shared_from_this<socket_watch> {
 public:
-  socket_watch(asio::io_context& io, const strand_type& strand)
-    : strand_(strand), descriptor_(io) {
+  socket_watch(asio::io_context& io, const strand_type& strand) : strand_(strand), descriptor_(io) {
   }
 
   /// Starts watching `ac`'s socket and installs the hooks hiredis calls.
@@ -119,17 +116,12 @@ public:
     ac->ev.addRead = [](void* self) {
       static_cast<socket_watch*>(self)->want(wait_type::wait_read);
     };
-    ac->ev.delRead = [](void* self) {
-      static_cast<socket_watch*>(self)->read_.wanted = false;
-    };
+    ac->ev.delRead = [](void* self) { static_cast<socket_watch*>(self)->read_.wanted = false; };
     ac->ev.addWrite = [](void* self) {
       static_cast<socket_watch*>(self)->want(wait_type::wait_write);
     };
-    ac->ev.delWrite = [](void* self) {
-      static_cast<socket_watch*>(self)->write_.wanted = false;
-    };
-    ac->ev.cleanup
-      = [](void* self) { static_cast<socket_watch*>(self)->detach(); };
+    ac->ev.delWrite = [](void* self) { static_cast<socket_watch*>(self)->write_.wanted = false; };
+    ac->ev.cleanup = [](void* self) { static_cast<socket_watch*>(self)->detach(); };
   }
 
 private:
@@ -144,11 +136,10 @@ private:
     if (d.waiting || ac_ == nullptr)
       return;
     d.waiting = true;
-    descriptor_.async_wait(
-      w, asio::bind_executor(strand_, [self = shared_from_this(),
-                                       w](const boost::system::error_code& ec) {
-        self->on_ready(w, ec);
-      }));
+    descriptor_.async_wait(w, asio::bind_executor(strand_, [self = shared_from_this(), w](
+                                                             const boost::system::error_code& ec) {
+                             self->on_ready(w, ec);
+                           }));
   }
 
   void on_ready(wait_type w, const boost::system::error_code& ec) {
@@ -193,8 +184,8 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
   };
 
   impl(asio::io_context& io, endpoint where, callbacks cbs)
-    : io_(io), strand_(asio::make_strand(io)), where_(std::move(where)),
-      cbs_(std::move(cbs)), reconnect_timer_(strand_), connect_timer_(strand_) {
+    : io_(io), strand_(asio::make_strand(io)), where_(std::move(where)), cbs_(std::move(cbs)),
+      reconnect_timer_(strand_), connect_timer_(strand_) {
   }
 
   ~impl() {
@@ -210,16 +201,13 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
   /// Runs `f` on the strand, keeping the state alive until then.
   template <class F>
   void post_self(F f) {
-    asio::post(strand_, [self = shared_from_this(),
-                         f = std::move(f)]() mutable { f(*self); });
+    asio::post(strand_, [self = shared_from_this(), f = std::move(f)]() mutable { f(*self); });
   }
 
   void post_reply(reply_handler handler, reply r) {
     if (!handler)
       return;
-    asio::post(strand_, [h = std::move(handler), r = std::move(r)]() mutable {
-      h(std::move(r));
-    });
+    asio::post(strand_, [h = std::move(handler), r = std::move(r)]() mutable { h(std::move(r)); });
   }
 
   /// Posts a user callback that is skipped once the connection is stopped.
@@ -283,16 +271,16 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
 
     auto generation = ++generation_;
     connect_timer_.expires_after(connect_timeout);
-    connect_timer_.async_wait([weak = weak_from_this(), generation](
-                                const boost::system::error_code& ec) {
-      auto self = weak.lock();
-      if (!self || ec || self->generation_ != generation || self->ac_ == nullptr
-          || self->connected_)
-        return;
-      self->failure_ = "connect timed out";
-      redisAsyncFree(self->ac_);
-      self->context_gone(self->failure_);
-    });
+    connect_timer_.async_wait(
+      [weak = weak_from_this(), generation](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || ec || self->generation_ != generation || self->ac_ == nullptr
+            || self->connected_)
+          return;
+        self->failure_ = "connect timed out";
+        redisAsyncFree(self->ac_);
+        self->context_gone(self->failure_);
+      });
   }
 
   /// The current context is freed or about to be freed by hiredis: fail what
@@ -326,11 +314,10 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
         self.cbs_.on_disconnected(why);
     });
     reconnect_timer_.expires_after(backoff_);
-    reconnect_timer_.async_wait(
-      [weak = weak_from_this()](const boost::system::error_code& ec) {
-        if (auto self = weak.lock(); self && !ec)
-          self->connect();
-      });
+    reconnect_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      if (auto self = weak.lock(); self && !ec)
+        self->connect();
+    });
     backoff_ = std::min(backoff_ * 2, max_backoff);
   }
 
@@ -363,12 +350,11 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
     // is simply ignored.
     auto id = next_id_++;
     pending_.emplace(id, std::move(handler));
-    if (send_argv(ac_, &impl::on_command_reply,
-                  reinterpret_cast<void*>(static_cast<uintptr_t>(id)), argv)
+    if (send_argv(ac_, &impl::on_command_reply, reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
+                  argv)
         != REDIS_OK) {
       auto it = pending_.find(id);
-      post_reply(std::move(it->second),
-                 reply::make_error("redis command could not be sent"));
+      post_reply(std::move(it->second), reply::make_error("redis command could not be sent"));
       pending_.erase(it);
     }
   }
@@ -389,10 +375,8 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
     // Every channel's confirmation and messages come to the same function,
     // which finds this connection through ac->data: nothing per channel to
     // leak or to free twice.
-    if (send_argv(ac_, &impl::on_subscribe_reply, nullptr, channels)
-        != REDIS_OK) {
-      post_reply(std::move(on_done),
-                 reply::make_error("redis command could not be sent"));
+    if (send_argv(ac_, &impl::on_subscribe_reply, nullptr, channels) != REDIS_OK) {
+      post_reply(std::move(on_done), reply::make_error("redis command could not be sent"));
       return;
     }
     pubsub_mode_ = true;
@@ -420,8 +404,7 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
     auto* self = from(ac);
     if (status != REDIS_OK) {
       // hiredis frees the context right after this returns.
-      self->context_gone(ac->c.errstr[0] != '\0' ? ac->c.errstr
-                                                 : "connect failed");
+      self->context_gone(ac->c.errstr[0] != '\0' ? ac->c.errstr : "connect failed");
       return;
     }
     redisEnableKeepAlive(&self->ac_->c);
@@ -429,8 +412,7 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
       self->logged_in();
       return;
     }
-    if (send_argv(self->ac_, &impl::on_auth_reply, nullptr,
-                  {"AUTH", self->where_.password})
+    if (send_argv(self->ac_, &impl::on_auth_reply, nullptr, {"AUTH", self->where_.password})
         != REDIS_OK)
       self->failure_ = "AUTH could not be sent";
   }
@@ -458,8 +440,7 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
     self->logged_in();
   }
 
-  static void on_command_reply(redisAsyncContext* ac, void* raw,
-                               void* privdata) {
+  static void on_command_reply(redisAsyncContext* ac, void* raw, void* privdata) {
     auto* self = from(ac);
     auto it = self->pending_.find(reinterpret_cast<uintptr_t>(privdata));
     if (it == self->pending_.end())
@@ -467,16 +448,14 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
     auto handler = std::move(it->second);
     self->pending_.erase(it);
     if (raw != nullptr) {
-      self->post_reply(std::move(handler),
-                       to_reply(static_cast<redisReply*>(raw)));
+      self->post_reply(std::move(handler), to_reply(static_cast<redisReply*>(raw)));
       return;
     }
     // NULL: the context is being freed with this command still in flight.
     std::string why = !self->failure_.empty() ? self->failure_
                       : ac->c.err != 0        ? ac->c.errstr
                                               : "connection closed";
-    self->post_reply(std::move(handler),
-                     reply::make_error("redis connection lost: " + why));
+    self->post_reply(std::move(handler), reply::make_error("redis connection lost: " + why));
   }
 
   /// Pushed arrays on a subscribed connection: ["subscribe", ch, n],
@@ -489,16 +468,13 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
       return;
     const redisReply* kind = r->element[0];
     if (is_string(kind, "message")) {
-      if (r->element[1]->type != REDIS_REPLY_STRING
-          || r->element[2]->type != REDIS_REPLY_STRING)
+      if (r->element[1]->type != REDIS_REPLY_STRING || r->element[2]->type != REDIS_REPLY_STRING)
         return;
-      self->post_event(
-        [channel = std::string(r->element[1]->str, r->element[1]->len),
-         payload
-         = std::string(r->element[2]->str, r->element[2]->len)](impl& self) {
-          if (self.cbs_.on_message)
-            self.cbs_.on_message(channel, payload);
-        });
+      self->post_event([channel = std::string(r->element[1]->str, r->element[1]->len),
+                        payload = std::string(r->element[2]->str, r->element[2]->len)](impl& self) {
+        if (self.cbs_.on_message)
+          self.cbs_.on_message(channel, payload);
+      });
     } else if (is_string(kind, "subscribe")) {
       // Redis confirms channels in the order they were asked for, and
       // SUBSCRIBEs in the order they were sent.
@@ -543,8 +519,7 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
   std::deque<pending_subscribe> pending_subscribes_;
 };
 
-async_connection::async_connection(boost::asio::io_context& io, endpoint where,
-                                   callbacks cbs)
+async_connection::async_connection(boost::asio::io_context& io, endpoint where, callbacks cbs)
   : impl_(std::make_shared<impl>(io, std::move(where), std::move(cbs))) {
 }
 
@@ -567,18 +542,14 @@ void async_connection::stop() {
     impl_->post_self([](impl& self) { self.do_stop(); });
 }
 
-void async_connection::command(std::vector<std::string> argv,
-                               reply_handler on_reply) {
-  impl_->post_self(
-    [argv = std::move(argv), h = std::move(on_reply)](impl& self) mutable {
-      self.do_command(std::move(argv), std::move(h));
-    });
+void async_connection::command(std::vector<std::string> argv, reply_handler on_reply) {
+  impl_->post_self([argv = std::move(argv), h = std::move(on_reply)](impl& self) mutable {
+    self.do_command(std::move(argv), std::move(h));
+  });
 }
 
-void async_connection::subscribe(std::vector<std::string> channels,
-                                 reply_handler on_done) {
-  impl_->post_self([channels = std::move(channels),
-                    h = std::move(on_done)](impl& self) mutable {
+void async_connection::subscribe(std::vector<std::string> channels, reply_handler on_done) {
+  impl_->post_self([channels = std::move(channels), h = std::move(on_done)](impl& self) mutable {
     self.do_subscribe(std::move(channels), std::move(h));
   });
 }

@@ -27,8 +27,7 @@ struct endpoint {
 using reply_handler = std::function<void(reply)>;
 
 /// Called for every pub/sub message on a subscribed channel.
-using message_handler
-  = std::function<void(const std::string& channel, const std::string& payload)>;
+using message_handler = std::function<void(const std::string& channel, const std::string& payload)>;
 
 /// One Redis connection: connects, logs in, reconnects with backoff after
 /// losing the server, and pipelines commands in the order they are issued.

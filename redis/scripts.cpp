@@ -10,9 +10,8 @@ namespace goring::redis {
 namespace {
 
 constexpr std::array<std::string_view, script_count> names = {
-  "claim_user",  "release_user", "refresh_users",
-  "call_start",  "call_accept",  "call_reject",
-  "call_end",    "call_timeout", "call_refresh",
+  "claim_user",  "release_user", "refresh_users", "call_start",   "call_accept",
+  "call_reject", "call_end",     "call_timeout",  "call_refresh",
 };
 
 std::string str(std::string_view x) {
@@ -44,8 +43,7 @@ const std::string& script_text(script id) {
   return texts[static_cast<std::size_t>(id)];
 }
 
-std::vector<std::string> eval_argv(const script_call& call,
-                                   const std::string& sha) {
+std::vector<std::string> eval_argv(const script_call& call, const std::string& sha) {
   std::vector<std::string> argv;
   argv.reserve(3 + call.keys.size() + call.args.size());
   if (sha.empty()) {
@@ -61,8 +59,7 @@ std::vector<std::string> eval_argv(const script_call& call,
   return argv;
 }
 
-script_call claim_user(std::string_view user_id, std::string_view token,
-                       millis ttl) {
+script_call claim_user(std::string_view user_id, std::string_view token, millis ttl) {
   return {script::claim_user, {keys::user(user_id)}, {str(token), ms(ttl)}};
 }
 
@@ -81,48 +78,43 @@ script_call refresh_users(const std::vector<std::string>& users,
 }
 
 script_call call_start(std::string_view caller_id, std::string_view callee_id,
-                       std::string_view session_id, long long created_at,
-                       millis ttl, std::string_view caller_info_json) {
+                       std::string_view session_id, long long created_at, millis ttl,
+                       std::string_view caller_info_json) {
   return {script::call_start,
-          {keys::user(callee_id), keys::user_call(caller_id),
-           keys::user_call(callee_id), keys::session(session_id)},
-          {str(caller_id), str(callee_id), str(session_id),
-           std::to_string(created_at), ms(ttl), str(caller_info_json),
-           str(keys::session_prefix)}};
+          {keys::user(callee_id), keys::user_call(caller_id), keys::user_call(callee_id),
+           keys::session(session_id)},
+          {str(caller_id), str(callee_id), str(session_id), std::to_string(created_at), ms(ttl),
+           str(caller_info_json), str(keys::session_prefix)}};
 }
 
-script_call call_accept(std::string_view session_id, std::string_view user_id,
-                        millis ttl, std::string_view callee_info_json,
-                        long long now) {
+script_call call_accept(std::string_view session_id, std::string_view user_id, millis ttl,
+                        std::string_view callee_info_json, long long now) {
   return {script::call_accept,
           {keys::session(session_id)},
           {str(user_id), ms(ttl), str(keys::user_call_prefix), str(session_id),
            str(callee_info_json), std::to_string(now)}};
 }
 
-script_call call_reject(std::string_view session_id, std::string_view user_id,
-                        millis ended_ttl, long long now) {
+script_call call_reject(std::string_view session_id, std::string_view user_id, millis ended_ttl,
+                        long long now) {
   return {script::call_reject,
           {keys::session(session_id)},
-          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix),
-           str(session_id), std::to_string(now)}};
+          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
+           std::to_string(now)}};
 }
 
-script_call call_end(std::string_view session_id, std::string_view user_id,
-                     millis ended_ttl, long long now, bool disconnect) {
+script_call call_end(std::string_view session_id, std::string_view user_id, millis ended_ttl,
+                     long long now, bool disconnect) {
   return {script::call_end,
           {keys::session(session_id)},
-          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix),
-           str(session_id), std::to_string(now),
-           disconnect ? "disconnect" : "user"}};
+          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
+           std::to_string(now), disconnect ? "disconnect" : "user"}};
 }
 
-script_call call_timeout(std::string_view session_id, millis ended_ttl,
-                         long long now) {
+script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now) {
   return {script::call_timeout,
           {keys::session(session_id)},
-          {ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
-           std::to_string(now)}};
+          {ms(ended_ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now)}};
 }
 
 script_call call_refresh(std::string_view session_id, millis ttl) {

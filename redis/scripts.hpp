@@ -49,31 +49,27 @@ struct script_call {
 
 /// Builds `EVALSHA sha n keys... args...` (or `EVAL text ...` if `sha` is
 /// empty).
-std::vector<std::string> eval_argv(const script_call& call,
-                                   const std::string& sha);
+std::vector<std::string> eval_argv(const script_call& call, const std::string& sha);
 
 using millis = std::chrono::milliseconds;
 
-script_call claim_user(std::string_view user_id, std::string_view token,
-                       millis ttl);
+script_call claim_user(std::string_view user_id, std::string_view token, millis ttl);
 script_call release_user(std::string_view user_id, std::string_view token);
 /// `users` and `tokens` are parallel.
 script_call refresh_users(const std::vector<std::string>& users,
                           const std::vector<std::string>& tokens, millis ttl);
 script_call call_start(std::string_view caller_id, std::string_view callee_id,
-                       std::string_view session_id, long long created_at,
-                       millis ttl, std::string_view caller_info_json);
-script_call call_accept(std::string_view session_id, std::string_view user_id,
-                        millis ttl, std::string_view callee_info_json,
+                       std::string_view session_id, long long created_at, millis ttl,
+                       std::string_view caller_info_json);
+script_call call_accept(std::string_view session_id, std::string_view user_id, millis ttl,
+                        std::string_view callee_info_json, long long now);
+script_call call_reject(std::string_view session_id, std::string_view user_id, millis ended_ttl,
                         long long now);
-script_call call_reject(std::string_view session_id, std::string_view user_id,
-                        millis ended_ttl, long long now);
 /// `disconnect` is true when the user's connection closed (reason
 /// peer_disconnected), false for call.end.
-script_call call_end(std::string_view session_id, std::string_view user_id,
-                     millis ended_ttl, long long now, bool disconnect);
-script_call call_timeout(std::string_view session_id, millis ended_ttl,
-                         long long now);
+script_call call_end(std::string_view session_id, std::string_view user_id, millis ended_ttl,
+                     long long now, bool disconnect);
+script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now);
 script_call call_refresh(std::string_view session_id, millis ttl);
 
 /// What the call scripts (accept, reject, end, timeout) answer:

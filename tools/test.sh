@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what goring needs (Debian 12), builds it, and runs every test.
+# Usage: tools/test.sh [extra ctest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./deploy/install-build-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$(nproc)"
+cd build
+ctest --output-on-failure -j"$(nproc)" "$@"
