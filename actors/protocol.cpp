@@ -16,6 +16,12 @@ constexpr std::size_t max_id_length = 256;
 
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
+/// The default parser recurses once per nesting level, so a frame of '['
+/// could overflow the stack; the iterative one keeps its stack on the heap.
+constexpr unsigned parse_flags = rapidjson::kParseIterativeFlag;
+/// Client text is also checked to be UTF-8: relays reach the peer unchanged.
+constexpr unsigned client_parse_flags = parse_flags | rapidjson::kParseValidateEncodingFlag;
+
 struct type_entry {
   std::string_view name;
   client_type type;
@@ -42,9 +48,16 @@ parse_result fail(std::string message) {
 std::string quoted(std::string_view text) {
   constexpr std::size_t max = 64;
   std::string out = "'";
-  out.append(text.substr(0, max));
-  if (text.size() > max)
+  if (text.size() > max) {
+    // Cut before a UTF-8 continuation byte, so the quote stays valid UTF-8.
+    auto cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+      --cut;
+    out.append(text.substr(0, cut));
     out.append("...");
+  } else {
+    out.append(text);
+  }
   out.push_back('\'');
   return out;
 }
@@ -147,8 +160,12 @@ std::string_view type_name(client_type type) {
 }
 
 parse_result parse_client_frame(std::string_view text) {
+  // RapidJSON stops at a NUL byte as if the text ended there, and JSON never
+  // has a raw one: refuse it, or what follows would ride along in a relay.
+  if (text.find('\0') != std::string_view::npos)
+    return fail("message is not valid JSON: it contains a NUL byte");
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  doc.Parse<client_parse_flags>(text.data(), text.size());
   if (doc.HasParseError())
     return fail(std::string{"message is not valid JSON: "}
                 + rapidjson::GetParseError_En(doc.GetParseError()));
@@ -227,7 +244,7 @@ std::string to_json(const user_info& info) {
 
 user_info user_info_from_json(std::string_view json, std::string_view fallback_id) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  doc.Parse<parse_flags>(json.data(), json.size());
   user_info info;
   if (!doc.HasParseError())
     info = info_from(doc);
@@ -283,7 +300,7 @@ std::string encode_error(signal_error code, std::string_view message) {
 
 std::optional<server_event> parse_server_event(std::string_view text) {
   rapidjson::Document doc;
-  doc.Parse(text.data(), text.size());
+  doc.Parse<parse_flags>(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsObject())
     return std::nullopt;
   auto type = string_member(doc, "type");

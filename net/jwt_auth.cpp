@@ -19,10 +19,12 @@ std::optional<std::string> claim_text(const nlohmann::json& payload, const char*
     return std::nullopt;
   if (it->is_string())
     return it->get<std::string>();
-  if (it->is_number_integer())
-    return std::to_string(it->get<long long>());
+  // Unsigned first: is_number_integer() is also true for unsigned values,
+  // and those above INT64_MAX would wrap to negative ids.
   if (it->is_number_unsigned())
     return std::to_string(it->get<unsigned long long>());
+  if (it->is_number_integer())
+    return std::to_string(it->get<long long>());
   return std::nullopt;
 }
 
@@ -43,6 +45,14 @@ token_check jwt_verifier::verify(std::string_view token) const {
   if (second_dot == std::string_view::npos
       || token.find('.', second_dot + 1) != std::string_view::npos)
     return refuse("malformed token: not three dot-separated parts");
+  // The library's base64 decoder indexes a table with a signed char, so bytes
+  // above 0x7f would read outside it: only base64url characters pass.
+  for (char c : token) {
+    bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                   || c == '-' || c == '_' || c == '.' || c == '=';
+    if (!allowed)
+      return refuse("malformed token: not base64url");
+  }
   try {
     auto header_text = jwt::base64_uri_decode(token.data(), first_dot);
     auto header = nlohmann::json::parse(header_text);
@@ -75,6 +85,10 @@ token_check jwt_verifier::verify(std::string_view token) const {
         return refuse("token 'exp' is not a number");
       out.expires_at =
         std::chrono::system_clock::time_point{std::chrono::seconds{exp->get<long long>()}};
+      // The library reads exp as unsigned, so a negative one passes its check.
+      auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+      if (*out.expires_at + leeway < now)
+        return refuse("token expired");
     }
     return token_check{std::move(out), {}};
   } catch (const std::exception&) {

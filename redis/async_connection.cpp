@@ -1,6 +1,7 @@
 /// hiredis' asynchronous API on an Asio strand: socket watching, login,
 /// reconnects with backoff, and replies turned into plain `reply` values.
 #include "redis/async_connection.hpp"
+#include "redis/reply.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -36,37 +37,6 @@ constexpr std::chrono::milliseconds max_backoff{2000};
 /// A connect plus login that takes longer is abandoned and retried, so a
 /// silent network cannot keep the connection "connecting" for minutes.
 constexpr std::chrono::seconds connect_timeout{3};
-
-reply to_reply(const redisReply* r) {
-  reply out;
-  switch (r->type) {
-    case REDIS_REPLY_INTEGER:
-      out.type = reply::kind::integer;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_STRING:
-      out.type = reply::kind::string;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = reply::kind::status;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.type = reply::kind::error;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = reply::kind::array;
-      out.elements.reserve(r->elements);
-      for (size_t i = 0; i < r->elements; ++i)
-        out.elements.push_back(to_reply(r->element[i]));
-      break;
-    default:
-      break;
-  }
-  return out;
-}
 
 bool is_string(const redisReply* r, const char* text) {
   return r->type == REDIS_REPLY_STRING && r->len == std::strlen(text)

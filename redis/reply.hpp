@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+struct redisReply;
+
 namespace goring::redis {
 
 /// One RESP value. Errors carry their text in `str`; a lost connection or a
@@ -32,5 +34,8 @@ struct reply {
     return r;
   }
 };
+
+/// Copies a hiredis reply (nullptr: the connection is gone) into plain data.
+reply to_reply(const redisReply* r);
 
 } // namespace goring::redis

@@ -136,28 +136,33 @@ TEST_CASE("offer, answer and ICE reach the peer unchanged in both directions") {
   auto session_id = connect_call(alice, bob);
   auto sid = "\"" + session_id + "\"";
 
-  auto offer = R"({"session_id":)" + sid
-               + R"(,"sdp":"v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"})";
+  auto offer = R"({"session_id":)" + sid + R"(,"sdp":"v=0\r\no=- 4611731400430051336 2 IN IP4 )"
+               + R"(127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"})";
   alice.send("webrtc.offer", offer);
   CHECK(bob.expect("webrtc.offer") == json::parse(offer));
 
   auto answer = R"({"session_id":)" + sid
-                + R"(,"sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=sendrecv \"quoted\" \u00e9\r\n"})";
+                + R"(,"sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=x \"quoted\" \u00e9\r\n"})";
   bob.send("webrtc.answer", answer);
   CHECK(alice.expect("webrtc.answer") == json::parse(answer));
 
-  auto ice_from_alice = R"({"session_id":)" + sid
-                        + R"(,"candidate":"candidate:1 1 UDP 2122252543 192.168.1.1 12345 typ host","sdpMid":"0","sdpMLineIndex":0})";
+  auto ice_from_alice =
+    R"({"session_id":)" + sid
+    + R"(,"candidate":"candidate:1 1 UDP 2122252543 192.168.1.1 12345 typ host",)"
+    + R"("sdpMid":"0","sdpMLineIndex":0})";
   alice.send("webrtc.ice", ice_from_alice);
   CHECK(bob.expect("webrtc.ice") == json::parse(ice_from_alice));
 
-  auto ice_from_bob = R"({"session_id":)" + sid
-                      + R"(,"candidate":"candidate:2 1 UDP 1686052607 203.0.113.7 54321 typ srflx","sdpMid":"audio","sdpMLineIndex":1})";
+  auto ice_from_bob =
+    R"({"session_id":)" + sid
+    + R"(,"candidate":"candidate:2 1 UDP 1686052607 203.0.113.7 54321 typ srflx",)"
+    + R"("sdpMid":"audio","sdpMLineIndex":1})";
   bob.send("webrtc.ice", ice_from_bob);
   CHECK(alice.expect("webrtc.ice") == json::parse(ice_from_bob));
 
   // The optional fields may be absent; the relay adds none.
-  auto bare_ice = R"({"session_id":)" + sid + R"(,"candidate":"candidate:3 1 TCP 1 10.0.0.1 9 typ host"})";
+  auto bare_ice =
+    R"({"session_id":)" + sid + R"(,"candidate":"candidate:3 1 TCP 1 10.0.0.1 9 typ host"})";
   bob.send("webrtc.ice", bare_ice);
   CHECK(alice.expect("webrtc.ice") == json::parse(bare_ice));
 
@@ -331,7 +336,8 @@ TEST_CASE("caller's connection drops during an accepted call: the callee hears p
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
 }
 
-TEST_CASE("callee closes its connection during an accepted call: the caller hears peer_disconnected and the presence key goes") {
+TEST_CASE("callee closes its connection during an accepted call: the caller hears "
+          "peer_disconnected and the presence key goes") {
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};

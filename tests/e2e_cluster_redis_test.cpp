@@ -68,22 +68,26 @@ TEST_CASE("a call across two instances: ring, accept, relay both ways, hang up")
   check_full_info(accepted.at("callee_info"), "bob");
   bob.expect_nothing(300ms);
 
-  auto offer = json_fields({{"session_id", session_id},
-                            {"sdp", "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}});
+  auto offer = json_fields(
+    {{"session_id", session_id},
+     {"sdp", "v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}});
   alice.send("webrtc.offer", offer);
   CHECK(bob.expect("webrtc.offer") == json::parse(offer));
 
-  auto answer = json_fields({{"session_id", session_id}, {"sdp", "v=0\r\no=- 43 2 IN IP4 127.0.0.1\r\n"}});
+  auto answer =
+    json_fields({{"session_id", session_id}, {"sdp", "v=0\r\no=- 43 2 IN IP4 127.0.0.1\r\n"}});
   bob.send("webrtc.answer", answer);
   CHECK(alice.expect("webrtc.answer") == json::parse(answer));
 
   auto ice_out = R"({"session_id":")" + session_id
-                 + R"(","candidate":"candidate:1 1 UDP 2122252543 192.168.1.1 12345 typ host","sdpMid":"0","sdpMLineIndex":0})";
+                 + R"(","candidate":"candidate:1 1 UDP 2122252543 192.168.1.1 12345 typ host",)"
+                 + R"("sdpMid":"0","sdpMLineIndex":0})";
   alice.send("webrtc.ice", ice_out);
   CHECK(bob.expect("webrtc.ice") == json::parse(ice_out));
 
   auto ice_back = R"({"session_id":")" + session_id
-                  + R"(","candidate":"candidate:2 1 UDP 1686052607 203.0.113.9 40000 typ srflx","sdpMid":"audio","sdpMLineIndex":1})";
+                  + R"(","candidate":"candidate:2 1 UDP 1686052607 203.0.113.9 40000 typ srflx",)"
+                  + R"("sdpMid":"audio","sdpMLineIndex":1})";
   bob.send("webrtc.ice", ice_back);
   CHECK(alice.expect("webrtc.ice") == json::parse(ice_back));
   alice.expect_nothing(200ms);

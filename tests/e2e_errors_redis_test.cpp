@@ -380,8 +380,8 @@ TEST_CASE("callee accepts while the caller hangs up: one consistent outcome eith
     seen += " " + f.data;
   INFO(seen);
 
-  auto has = [](const std::vector<ws_frame>& frames, const std::string& type,
-                const char* field, const std::vector<std::string>& values) {
+  auto has = [](const std::vector<ws_frame>& frames, const std::string& type, const char* field,
+                const std::vector<std::string>& values) {
     for (auto& f : frames)
       if (f.type == type)
         for (auto& v : values)
@@ -392,13 +392,11 @@ TEST_CASE("callee accepts while the caller hangs up: one consistent outcome eith
   // The cancel first: bob hears cancelled and his accept is refused.
   bool cancel_first = to_alice.empty() && to_bob.size() == 2
                       && has(to_bob, "call.ended", "reason", {"cancelled"})
-                      && has(to_bob, "error", "code",
-                             {"session_not_found", "invalid_state"});
+                      && has(to_bob, "error", "code", {"session_not_found", "invalid_state"});
   // The accept first: alice hears accepted, then her end reaches bob.
-  bool accept_first = to_alice.size() == 1
-                      && has(to_alice, "call.accepted", "session_id", {session_id})
-                      && to_bob.size() == 1
-                      && has(to_bob, "call.ended", "reason", {"ended_by_user"});
+  bool accept_first =
+    to_alice.size() == 1 && has(to_alice, "call.accepted", "session_id", {session_id})
+    && to_bob.size() == 1 && has(to_bob, "call.ended", "reason", {"ended_by_user"});
   CHECK((cancel_first || accept_first));
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
   place_call(bob, alice);
@@ -460,7 +458,8 @@ TEST_CASE("Redis failing mid-session answers internal_error and keeps the connec
   alice.expect_error("invalid_message");
 }
 
-TEST_CASE("a second connection of a user takes over: the old one gets 4000 replaced and its call ends") {
+TEST_CASE(
+  "a second connection of a user takes over: the old one gets 4000 replaced and its call ends") {
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};

@@ -147,7 +147,7 @@ public:
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr)
       return reply::make_error("connection lost");
-    auto out = goring::test::to_reply(raw);
+    auto out = goring::redis::to_reply(static_cast<const redisReply*>(raw));
     freeReplyObject(raw);
     return out;
   }

@@ -133,8 +133,7 @@ int exit_code(int status) {
 
 } // namespace
 
-goring_process::goring_process(const std::string& redis_addr,
-                               std::string server_id,
+goring_process::goring_process(const std::string& redis_addr, std::string server_id,
                                std::map<std::string, std::string> extra_env)
   : port_(free_port()), server_id_(std::move(server_id)) {
   std::string test_name;
@@ -142,19 +141,14 @@ goring_process::goring_process(const std::string& redis_addr,
     std::lock_guard<std::mutex> guard{current().mutex};
     test_name = current().name;
   }
-  log_path_ = (log_dir()
-               / (slug(test_name) + "." + server_id_ + "."
-                  + std::to_string(::getpid()) + ".log"))
-                .string();
+  log_path_ =
+    (log_dir() / (slug(test_name) + "." + server_id_ + "." + std::to_string(::getpid()) + ".log"))
+      .string();
   std::ofstream{log_path_, std::ios::trunc}; // start from an empty log
 
   std::map<std::string, std::string> env{
-    {"PORT", std::to_string(port_)},
-    {"BIND_ADDR", "127.0.0.1"},
-    {"REDIS_ADDR", redis_addr},
-    {"JWT_SECRET", test_jwt_secret},
-    {"SERVER_ID", server_id_},
-    {"LOG_LEVEL", "debug"},
+    {"PORT", std::to_string(port_)}, {"BIND_ADDR", "127.0.0.1"}, {"REDIS_ADDR", redis_addr},
+    {"JWT_SECRET", test_jwt_secret}, {"SERVER_ID", server_id_},  {"LOG_LEVEL", "debug"},
   };
   for (auto& [key, value] : extra_env)
     env[key] = value;
@@ -164,14 +158,12 @@ goring_process::goring_process(const std::string& redis_addr,
     [&] {
       if (!proc_.running())
         return true; // exited: stop waiting, fail below
-      return http_get(port_, "/health", std::chrono::milliseconds(500)).status
-             == 200;
+      return http_get(port_, "/health", std::chrono::milliseconds(500)).status == 200;
     },
     std::chrono::seconds(10));
   bool up = healthy && proc_.running();
   if (!up) {
-    std::cerr << "goring " << server_id_ << " did not become healthy; log "
-              << log_path_ << ":\n"
+    std::cerr << "goring " << server_id_ << " did not become healthy; log " << log_path_ << ":\n"
               << log_tail() << std::endl;
     proc_.stop(SIGKILL, std::chrono::seconds(2));
   }
@@ -181,10 +173,9 @@ goring_process::goring_process(const std::string& redis_addr,
 
 goring_process::~goring_process() {
   if (current().failures > 0)
-    std::cerr << "---- tail of " << log_path_ << " (goring " << server_id_
-              << ", port " << port_ << ") ----\n"
-              << log_tail() << "---- end of " << server_id_ << " log ----"
-              << std::endl;
+    std::cerr << "---- tail of " << log_path_ << " (goring " << server_id_ << ", port " << port_
+              << ") ----\n"
+              << log_tail() << "---- end of " << server_id_ << " log ----" << std::endl;
   // child_process kills the server if it still runs.
 }
 
@@ -216,9 +207,8 @@ std::string goring_process::log_tail(std::size_t lines) const {
   return out;
 }
 
-void connect_online(ws_client& client, const goring_process& server,
-                    redis_server& redis, const std::string& token,
-                    const std::string& previous_owner) {
+void connect_online(ws_client& client, const goring_process& server, redis_server& redis,
+                    const std::string& token, const std::string& previous_owner) {
   client.connect(server.port(), token);
   wait_online(redis, client.label(), previous_owner);
 }
@@ -244,8 +234,8 @@ bool key_exists(redis_server& redis, const std::string& key) {
   return r.type == redis::reply::kind::integer && r.integer == 1;
 }
 
-bool call_released(redis_server& redis, const std::string& session_id,
-                   const std::string& caller_id, const std::string& callee_id) {
+bool call_released(redis_server& redis, const std::string& session_id, const std::string& caller_id,
+                   const std::string& callee_id) {
   return wait_until(
     [&] {
       // The session record may linger, over, with a short TTL (so a late
@@ -253,8 +243,8 @@ bool call_released(redis_server& redis, const std::string& session_id,
       auto state = redis.run({"HGET", keys::session(session_id), "state"});
       auto ttl = redis.run({"PTTL", keys::session(session_id)});
       bool session_over = state.is_nil()
-                          || ((state.str == "ended" || state.str == "rejected")
-                              && ttl.integer > 0 && ttl.integer <= 60'000);
+                          || ((state.str == "ended" || state.str == "rejected") && ttl.integer > 0
+                              && ttl.integer <= 60'000);
       return session_over && !key_exists(redis, keys::user_call(caller_id))
              && !key_exists(redis, keys::user_call(callee_id));
     },

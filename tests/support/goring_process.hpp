@@ -67,9 +67,8 @@ void wait_online(redis_server& redis, const std::string& user_id,
 
 /// Connects `client`, whose label is the user id, to `server` with `token`,
 /// then wait_online. The test stops when the upgrade fails.
-void connect_online(ws_client& client, const goring_process& server,
-                    redis_server& redis, const std::string& token,
-                    const std::string& previous_owner = {});
+void connect_online(ws_client& client, const goring_process& server, redis_server& redis,
+                    const std::string& token, const std::string& previous_owner = {});
 
 /// The value of `ws:user:{user_id}`, "" when there is none.
 std::string presence_owner(redis_server& redis, const std::string& user_id);
@@ -79,7 +78,7 @@ bool key_exists(redis_server& redis, const std::string& key);
 
 /// Waits (up to 3 s) until `call:session:{session_id}` and the `call:user`
 /// keys of both participants are gone; returns whether they went.
-bool call_released(redis_server& redis, const std::string& session_id,
-                   const std::string& caller_id, const std::string& callee_id);
+bool call_released(redis_server& redis, const std::string& session_id, const std::string& caller_id,
+                   const std::string& callee_id);
 
 } // namespace goring::test

@@ -50,6 +50,9 @@ child_process::child_process(std::vector<std::string> argv,
         ::close(fd);
       }
     }
+    // The test's own sockets (Redis clients, WebSockets) must not live on
+    // in the child, or closing them in the test would not reach the server.
+    ::close_range(3, ~0U, 0);
     std::vector<char*> args;
     for (auto& a : argv)
       args.push_back(const_cast<char*>(a.c_str()));

@@ -7,39 +7,6 @@
 
 namespace goring::test {
 
-redis::reply to_reply(const void* raw) {
-  auto* r = static_cast<const redisReply*>(raw);
-  redis::reply out;
-  if (r == nullptr)
-    return redis::reply::make_error("no reply");
-  switch (r->type) {
-    case REDIS_REPLY_INTEGER:
-      out.type = redis::reply::kind::integer;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_STRING:
-      out.type = redis::reply::kind::string;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = redis::reply::kind::status;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.type = redis::reply::kind::error;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = redis::reply::kind::array;
-      for (size_t i = 0; i < r->elements; ++i)
-        out.elements.push_back(to_reply(r->element[i]));
-      break;
-    default:
-      break;
-  }
-  return out;
-}
-
 redis_server::redis_server() {
   port_ = free_port();
   proc_ = child_process({"redis-server", "--port", std::to_string(port_),
@@ -98,7 +65,7 @@ redis::reply redis_server::run(const std::vector<std::string>& argv) {
     ctx_ = nullptr;
     return redis::reply::make_error("connection lost");
   }
-  auto out = to_reply(raw);
+  auto out = redis::to_reply(static_cast<const redisReply*>(raw));
   freeReplyObject(raw);
   return out;
 }

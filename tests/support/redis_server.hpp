@@ -39,7 +39,4 @@ private:
   redisContext* ctx_ = nullptr;
 };
 
-/// Converts a hiredis reply object into plain data.
-redis::reply to_reply(const void* hiredis_reply);
-
 } // namespace goring::test

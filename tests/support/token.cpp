@@ -16,8 +16,7 @@ std::string hs256(const std::string& secret, const std::string& data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
-       &len);
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
   return std::string(reinterpret_cast<const char*>(mac), len);
 }
 
@@ -40,22 +39,18 @@ std::string claims_json(const token_spec& spec) {
   w.StartObject();
   if (spec.flaw != token_flaw::no_hash) {
     w.Key("hash");
-    w.String(spec.user_id.c_str(),
-             static_cast<rapidjson::SizeType>(spec.user_id.size()));
+    w.String(spec.user_id.c_str(), static_cast<rapidjson::SizeType>(spec.user_id.size()));
   }
   if (spec.name) {
     w.Key("name");
-    w.String(spec.name->c_str(),
-             static_cast<rapidjson::SizeType>(spec.name->size()));
+    w.String(spec.name->c_str(), static_cast<rapidjson::SizeType>(spec.name->size()));
   }
   if (spec.username) {
     w.Key("username");
-    w.String(spec.username->c_str(),
-             static_cast<rapidjson::SizeType>(spec.username->size()));
+    w.String(spec.username->c_str(), static_cast<rapidjson::SizeType>(spec.username->size()));
   }
   auto iat = spec.flaw == token_flaw::expired ? now - 7200 : now;
-  auto exp = spec.flaw == token_flaw::expired ? now - 3600
-                                              : now + spec.expires_in.count();
+  auto exp = spec.flaw == token_flaw::expired ? now - 3600 : now + spec.expires_in.count();
   w.Key("iat");
   w.Int64(iat);
   w.Key("exp");
@@ -97,13 +92,10 @@ std::string mint_token(const token_spec& spec) {
   if (spec.flaw == token_flaw::not_a_jwt)
     return "this-is-not-a-jwt";
   if (spec.flaw == token_flaw::alg_none)
-    return base64url(header_json("none")) + "." + base64url(claims_json(spec))
-           + ".";
-  auto signing_input = base64url(header_json("HS256")) + "."
-                       + base64url(claims_json(spec));
-  auto secret = spec.flaw == token_flaw::wrong_secret
-                  ? spec.secret + "-but-not-the-right-one"
-                  : spec.secret;
+    return base64url(header_json("none")) + "." + base64url(claims_json(spec)) + ".";
+  auto signing_input = base64url(header_json("HS256")) + "." + base64url(claims_json(spec));
+  auto secret =
+    spec.flaw == token_flaw::wrong_secret ? spec.secret + "-but-not-the-right-one" : spec.secret;
   return signing_input + "." + base64url(hs256(secret, signing_input));
 }
 

@@ -89,8 +89,8 @@ std::ostream& operator<<(std::ostream& out, const json& value) {
   return out << value.dump();
 }
 
-std::string json_fields(
-  std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+std::string
+json_fields(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
   rapidjson::StringBuffer out;
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartObject();
@@ -145,26 +145,27 @@ http_response http_get(uint16_t port, const std::string& target,
   bool done = false;
   error_code result;
 
-  socket.async_connect(
-    tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](error_code ec) {
-      if (ec) {
-        result = ec;
-        done = true;
-        return;
-      }
-      http::async_write(socket, req, [&](error_code ec, std::size_t) {
-        if (ec) {
-          result = ec;
-          done = true;
-          return;
-        }
-        http::async_read(socket, buffer, res, [&](error_code ec, std::size_t) {
-          result = ec;
-          done = true;
-        });
-      });
-    });
-  run_until(ioc, [&] { return done; }, clock_type::now() + timeout);
+  socket.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                       [&](error_code ec) {
+                         if (ec) {
+                           result = ec;
+                           done = true;
+                           return;
+                         }
+                         http::async_write(socket, req, [&](error_code ec, std::size_t) {
+                           if (ec) {
+                             result = ec;
+                             done = true;
+                             return;
+                           }
+                           http::async_read(socket, buffer, res, [&](error_code ec, std::size_t) {
+                             result = ec;
+                             done = true;
+                           });
+                         });
+                       });
+  run_until(
+    ioc, [&] { return done; }, clock_type::now() + timeout);
   if (!done || result)
     return {};
   return {static_cast<int>(res.result_int()), res.body()};
@@ -197,8 +198,7 @@ struct ws_client::impl {
       open = false;
       auto reason = ws.reason();
       if (reason.code != websocket::close_code::none)
-        closed = ws_close{static_cast<uint16_t>(reason.code),
-                          std::string(reason.reason.c_str())};
+        closed = ws_close{static_cast<uint16_t>(reason.code), std::string(reason.reason.c_str())};
       else
         closed = ws_close{1006, ec.message()};
       return;
@@ -259,7 +259,8 @@ int ws_client::try_connect_target(uint16_t port, const std::string& target,
   beast::get_lowest_layer(self.ws).async_connect(
     tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
     [connected](error_code ec) { *connected = ec; });
-  if (!run_until(self.ioc, [&] { return connected->has_value(); }, deadline)
+  if (!run_until(
+        self.ioc, [&] { return connected->has_value(); }, deadline)
       || **connected)
     return 0;
 
@@ -268,7 +269,8 @@ int ws_client::try_connect_target(uint16_t port, const std::string& target,
   self.ws.auto_fragment(false);
   self.ws.async_handshake(*res, "127.0.0.1:" + std::to_string(port), target,
                           [res, shaken](error_code ec) { *shaken = ec; });
-  if (!run_until(self.ioc, [&] { return shaken->has_value(); }, deadline))
+  if (!run_until(
+        self.ioc, [&] { return shaken->has_value(); }, deadline))
     return 0;
   if (!**shaken) {
     self.open = true;
@@ -325,8 +327,7 @@ void ws_client::end_call(const std::string& session_id) {
 
 std::optional<ws_frame> ws_client::next(std::chrono::milliseconds timeout) {
   auto& self = *impl_;
-  self.run_for([&] { return !self.inbox.empty() || self.closed.has_value(); },
-               timeout);
+  self.run_for([&] { return !self.inbox.empty() || self.closed.has_value(); }, timeout);
   if (self.inbox.empty())
     return std::nullopt;
   auto f = std::move(self.inbox.front());
@@ -339,8 +340,7 @@ json ws_client::expect(const std::string& type, std::chrono::milliseconds timeou
   if (!f) {
     if (impl_->closed)
       FAIL(label_, " expected ", type, " but got ", describe(*impl_->closed));
-    FAIL(label_, " expected ", type, " but got nothing in ", timeout.count(),
-         " ms");
+    FAIL(label_, " expected ", type, " but got nothing in ", timeout.count(), " ms");
   }
   if (f->type != type)
     FAIL(label_, " expected ", type, " but got ", describe(*f));
@@ -349,8 +349,7 @@ json ws_client::expect(const std::string& type, std::chrono::milliseconds timeou
   return std::move(f->payload);
 }
 
-json ws_client::expect_error(const std::string& code,
-                             std::chrono::milliseconds timeout) {
+json ws_client::expect_error(const std::string& code, std::chrono::milliseconds timeout) {
   auto payload = expect("error", timeout);
   INFO(label_, " got error ", payload);
   CHECK(payload.str("code") == code);
@@ -362,8 +361,7 @@ void ws_client::expect_nothing(std::chrono::milliseconds duration) {
   auto& self = *impl_;
   auto deadline = clock_type::now() + duration;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - clock_type::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
     if (left <= 0ms)
       return;
     auto f = next(left);
@@ -387,9 +385,9 @@ void ws_client::close() {
   auto& self = *impl_;
   if (!self.open || self.closed)
     return;
-  auto done = std::make_shared<bool>(false);
-  self.ws.async_close(websocket::close_code::normal,
-                      [done](error_code) { *done = true; });
+  self.ws.async_close(websocket::close_code::normal, [](error_code) {
+    // nop: the read loop below sees how the handshake ends
+  });
   // The close handshake ends when the read loop sees the server's close.
   if (!self.run_for([&] { return self.closed.has_value(); }, frame_timeout))
     drop();
@@ -431,8 +429,8 @@ std::string connect_call(ws_client& caller, ws_client& callee) {
   return session_id;
 }
 
-json expect_ended(ws_client& client, const std::string& session_id,
-                  const std::string& reason, const std::string& peer_id) {
+json expect_ended(ws_client& client, const std::string& session_id, const std::string& reason,
+                  const std::string& peer_id) {
   auto ended = client.expect("call.ended");
   INFO(client.label(), " got call.ended ", ended);
   CHECK(ended.str("session_id") == session_id);

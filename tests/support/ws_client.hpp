@@ -67,8 +67,8 @@ private:
 std::ostream& operator<<(std::ostream& out, const json& value);
 
 /// JSON text of an object whose members are all strings.
-std::string json_fields(
-  std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
+std::string
+json_fields(std::initializer_list<std::pair<std::string_view, std::string_view>> fields);
 
 /// One frame from the server. For a text frame holding an envelope, `type`
 /// and `payload` are filled in.
@@ -140,17 +140,14 @@ public:
   std::optional<ws_frame> next(std::chrono::milliseconds timeout = frame_timeout);
   /// Reads the next frame; unless it is an envelope of `type`, the test stops
   /// with the frame's text (or the close) in the message. Returns the payload.
-  json expect(const std::string& type,
-              std::chrono::milliseconds timeout = frame_timeout);
+  json expect(const std::string& type, std::chrono::milliseconds timeout = frame_timeout);
   /// expect("error") and checks its `code` and that `message` says something.
-  json expect_error(const std::string& code,
-                    std::chrono::milliseconds timeout = frame_timeout);
+  json expect_error(const std::string& code, std::chrono::milliseconds timeout = frame_timeout);
   /// Fails the check for every frame that arrives within `duration`.
   void expect_nothing(std::chrono::milliseconds duration = 300ms);
   /// Waits for the server to close the connection, skipping frames before the
   /// close. Nothing when it is still open after `timeout`.
-  std::optional<ws_close> expect_close(
-    std::chrono::milliseconds timeout = frame_timeout);
+  std::optional<ws_close> expect_close(std::chrono::milliseconds timeout = frame_timeout);
 
   /// Closes with 1000 and waits (bounded) for the server's close frame.
   void close();
@@ -175,7 +172,7 @@ std::string connect_call(ws_client& caller, ws_client& callee);
 
 /// `client` gets call.ended for `session_id` with `reason`, and peer_info
 /// names `peer_id`. Returns the payload.
-json expect_ended(ws_client& client, const std::string& session_id,
-                  const std::string& reason, const std::string& peer_id);
+json expect_ended(ws_client& client, const std::string& session_id, const std::string& reason,
+                  const std::string& peer_id);
 
 } // namespace goring::test
