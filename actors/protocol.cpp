@@ -128,6 +128,20 @@ user_info info_from(const rapidjson::Value& obj) {
   return info;
 }
 
+/// The first key that an object holds twice, or "". Relays go to the peer
+/// as sent, and a browser's JSON.parse keeps the last of two equal keys while
+/// the checks here read the first: a second "type" would let a participant
+/// forge server frames. Objects here are small, so pairwise is fine.
+std::string_view duplicate_key(const rapidjson::Value& obj) {
+  for (auto a = obj.MemberBegin(); a != obj.MemberEnd(); ++a) {
+    std::string_view name{a->name.GetString(), a->name.GetStringLength()};
+    for (auto b = a + 1; b != obj.MemberEnd(); ++b)
+      if (name == std::string_view{b->name.GetString(), b->name.GetStringLength()})
+        return name;
+  }
+  return {};
+}
+
 } // namespace
 
 std::string_view wire_code(signal_error code) {
@@ -171,6 +185,8 @@ parse_result parse_client_frame(std::string_view text) {
                 + rapidjson::GetParseError_En(doc.GetParseError()));
   if (!doc.IsObject())
     return fail("message must be a JSON object with 'type' and 'payload'");
+  if (auto dup = duplicate_key(doc); !dup.empty())
+    return fail("field " + quoted(dup) + " appears twice");
   auto type_it = doc.FindMember("type");
   if (type_it == doc.MemberEnd())
     return fail("field 'type' is missing");
@@ -189,6 +205,8 @@ parse_result parse_client_frame(std::string_view text) {
   if (!payload_it->value.IsObject())
     return fail("field 'payload' must be an object");
   const auto& payload = payload_it->value;
+  if (auto dup = duplicate_key(payload); !dup.empty())
+    return fail(std::string{entry->name} + ": field " + quoted(dup) + " appears twice");
 
   client_message msg{entry->type, {}, {}};
   std::string problem;

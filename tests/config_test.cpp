@@ -1,0 +1,234 @@
+/// Settings from the environment and the command line: defaults, each
+/// source, which one wins, and the errors an operator sees.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "config/config.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using goring::parse_duration;
+using strings = std::vector<std::string>;
+
+/// Runs `parse_settings` as `goring args...` with exactly `env` as environment.
+goring::parse_result parse(const strings& args, const strings& env = {}) {
+  std::vector<const char*> argv{"goring"};
+  for (auto& a : args)
+    argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  std::vector<const char*> envp;
+  for (auto& e : env)
+    envp.push_back(e.c_str());
+  envp.push_back(nullptr);
+  return goring::parse_settings(static_cast<int>(argv.size() - 1), argv.data(), envp.data());
+}
+
+/// The settings of a successful parse, or a failed check that shows the error.
+goring::settings parsed(const strings& args, const strings& env = {}) {
+  auto result = parse(args, env);
+  CAPTURE(result.error);
+  REQUIRE(result.error.empty());
+  return result.values;
+}
+
+/// Checks that the parse fails with an error that names `name`.
+void check_error(const strings& args, const strings& env, const std::string& name) {
+  auto result = parse(args, env);
+  CAPTURE(result.error);
+  CHECK_FALSE(result.error.empty());
+  CHECK(result.error.find(name) != std::string::npos);
+}
+
+std::string this_host() {
+  char buf[256] = {};
+  REQUIRE(::gethostname(buf, sizeof(buf) - 1) == 0);
+  return buf;
+}
+
+} // namespace
+
+TEST_CASE("with no flags and no environment every setting has its default") {
+  auto result = parse({});
+  CHECK(result.error.empty());
+  CHECK_FALSE(result.show_help);
+  const auto& s = result.values;
+  CHECK(s.port == 8080);
+  CHECK(s.bind_addr == "0.0.0.0");
+  CHECK(s.redis_host == "localhost");
+  CHECK(s.redis_port == 6379);
+  CHECK(s.redis_password.empty());
+  CHECK(s.ring_timeout == 30s);
+  CHECK(s.session_ttl == 120s);
+  CHECK(s.presence_ttl == 30s);
+  CHECK(s.max_message_bytes == 65536);
+  CHECK(s.max_queued_frames == 1024);
+  CHECK(s.log_level == "info");
+  CHECK(s.jwt_secret == goring::default_jwt_secret);
+  CHECK(s.server_id == this_host());
+  CHECK(s.shutdown_grace == 8s);
+}
+
+TEST_CASE("a null environment is read as an empty one") {
+  const char* argv[] = {"goring", nullptr};
+  auto result = goring::parse_settings(1, argv, nullptr);
+  CHECK(result.error.empty());
+  CHECK(result.values.port == 8080);
+}
+
+TEST_CASE("environment variables set each setting") {
+  auto s = parsed({}, {"PORT=9001", "BIND_ADDR=127.0.0.1", "JWT_SECRET=s3cret",
+                       "REDIS_ADDR=redis.internal:6380", "REDIS_PASSWORD=pw", "SERVER_ID=node-7",
+                       "RING_TIMEOUT=45s", "SESSION_TTL=2m", "PRESENCE_TTL=15",
+                       "MAX_MESSAGE_BYTES=1024", "MAX_QUEUED_FRAMES=64", "LOG_LEVEL=debug",
+                       "IO_THREADS=3", "ACTOR_THREADS=4", "SHUTDOWN_GRACE=500ms"});
+  CHECK(s.port == 9001);
+  CHECK(s.bind_addr == "127.0.0.1");
+  CHECK(s.jwt_secret == "s3cret");
+  CHECK(s.redis_host == "redis.internal");
+  CHECK(s.redis_port == 6380);
+  CHECK(s.redis_password == "pw");
+  CHECK(s.server_id == "node-7");
+  CHECK(s.ring_timeout == 45s);
+  CHECK(s.session_ttl == 120s);
+  CHECK(s.presence_ttl == 15s);
+  CHECK(s.max_message_bytes == 1024);
+  CHECK(s.max_queued_frames == 64);
+  CHECK(s.log_level == "debug");
+  CHECK(s.io_threads == 3);
+  CHECK(s.actor_threads == 4);
+  CHECK(s.shutdown_grace == 500ms);
+}
+
+TEST_CASE("unrelated and malformed environment entries are ignored") {
+  auto s = parsed({}, {"HOME=/root", "NOEQUALS", "=weird", "port=1"});
+  CHECK(s.port == 8080);
+}
+
+TEST_CASE("an empty environment variable counts as unset") {
+  auto s = parsed({}, {"PORT=", "SERVER_ID=", "LOG_LEVEL="});
+  CHECK(s.port == 8080);
+  CHECK(s.server_id == this_host());
+  CHECK(s.log_level == "info");
+}
+
+TEST_CASE("REDIS_ADDR without a port keeps the default port") {
+  auto s = parsed({}, {"REDIS_ADDR=redis.internal"});
+  CHECK(s.redis_host == "redis.internal");
+  CHECK(s.redis_port == 6379);
+}
+
+TEST_CASE("flags take a value as the next argument or after '='") {
+  CHECK(parsed({"--port", "9000"}).port == 9000);
+  CHECK(parsed({"--port=9000"}).port == 9000);
+  auto s = parsed({"--redis-addr=10.0.0.5:7000", "--ring-timeout", "500ms", "--server-id=a=b",
+                   "--log-level", "warn", "--max-message-bytes=4096", "--session-ttl", "3m"});
+  CHECK(s.redis_host == "10.0.0.5");
+  CHECK(s.redis_port == 7000);
+  CHECK(s.ring_timeout == 500ms);
+  CHECK(s.server_id == "a=b");
+  CHECK(s.log_level == "warn");
+  CHECK(s.max_message_bytes == 4096);
+  CHECK(s.session_ttl == 180s);
+}
+
+TEST_CASE("a flag wins over its environment variable, and the last flag wins") {
+  auto s = parsed({"--port", "9000", "--ring-timeout=10s"},
+                  {"PORT=8000", "RING_TIMEOUT=20s", "SESSION_TTL=90s"});
+  CHECK(s.port == 9000);
+  CHECK(s.ring_timeout == 10s);
+  CHECK(s.session_ttl == 90s);
+  CHECK(parsed({"--port=1", "--port=2"}).port == 2);
+}
+
+TEST_CASE("an invalid environment value is an error naming the variable") {
+  check_error({}, {"PORT=abc"}, "PORT");
+  check_error({}, {"PORT=70000"}, "PORT");
+  check_error({}, {"PORT=-1"}, "PORT");
+  check_error({}, {"PORT=80x"}, "PORT");
+  check_error({}, {"RING_TIMEOUT=-1"}, "RING_TIMEOUT");
+  check_error({}, {"RING_TIMEOUT=10ms"}, "RING_TIMEOUT"); // below the 100 ms floor
+  check_error({}, {"SESSION_TTL=1h"}, "SESSION_TTL");
+  check_error({}, {"REDIS_ADDR=host:0"}, "REDIS_ADDR");
+  check_error({}, {"REDIS_ADDR=host:99999"}, "REDIS_ADDR");
+  check_error({}, {"REDIS_ADDR=host:"}, "REDIS_ADDR");
+  check_error({}, {"REDIS_ADDR=:6379"}, "REDIS_ADDR");
+  check_error({}, {"LOG_LEVEL=loud"}, "LOG_LEVEL");
+  check_error({}, {"MAX_MESSAGE_BYTES=10"}, "MAX_MESSAGE_BYTES");
+  check_error({}, {"IO_THREADS=0"}, "IO_THREADS");
+}
+
+TEST_CASE("the error also quotes the value that was refused") {
+  auto result = parse({}, {"LOG_LEVEL=loud"});
+  CHECK(result.error.find("'loud'") != std::string::npos);
+}
+
+TEST_CASE("an invalid flag value is an error naming the flag") {
+  check_error({"--port", "abc"}, {}, "--port");
+  check_error({"--port=70000"}, {}, "--port");
+  check_error({"--port="}, {}, "--port");
+  check_error({"--ring-timeout", "-1"}, {}, "--ring-timeout");
+  check_error({"--redis-addr=host:0"}, {}, "--redis-addr");
+  check_error({"--log-level", "loud"}, {}, "--log-level");
+}
+
+TEST_CASE("an unknown flag is an error naming it") {
+  check_error({"--bogus", "1"}, {}, "--bogus");
+  check_error({"--bogus=1"}, {}, "--bogus");
+  check_error({"--PORT", "1"}, {}, "--PORT");
+  check_error({"--port", "9000", "--bogus", "1"}, {}, "--bogus");
+}
+
+TEST_CASE("a flag without a value is an error naming it") {
+  check_error({"--port"}, {}, "--port");
+  check_error({"--port", "9000", "--redis-addr"}, {}, "--redis-addr");
+}
+
+TEST_CASE("--help and -h ask for help and still parse the rest") {
+  auto result = parse({"--help"});
+  CHECK(result.show_help);
+  CHECK(result.error.empty());
+  CHECK(parse({"-h"}).show_help);
+  auto with_port = parse({"--port", "9000", "--help"});
+  CHECK(with_port.show_help);
+  CHECK(with_port.values.port == 9000);
+}
+
+TEST_CASE("the help text names every flag and variable with its default") {
+  auto help = goring::help_text();
+  REQUIRE_FALSE(goring::setting_docs().empty());
+  for (auto& doc : goring::setting_docs()) {
+    CAPTURE(doc.env);
+    CHECK(help.find(doc.env) != std::string::npos);
+    CHECK(help.find(doc.flag) != std::string::npos);
+    CHECK(help.find("(default " + doc.default_value + ")") != std::string::npos);
+    CHECK(help.find(doc.description) != std::string::npos);
+  }
+  for (auto name : {"PORT", "REDIS_ADDR", "RING_TIMEOUT", "SESSION_TTL", "MAX_MESSAGE_BYTES",
+                    "SERVER_ID", "LOG_LEVEL", "JWT_SECRET"})
+    CHECK(help.find(name) != std::string::npos);
+}
+
+TEST_CASE("durations take seconds, milliseconds or minutes") {
+  CHECK(parse_duration("30") == 30s);
+  CHECK(parse_duration("30s") == 30s);
+  CHECK(parse_duration("500ms") == 500ms);
+  CHECK(parse_duration("2m") == 2min);
+  CHECK(parse_duration("0") == 0ms);
+  CHECK(parse_duration("007s") == 7s);
+  CHECK(parse_duration("999999999999m") == std::chrono::milliseconds{999'999'999'999LL * 60'000});
+}
+
+TEST_CASE("durations without digits, with other units, signs or fractions are refused") {
+  for (std::string text : {"", "s", "ms", "1h", "1d", "-5", "+5", "1.5s", "5 s", " 5", "5S", "5sec",
+                           "1e3", "9999999999999"}) {
+    CAPTURE(text);
+    CHECK_FALSE(parse_duration(text).has_value());
+  }
+}
