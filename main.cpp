@@ -58,28 +58,54 @@ int main(int argc, char** argv) {
   {
     actor_runtime runtime{config, io};
     auto ctx = std::make_shared<server_context>(
-      server_context{config, auth::jwt_verifier{config.jwt_secret}, &runtime});
-    std::shared_ptr<listener> public_listener;
-    try {
-      boost::asio::ip::tcp::endpoint where{boost::asio::ip::make_address(config.bind_addr),
-                                           config.port};
-      public_listener = std::make_shared<listener>(io, where, ctx);
-    } catch (const std::exception& e) {
-      GORING_LOG(error, "main",
-                 "cannot listen on " << config.bind_addr << ":" << config.port << ": " << e.what());
-      exit_code = 1;
+      server_context{config, auth::jwt_verifier{config.jwt_secret}, &runtime, false});
+    auto admin_ctx = std::make_shared<server_context>(*ctx);
+    admin_ctx->admin = true;
+    // Binds one listener; logs and returns nothing on failure.
+    auto open_listener = [&](const std::string& addr, uint16_t port,
+                             std::shared_ptr<const server_context> routes) {
+      std::shared_ptr<listener> l;
+      try {
+        boost::asio::ip::tcp::endpoint where{boost::asio::ip::make_address(addr), port};
+        l = std::make_shared<listener>(io, where, std::move(routes));
+      } catch (const std::exception& e) {
+        GORING_LOG(error, "main", "cannot listen on " << addr << ":" << port << ": " << e.what());
+      }
+      return l;
+    };
+    auto public_listener = open_listener(config.bind_addr, config.port, ctx);
+    std::shared_ptr<listener> admin_listener;
+    if (config.admin_port != 0) {
+      admin_listener = open_listener(config.admin_addr, config.admin_port, admin_ctx);
+      if (admin_listener)
+        runtime.set_admin_addr(config.admin_addr + ":"
+                               + std::to_string(admin_listener->port()));
     }
-    if (public_listener) {
+    if (!public_listener || (config.admin_port != 0 && !admin_listener)) {
+      exit_code = 1;
+    } else {
       public_listener->run();
+      if (admin_listener)
+        admin_listener->run();
       GORING_LOG(info, "main",
                  "goring " << GORING_VERSION << " (" << config.server_id << ") listening on "
-                           << config.bind_addr << ":" << public_listener->port() << ", Redis at "
-                           << config.redis_host << ":" << config.redis_port);
+                           << config.bind_addr << ":" << public_listener->port()
+                           << (admin_listener ? ", admin on " + config.admin_addr + ":"
+                                                  + std::to_string(admin_listener->port())
+                                              : std::string{})
+                           << ", Redis at " << config.redis_host << ":" << config.redis_port);
       int sig = 0;
       sigwait(&signals, &sig);
       GORING_LOG(info, "main", "signal " << sig << ": draining");
+      auto started = std::chrono::steady_clock::now();
       public_listener->stop();
       runtime.drain(config.shutdown_grace);
+      // Give the close frames (1012) the rest of the grace to go out.
+      while (runtime.live_sessions() > 0
+             && std::chrono::steady_clock::now() - started < config.shutdown_grace)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (admin_listener)
+        admin_listener->stop();
     }
     // I/O threads end before the actor system does: a thread that spawned
     // actors holds a reference to CAF's logger until it exits, and the

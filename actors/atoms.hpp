@@ -4,11 +4,29 @@
 
 #include <caf/all.hpp>
 
+#include "actors/call_actor.hpp"
 #include "actors/protocol.hpp"
 #include "redis/reply.hpp"
 #include "redis/scripts.hpp"
 
+namespace goring {
+
+/// Why a connection actor ended, as its call actors read it from the
+/// down message: a participant who hung up ends the call at once; one who
+/// is away may come back within RECONNECT_GRACE.
+enum class departure : uint8_t {
+  /// A close frame from the client, or the server cut it off (too big,
+  /// too slow).
+  hung_up = 1,
+  /// No close frame, a takeover by the same user, or a draining instance.
+  away,
+};
+
+} // namespace goring
+
 CAF_ERROR_CODE_ENUM(goring::protocol::signal_error, "goring")
+CAF_ERROR_CODE_ENUM(goring::departure, "departure")
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(goring::call_setup)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(goring::redis::reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(goring::redis::script_call)
 
@@ -41,6 +59,13 @@ using pubsub_atom = caf::atom_constant<caf::atom("pubsub")>;
 using subscribed_atom = caf::atom_constant<caf::atom("subscribed")>;
 using link_up_atom = caf::atom_constant<caf::atom("linkup")>;
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+/// (open_call, call_setup, user_id, conn) -> actor: the instance's call
+/// actor for a session, joined by `conn`, spawned if there is none.
+using open_call_atom = caf::atom_constant<caf::atom("opencall")>;
+/// (leave) -> bool: removes this instance's heartbeat on shutdown.
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using script_loaded_atom = caf::atom_constant<caf::atom("loaded")>;
 
 // To a call actor.
@@ -52,10 +77,18 @@ using relay_atom = caf::atom_constant<caf::atom("relay")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using remote_atom = caf::atom_constant<caf::atom("remote")>;
 using ring_timeout_atom = caf::atom_constant<caf::atom("ringtmo")>;
+/// (check): run call_check now (periodic, and after Redis came back).
+using check_atom = caf::atom_constant<caf::atom("check")>;
 
 /// The error a client sees: code plus a sentence.
 inline caf::error signal_failure(protocol::signal_error code, std::string message) {
   return caf::make_error(code, std::move(message));
+}
+
+/// True when a down message says the participant may come back.
+inline bool is_away(const caf::error& reason) {
+  return reason.category() == caf::atom("departure")
+         && reason.code() == static_cast<uint8_t>(departure::away);
 }
 
 /// Reads back a `signal_failure`; any other error becomes internal_error.

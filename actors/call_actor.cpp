@@ -133,7 +133,11 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
     });
 }
 
-/// A local participant's connection terminated.
+/// A local participant's connection terminated. Hung up: the call ends
+/// now. Away (no close frame, taken over, instance draining): the call goes
+/// on; call_check ends it if they are not back within RECONNECT_GRACE, and
+/// an actor left without local participants leaves that to the instances
+/// that still hold one.
 void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
   std::string user;
@@ -147,7 +151,75 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   // While starting, the start script's answer sees the caller gone.
   if (user.empty() || st.over || st.call.state == "starting")
     return;
+  if (is_away(dm.reason)) {
+    GORING_LOG(info, component, "call " << st.call.session_id << ": " << user
+                                        << " is away; the call waits for them");
+    if (st.locals.empty())
+      finish(self);
+    return;
+  }
   end_call(self, user, true, caf::response_promise{});
+}
+
+/// Tells the local participants how a call that ended elsewhere ended, in
+/// case its event was lost on the way (pub/sub delivers at most once). A
+/// connection that already heard of the end drops the repeat.
+void catch_up(call_actor* self, const std::string& state, const std::string& reason) {
+  auto& st = self->state;
+  for (auto& [user, conn] : st.locals) {
+    std::string frame;
+    if (state.empty())
+      frame = protocol::encode_ended(st.call.session_id, "session_lost",
+                                     st.info_of(st.peer_of(user)));
+    else if (state == "rejected" && user == st.call.caller_id)
+      frame = protocol::encode_rejected(st.call.session_id, st.call.callee_info);
+    else if (state == "ended")
+      frame = protocol::encode_ended(st.call.session_id, reason, st.info_of(st.peer_of(user)));
+    if (!frame.empty())
+      self->send(conn, signal_atom::value, tagged(protocol::signal_tag::event, frame),
+                 caf::actor{self});
+  }
+}
+
+/// The periodic call_check: extends the call's keys and ends it for a
+/// participant who is gone.
+void check_call(call_actor* self) {
+  auto& st = self->state;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  run_script(self,
+             redis::call_check(st.call.session_id, st.ctx->config.session_ttl, now_ms,
+                               st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config)),
+             [self](const redis::reply& r) {
+               auto& st = self->state;
+               if (r.type != redis::reply::kind::array || r.elements.empty())
+                 return; // Redis is away: the next tick tries again
+               auto field = [&](std::size_t i) {
+                 return i < r.elements.size() ? r.elements[i].str : std::string{};
+               };
+               auto status = field(0);
+               if (status == "gone") {
+                 GORING_LOG(info, component,
+                            "call " << st.call.session_id << " is over ("
+                                    << (field(1).empty() ? "vanished from Redis" : field(1))
+                                    << ")");
+                 catch_up(self, field(1), field(2));
+                 finish(self);
+               } else if (status == "ended") {
+                 auto gone = field(3);
+                 GORING_LOG(info, component, "call " << st.call.session_id << ": " << gone
+                                                     << " did not come back; ended");
+                 notify(self, st.peer_of(gone),
+                        protocol::encode_ended(st.call.session_id, "peer_disconnected",
+                                               st.info_of(gone)));
+                 finish(self);
+               } else if (status == "live" && field(1) == "accepted"
+                          && st.call.state == "ringing") {
+                 st.call.state = "accepted";
+                 self->become(accepted_behavior(self));
+               }
+             });
 }
 
 /// Handlers every phase shares.
@@ -178,27 +250,9 @@ caf::message_handler common_handlers(call_actor* self) {
         finish(self);
       }
     },
-    [self](refresh_atom) {
-      auto& st = self->state;
-      run_script(self, redis::call_refresh(st.call.session_id, st.ctx->config.session_ttl),
-                 [self](const redis::reply& r) {
-                   auto& st = self->state;
-                   if (r.is_nil()) {
-                     // Redis lost the session (restart without persistence,
-                     // or it expired while Redis was away): end it here.
-                     GORING_LOG(warn, component,
-                                "call " << st.call.session_id << " vanished from Redis");
-                     for (auto& [user, conn] : st.locals)
-                       self->send(conn, signal_atom::value,
-                                  tagged(protocol::signal_tag::event,
-                                         protocol::encode_ended(st.call.session_id, "session_lost",
-                                                                st.info_of(st.peer_of(user)))),
-                                  caf::actor{self});
-                     finish(self);
-                     return;
-                   }
-                   self->delayed_send(self, st.ctx->config.session_ttl / 3, refresh_atom::value);
-                 });
+    [self](check_atom) {
+      check_call(self);
+      self->delayed_send(self, self->state.ctx->config.call_check_interval, check_atom::value);
     },
   };
 }
@@ -222,12 +276,19 @@ caf::behavior accepted_behavior(call_actor* self) {
         self->send(st.ctx->bridge, deliver_atom::value, peer,
                    tagged(protocol::signal_tag::relay, frame), caf::actor{});
     },
-    [self](accept_atom, const std::string&, const std::string&) -> caf::error {
+    [self](accept_atom, const std::string& user, const std::string&) -> caf::error {
+      if (user != self->state.call.callee_id)
+        return signal_failure(signal_error::unauthorized, "only the callee can accept this call");
       return signal_failure(signal_error::invalid_state, "the call is already accepted");
     },
-    [self](reject_atom, const std::string&) -> caf::error {
+    [self](reject_atom, const std::string& user) -> caf::error {
+      if (user != self->state.call.callee_id)
+        return signal_failure(signal_error::unauthorized, "only the callee can reject this call");
       return signal_failure(signal_error::invalid_state,
                             "the call is already accepted; end it with call.end");
+    },
+    [](ring_timeout_atom) {
+      // Answered in time: nothing to do.
     },
   }
     .or_else(common_handlers(self));
@@ -252,7 +313,9 @@ caf::behavior ringing_behavior(call_actor* self) {
         [self, rp, info](const redis::reply& r) mutable {
           auto out = redis::parse_call_outcome(r);
           auto& st = self->state;
-          if (out.status == "ok") {
+          // Accepted already by this callee: an earlier accept whose answer
+          // timed out went through after all. Same outcome, told again.
+          if (out.status == "ok" || (out.status == "invalid_state" && out.detail == "accepted")) {
             st.call.state = "accepted";
             st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
             notify(self, st.call.caller_id,
@@ -330,6 +393,11 @@ caf::behavior starting_behavior(call_actor* self) {
           auto& st = self->state;
           auto& callee = st.call.callee_id;
           if (r.type != redis::reply::kind::string) {
+            // Timed out or failed; the script may still run. Undo it, so
+            // neither user stays busy with a call nobody holds.
+            caf::anon_send(st.ctx->bridge, eval_atom::value,
+                           redis::call_end(st.call.session_id, st.call.caller_id,
+                                           ended_ttl(st.ctx->config), unix_now(), true));
             rp.deliver(redis_failure(r));
             finish(self);
             return;
@@ -362,7 +430,7 @@ caf::behavior starting_behavior(call_actor* self) {
                      protocol::encode_ringing(st.call.session_id, callee));
           notify(self, callee, protocol::encode_ring(st.call.session_id, st.call.caller_info));
           self->delayed_send(self, st.ctx->config.ring_timeout, ring_timeout_atom::value);
-          self->delayed_send(self, st.ctx->config.session_ttl / 3, refresh_atom::value);
+          self->delayed_send(self, st.ctx->config.call_check_interval, check_atom::value);
           self->become(ringing_behavior(self));
           rp.deliver(true);
         });
@@ -387,7 +455,7 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   self->set_down_handler([self](const caf::down_msg& dm) { on_participant_down(self, dm); });
   if (st.call.state == "starting")
     return starting_behavior(self);
-  self->delayed_send(self, ctx->config.session_ttl / 3, refresh_atom::value);
+  self->delayed_send(self, ctx->config.call_check_interval, check_atom::value);
   if (st.call.state == "accepted")
     return accepted_behavior(self);
   self->delayed_send(self, ctx->config.ring_timeout, ring_timeout_atom::value);

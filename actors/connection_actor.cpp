@@ -66,11 +66,11 @@ void send_error(connection_actor* self, const caf::error& err) {
   send_error(self, code, message);
 }
 
-void close(connection_actor* self, uint16_t code, const std::string& reason) {
+void close(connection_actor* self, uint16_t code, const std::string& reason, departure why) {
   self->state.closing = true;
   if (auto link = self->state.link.lock())
     link->close(code, reason);
-  self->quit();
+  self->quit(why);
 }
 
 void track_call(connection_actor* self, const std::string& session_id, const caf::actor& call) {
@@ -79,6 +79,27 @@ void track_call(connection_actor* self, const std::string& session_id, const caf
 }
 
 void dispatch(connection_actor* self, client_message msg, std::string frame);
+
+/// Gets the instance's call actor for a session from the bridge, which
+/// joins this connection to it or spawns it, then runs `next` with it.
+template <class Next>
+void open_call(connection_actor* self, call_setup setup, Next next) {
+  auto& st = self->state;
+  auto& own = st.me.user_id == setup.caller_id ? setup.caller_info : setup.callee_info;
+  own = st.me;
+  auto session_id = setup.session_id;
+  self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+                st.me.user_id, caf::actor{self})
+    .then(
+      [self, session_id, next](caf::actor& call) mutable {
+        track_call(self, session_id, call);
+        next(call);
+      },
+      [self](caf::error& err) {
+        GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
+        send_error(self, signal_error::internal_error, "the server could not open the call");
+      });
+}
 
 /// A request about a session this connection holds no call actor for: ask
 /// Redis what the session is, answer the right error, or (a participant
@@ -128,18 +149,19 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
                                         : "the call is " + state);
           return;
         }
-        if (st.calls.count(msg.session_id) == 0) {
-          call_setup setup{msg.session_id,
-                           caller,
-                           callee,
-                           protocol::user_info_from_json(r.elements[3].str, caller),
-                           protocol::user_info_from_json(r.elements[4].str, callee),
-                           state};
-          auto call =
-            spawn_call_actor(self->home_system(), st.ctx, std::move(setup), me, caf::actor{self});
-          track_call(self, msg.session_id, call);
+        if (st.calls.count(msg.session_id) != 0) {
+          dispatch(self, std::move(msg), std::move(frame));
+          return;
         }
-        dispatch(self, std::move(msg), std::move(frame));
+        call_setup setup{msg.session_id,
+                         caller,
+                         callee,
+                         protocol::user_info_from_json(r.elements[3].str, caller),
+                         protocol::user_info_from_json(r.elements[4].str, callee),
+                         state};
+        open_call(self, std::move(setup), [self, msg, frame](const caf::actor&) mutable {
+          dispatch(self, std::move(msg), std::move(frame));
+        });
       },
       [self](caf::error& err) {
         GORING_LOG(warn, component, "session lookup failed: " << caf::to_string(err));
@@ -184,15 +206,23 @@ void start_call(connection_actor* self, const std::string& callee) {
   }
   auto session_id = new_session_id();
   call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
-  auto call = spawn_call_actor(self->home_system(), st.ctx, std::move(setup), st.me.user_id,
-                               caf::actor{self});
-  track_call(self, session_id, call);
-  self->request(call, request_timeout, start_atom::value)
-    .then([](bool) { /* call.ringing was written by the call actor */ },
-          [self, session_id](caf::error& err) {
-            self->state.calls.erase(session_id);
-            send_error(self, err);
-          });
+  // Awaited: a second call.start must see this call, not race it.
+  self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+                st.me.user_id, caf::actor{self})
+    .await(
+      [self, session_id](caf::actor& call) {
+        track_call(self, session_id, call);
+        self->request(call, request_timeout, start_atom::value)
+          .then([](bool) { /* call.ringing was written by the call actor */ },
+                [self, session_id](caf::error& err) {
+                  self->state.calls.erase(session_id);
+                  send_error(self, err);
+                });
+      },
+      [self](caf::error& err) {
+        GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
+        send_error(self, signal_error::internal_error, "the server could not open the call");
+      });
 }
 
 void dispatch(connection_actor* self, client_message msg, std::string frame) {
@@ -230,38 +260,73 @@ void dispatch(connection_actor* self, client_message msg, std::string frame) {
 void on_event(connection_actor* self, std::string frame, const caf::actor& hint) {
   auto& st = self->state;
   auto ev = protocol::parse_server_event(frame);
-  if (ev) {
-    auto it = st.calls.find(ev->session_id);
-    switch (ev->type) {
-      case protocol::event_type::ring:
-        if (it != st.calls.end())
-          break;
-        if (hint) {
-          self->send(hint, join_atom::value, st.me.user_id, caf::actor{self},
-                     protocol::to_json(st.me));
-          track_call(self, ev->session_id, hint);
-        } else {
-          call_setup setup{ev->session_id, ev->caller_id, st.me.user_id,
-                           ev->peer,       st.me,         "ringing"};
-          if (setup.caller_info.user_id.empty())
-            setup.caller_info.user_id = ev->caller_id;
-          track_call(self, ev->session_id,
-                     spawn_call_actor(self->home_system(), st.ctx, std::move(setup), st.me.user_id,
-                                      caf::actor{self}));
-        }
-        break;
-      default:
-        if (it == st.calls.end())
-          break;
-        if (it->second != hint)
-          self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type), ev->reason,
-                     protocol::to_json(ev->peer));
-        if (ev->type != protocol::event_type::accepted)
-          st.calls.erase(it);
-        break;
-    }
+  if (!ev) {
+    write(self, std::move(frame));
+    return;
   }
+  auto it = st.calls.find(ev->session_id);
+  if (ev->type == protocol::event_type::ring) {
+    if (it == st.calls.end() && hint) {
+      self->send(hint, join_atom::value, st.me.user_id, caf::actor{self},
+                 protocol::to_json(st.me));
+      track_call(self, ev->session_id, hint);
+    } else if (it == st.calls.end()) {
+      call_setup setup{ev->session_id, ev->caller_id, st.me.user_id, ev->peer, st.me, "ringing"};
+      if (setup.caller_info.user_id.empty())
+        setup.caller_info.user_id = ev->caller_id;
+      // Awaited: the client may accept the instant it sees the ring.
+      self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+                    st.me.user_id, caf::actor{self})
+        .await([self, id = ev->session_id](caf::actor& call) { track_call(self, id, call); },
+               [](caf::error& err) {
+                 GORING_LOG(warn, component, "opening a call actor failed: "
+                                               << caf::to_string(err));
+               });
+    }
+    write(self, std::move(frame));
+    return;
+  }
+  // A state change of a call this connection does not hold was already
+  // told (the same end can come from the peer and from a call check).
+  if (it == st.calls.end())
+    return;
+  if (it->second != hint)
+    self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type), ev->reason,
+               protocol::to_json(ev->peer));
+  if (ev->type != protocol::event_type::accepted)
+    st.calls.erase(it);
   write(self, std::move(frame));
+}
+
+/// The user reconnected while a call of theirs went on: take it up here
+/// and tell the client. `claim` is claim_user's answer: previous owner,
+/// session_id, caller_id, callee_id, state, caller_info, callee_info.
+void resume(connection_actor* self, const std::vector<std::string>& claim) {
+  auto& st = self->state;
+  call_setup setup{claim[1],
+                   claim[2],
+                   claim[3],
+                   protocol::user_info_from_json(claim[5], claim[2]),
+                   protocol::user_info_from_json(claim[6], claim[3]),
+                   claim[4]};
+  bool caller = st.me.user_id == setup.caller_id;
+  auto frame = protocol::encode_resumed(setup.session_id,
+                                        caller ? setup.callee_id : setup.caller_id,
+                                        setup.state, caller ? "caller" : "callee");
+  GORING_LOG(info, component, "user " << st.me.user_id << " resumes call " << setup.session_id);
+  auto& own = caller ? setup.caller_info : setup.callee_info;
+  own = st.me;
+  auto session_id = setup.session_id;
+  self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+                st.me.user_id, caf::actor{self})
+    .await(
+      [self, session_id, frame](caf::actor& call) {
+        track_call(self, session_id, call);
+        write(self, frame);
+      },
+      [self](caf::error& err) {
+        GORING_LOG(warn, component, "resuming failed: " << caf::to_string(err));
+      });
 }
 
 caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
@@ -288,10 +353,13 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
     ->request(ctx->bridge, request_timeout, register_atom::value, st.me.user_id, st.token,
               caf::actor{self})
     .await(
-      [self](const std::string& previous) {
+      [self](std::vector<std::string>& claim) {
+        auto& st = self->state;
         GORING_LOG(info, component,
-                   "user " << self->state.me.user_id << " connected"
-                           << (previous.empty() ? "" : " (took over)"));
+                   "user " << st.me.user_id << " connected"
+                           << (claim[0].empty() ? "" : " (took over)"));
+        if (claim.size() >= 7)
+          resume(self, claim);
       },
       [self](caf::error& err) {
         GORING_LOG(warn, component,
@@ -299,7 +367,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
                            << " could not register: " << caf::to_string(err));
         send_error(self, signal_error::internal_error,
                    "the server could not register the connection; reconnect later");
-        close(self, close_code::internal_error, "registration failed");
+        close(self, close_code::internal_error, "registration failed", departure::hung_up);
       });
   return {
     [self](text_atom, std::string& frame) {
@@ -316,9 +384,13 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       send_error(self, signal_error::invalid_message,
                  "binary frames are not supported; send JSON text frames");
     },
-    [self](closed_atom) {
-      GORING_LOG(info, component, "user " << self->state.me.user_id << " disconnected");
-      self->quit();
+    [self](closed_atom, uint8_t kind) {
+      auto why = static_cast<close_kind>(kind);
+      bool away = why == close_kind::connection_lost;
+      GORING_LOG(info, component,
+                 "user " << self->state.me.user_id
+                         << (away ? " lost its connection" : " disconnected"));
+      self->quit(away ? departure::away : departure::hung_up);
     },
     [self](signal_atom, std::string& payload, const caf::actor& hint) {
       if (payload.empty())
@@ -334,9 +406,12 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
     [self](replaced_atom) {
       GORING_LOG(info, component,
                  "user " << self->state.me.user_id << " replaced by a newer connection");
-      close(self, close_code::replaced, "replaced");
+      close(self, close_code::replaced, "replaced", departure::away);
     },
-    [self](shutdown_atom) { close(self, close_code::going_away, "server shutting down"); },
+    [self](shutdown_atom) {
+      // The instance restarts; its calls go on and resume elsewhere.
+      close(self, close_code::service_restart, "service restart", departure::away);
+    },
   };
 }
 
@@ -347,7 +422,7 @@ public:
     // nop
   }
   ~actor_port() override {
-    closed();
+    closed(close_kind::connection_lost);
   }
   void text_frame(std::string frame) override {
     caf::anon_send(actor_, text_atom::value, std::move(frame));
@@ -355,10 +430,10 @@ public:
   void binary_frame() override {
     caf::anon_send(actor_, binary_atom::value);
   }
-  void closed() override {
+  void closed(close_kind why) override {
     if (!actor_)
       return;
-    caf::anon_send(actor_, closed_atom::value);
+    caf::anon_send(actor_, closed_atom::value, static_cast<uint8_t>(why));
     actor_ = nullptr;
   }
 

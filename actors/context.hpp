@@ -24,7 +24,28 @@ struct instance_context {
   /// Connections the bridge still holds a ws:user key for.
   std::atomic<int> registered_connections{0};
   std::atomic<bool> redis_healthy{false};
+  /// The last pub/sub probe came back (false until the first one does).
+  std::atomic<bool> probe_ok{false};
   std::atomic<bool> draining{false};
+  /// "host:port" of the admin listener, published in the heartbeat.
+  std::string admin_addr;
+  long long started_at = 0;
+
+  /// Event counts, exported as metrics (lock-free: relaxed atomics).
+  std::atomic<uint64_t> probe_failures{0};
+  std::atomic<uint64_t> redis_errors{0};
+  std::atomic<uint64_t> slow_consumers{0};
+  void count_probe_failure() {
+    probe_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_redis_error() {
+    redis_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// Ready for traffic: Redis works, pub/sub delivers, not draining.
+  bool ready() const {
+    return redis_healthy.load() && probe_ok.load() && !draining.load();
+  }
 };
 
 using context_ptr = std::shared_ptr<instance_context>;

@@ -316,6 +316,16 @@ std::string encode_error(signal_error code, std::string_view message) {
   });
 }
 
+std::string encode_resumed(std::string_view session_id, std::string_view peer_id,
+                           std::string_view state, std::string_view role) {
+  return frame("call.resumed", [&](writer& w) {
+    put(w, "session_id", session_id);
+    put(w, "peer_id", peer_id);
+    put(w, "state", state);
+    put(w, "role", role);
+  });
+}
+
 std::optional<server_event> parse_server_event(std::string_view text) {
   rapidjson::Document doc;
   doc.Parse<parse_flags>(text.data(), text.size());

@@ -81,6 +81,10 @@ std::string encode_rejected(std::string_view session_id, const user_info& callee
 std::string encode_ended(std::string_view session_id, std::string_view reason,
                          const user_info& peer);
 std::string encode_error(signal_error code, std::string_view message);
+/// To a participant who reconnected while their call went on; `role` is
+/// "caller" or "callee", `state` "ringing" or "accepted".
+std::string encode_resumed(std::string_view session_id, std::string_view peer_id,
+                           std::string_view state, std::string_view role);
 
 /// The server events that change a call's state, as read back from a frame
 /// that came over pub/sub from another instance.

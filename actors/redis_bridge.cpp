@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "actors/atoms.hpp"
+#include "actors/call_actor.hpp"
 #include "config/log.hpp"
 #include "redis/async_connection.hpp"
 #include "redis/keys.hpp"
@@ -46,14 +47,29 @@ struct bridge_state {
   std::array<std::string, redis::script_count> shas;
   uint64_t next_id = 1;
   std::unordered_map<uint64_t, continuation> waiting;
-  /// Users whose connection on this instance receives their messages.
+  /// Users whose registered connection here receives their messages.
   std::unordered_map<std::string, local_user> users;
+  /// Users with a registration in flight: the newest registering connection
+  /// takes their messages until the registration completes (it holds them
+  /// in its mailbox meanwhile), so nothing sent right after is lost.
+  std::unordered_map<std::string, caf::actor> registering;
   /// Every live connection actor that registered, by address.
   std::unordered_map<caf::actor_addr, registered_conn> conns;
+  /// How many entries of `conns` each user has: a channel stays subscribed
+  /// while any connection of its user lives or registers here.
+  std::unordered_map<std::string, int> conns_per_user;
   /// Users whose channel is subscribed or being subscribed.
   std::unordered_set<std::string> channels;
   /// Registrations waiting for their channel's SUBSCRIBE to be confirmed.
   std::unordered_map<std::string, std::vector<waiting_registration>> subscribing;
+  /// This instance's call actors by session id, and back.
+  std::unordered_map<std::string, caf::actor> calls;
+  std::unordered_map<caf::actor_addr, std::string> call_ids;
+  /// The pub/sub probe in flight, 0 when none.
+  uint64_t probe_sent = 0;
+  uint64_t probe_seq = 0;
+  bool commands_were_up = false;
+  bool draining = false;
 
   static inline const char* name = "redis_bridge";
 
@@ -84,7 +100,8 @@ void send_command(bridge_actor* self, std::vector<std::string> argv, continuatio
 }
 
 /// Runs a script by its SHA; on NOSCRIPT (Redis restarted or flushed its
-/// script cache) sends the text once, which also caches it again.
+/// script cache) sends the text once, which also caches it again under the
+/// same SHA.
 void run_script(bridge_actor* self, redis::script_call call, continuation k) {
   auto& sha = self->state.shas[static_cast<std::size_t>(call.id)];
   auto argv = redis::eval_argv(call, sha);
@@ -92,31 +109,32 @@ void run_script(bridge_actor* self, redis::script_call call, continuation k) {
     send_command(self, std::move(argv), std::move(k));
     return;
   }
-  send_command(
-    self, std::move(argv), [self, call = std::move(call), k = std::move(k)](redis::reply r) {
-      if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
-        GORING_LOG(info, component,
-                   "script " << redis::script_name(call.id) << " missing in Redis, resending");
-        self->state.shas[static_cast<std::size_t>(call.id)].clear();
-        send_command(self, redis::eval_argv(call, ""), k);
-        return;
-      }
-      k(std::move(r));
-    });
+  send_command(self, std::move(argv),
+               [self, call = std::move(call), k = std::move(k)](redis::reply r) {
+                 if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
+                   GORING_LOG(info, component,
+                              "script " << redis::script_name(call.id)
+                                        << " missing in Redis, sending its text");
+                   send_command(self, redis::eval_argv(call, ""), k);
+                   return;
+                 }
+                 k(std::move(r));
+               });
 }
 
 /// Publishes without waiting: only failures are worth a log line.
-void publish(bridge_actor* self, const std::string& user, std::string payload) {
-  self->state.commands->command(
-    {"PUBLISH", redis::keys::signal(user), std::move(payload)}, [user](redis::reply r) {
-      if (r.is_error())
-        GORING_LOG(warn, component, "PUBLISH to " << user << " failed: " << r.str);
-    });
+void publish(bridge_actor* self, const std::string& channel, std::string payload) {
+  self->state.commands->command({"PUBLISH", channel, std::move(payload)},
+                                [channel](redis::reply r) {
+                                  if (r.is_error())
+                                    GORING_LOG(warn, component,
+                                               "PUBLISH to " << channel << " failed: " << r.str);
+                                });
 }
 
 void unsubscribe_if_idle(bridge_actor* self, const std::string& user) {
   auto& st = self->state;
-  if (st.users.count(user) != 0 || st.subscribing.count(user) != 0)
+  if (st.conns_per_user.count(user) != 0 || st.subscribing.count(user) != 0)
     return;
   if (st.channels.erase(user) != 0)
     st.subscriber->unsubscribe({redis::keys::signal(user)});
@@ -129,33 +147,56 @@ void release(bridge_actor* self, const std::string& user, const std::string& tok
   });
 }
 
+/// The connection that takes `user`'s messages here, if any.
+caf::actor receiver_of(bridge_state& st, const std::string& user) {
+  auto it = st.users.find(user);
+  if (it != st.users.end())
+    return it->second.conn;
+  auto reg = st.registering.find(user);
+  return reg != st.registering.end() ? reg->second : caf::actor{};
+}
+
 /// Takes the ws:user key for a connection whose channel is subscribed.
+/// Answers the connection with the claim's reply as strings: previous
+/// owner, then the call to resume, if any.
 void claim(bridge_actor* self, const std::string& user, waiting_registration reg) {
-  run_script(self, redis::claim_user(user, reg.token, self->state.ctx->config.presence_ttl),
-             [self, user, reg](redis::reply r) mutable {
-               auto& st = self->state;
-               if (r.is_error()) {
-                 GORING_LOG(warn, component, "claiming ws:user:" << user << " failed: " << r.str);
-                 reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
-                                                    "could not register the connection in Redis"));
-                 unsubscribe_if_idle(self, user);
-                 return;
-               }
-               if (st.conns.count(reg.conn.address()) == 0) {
-                 // The connection closed while it registered: give the key back.
-                 release(self, user, reg.token);
-                 unsubscribe_if_idle(self, user);
-                 return;
-               }
-               auto previous = r.type == redis::reply::kind::string ? r.str : std::string{};
-               auto it = st.users.find(user);
-               if (it != st.users.end() && it->second.conn != reg.conn)
-                 self->send(it->second.conn, replaced_atom::value);
-               st.users[user] = local_user{reg.conn, reg.token};
-               if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
-                 publish(self, user, std::string(1, protocol::signal_tag::replaced) + reg.token);
-               reg.promise.deliver(previous);
-             });
+  run_script(
+    self, redis::claim_user(user, reg.token, self->state.ctx->config.presence_ttl),
+    [self, user, reg](redis::reply r) mutable {
+      auto& st = self->state;
+      auto done_registering = [&] {
+        auto it = st.registering.find(user);
+        if (it != st.registering.end() && it->second == reg.conn)
+          st.registering.erase(it);
+      };
+      if (r.type != redis::reply::kind::array || r.elements.empty()) {
+        GORING_LOG(warn, component, "claiming ws:user:" << user << " failed: " << r.str);
+        done_registering();
+        reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
+                                           "could not register the connection in Redis"));
+        return;
+      }
+      done_registering();
+      if (st.conns.count(reg.conn.address()) == 0) {
+        // The connection closed while it registered: give the key back.
+        release(self, user, reg.token);
+        return;
+      }
+      std::vector<std::string> answer;
+      for (auto& e : r.elements)
+        answer.push_back(e.str);
+      auto& previous = answer[0];
+      auto it = st.users.find(user);
+      if (it != st.users.end() && it->second.conn != reg.conn)
+        self->send(it->second.conn, replaced_atom::value);
+      st.users[user] = local_user{reg.conn, reg.token};
+      // The replaced connection is named, not the new one: a late message
+      // can then never close a connection newer than the one it meant.
+      if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
+        publish(self, redis::keys::signal(user),
+                std::string(1, protocol::signal_tag::replaced) + previous);
+      reg.promise.deliver(std::move(answer));
+    });
 }
 
 void load_scripts(bridge_actor* self) {
@@ -172,9 +213,7 @@ void load_scripts(bridge_actor* self) {
 
 void resubscribe_all(bridge_actor* self) {
   auto& st = self->state;
-  if (st.channels.empty())
-    return;
-  std::vector<std::string> names;
+  std::vector<std::string> names{redis::keys::probe(st.ctx->instance_id)};
   for (auto& user : st.channels)
     names.push_back(redis::keys::signal(user));
   st.subscriber->subscribe(std::move(names), [](redis::reply r) {
@@ -183,8 +222,25 @@ void resubscribe_all(bridge_actor* self) {
   });
 }
 
+void heartbeat(bridge_actor* self) {
+  auto& ctx = *self->state.ctx;
+  run_script(self,
+             redis::heartbeat(ctx.config.server_id, ctx.instance_id, ctx.config.heartbeat_ttl,
+                              GORING_VERSION, ctx.started_at, ctx.admin_addr),
+             [](redis::reply r) {
+               if (r.is_error())
+                 GORING_LOG(warn, component, "heartbeat failed: " << r.str);
+               else if (!r.str.empty())
+                 GORING_LOG(warn, component,
+                            "took over ws:server from run " << r.str
+                                                            << " of the same SERVER_ID; its "
+                                                               "connections count as gone");
+             });
+}
+
 /// Extends the ws:user keys of all local users, a batch per script call,
-/// and closes those whose key another connection took meanwhile.
+/// writes back keys Redis lost, and closes those whose key another
+/// connection took meanwhile.
 void refresh_presence(bridge_actor* self) {
   auto& st = self->state;
   std::vector<std::string> users;
@@ -207,7 +263,6 @@ void refresh_presence(bridge_actor* self) {
                               "user " << users[index] << " was taken over elsewhere");
                    self->send(it->second.conn, replaced_atom::value);
                    self->state.users.erase(it);
-                   unsubscribe_if_idle(self, users[index]);
                  }
                });
     users.clear();
@@ -222,10 +277,27 @@ void refresh_presence(bridge_actor* self) {
   flush();
 }
 
+/// Publishes to this instance's own probe channel; the answer must be back
+/// before the next probe, or the subscriber connection is not trusted.
+void probe(bridge_actor* self) {
+  auto& st = self->state;
+  if (st.probe_sent != 0) {
+    GORING_LOG(warn, component, "pub/sub probe " << st.probe_sent
+                                                 << " did not come back; reconnecting the "
+                                                    "subscriber");
+    st.ctx->probe_ok = false;
+    st.ctx->count_probe_failure();
+    st.subscriber->restart("pub/sub probe lost");
+  }
+  st.probe_sent = ++st.probe_seq;
+  publish(self, redis::keys::probe(st.ctx->instance_id), std::to_string(st.probe_sent));
+}
+
 caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_context* io) {
   auto& st = self->state;
   st.ctx = ctx;
-  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port, ctx->config.redis_password};
+  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port,
+                        ctx->config.redis_password};
   auto handle = caf::actor{self};
   // Health is the conjunction of both links; the flags are only touched on
   // the connections' strands, the result read by /health.
@@ -238,9 +310,10 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
       update_health();
       caf::anon_send(handle, link_up_atom::value, which == 1);
     };
-    cbs.on_disconnected = [up, which, update_health](const std::string& why) {
+    cbs.on_disconnected = [ctx, up, which, update_health](const std::string& why) {
       (*up)[which] = false;
       update_health();
+      ctx->count_redis_error();
       GORING_LOG(warn, component,
                  (which == 0 ? "command" : "subscriber") << " connection down: " << why);
     };
@@ -255,18 +328,32 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
   st.commands->start();
   st.subscriber->start();
   self->delayed_send(self, ctx->config.presence_ttl / 3, refresh_atom::value);
+  self->delayed_send(self, ctx->config.heartbeat_ttl / 3, heartbeat_atom::value);
+  self->delayed_send(self, ctx->config.pubsub_probe_interval, probe_atom::value);
 
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
+    if (auto call = st.call_ids.find(dm.source); call != st.call_ids.end()) {
+      auto it = st.calls.find(call->second);
+      if (it != st.calls.end() && it->second.address() == dm.source)
+        st.calls.erase(it);
+      st.call_ids.erase(call);
+      return;
+    }
     auto it = st.conns.find(dm.source);
     if (it == st.conns.end())
       return;
     auto reg = std::move(it->second);
     st.conns.erase(it);
     st.ctx->registered_connections = static_cast<int>(st.conns.size());
+    if (--st.conns_per_user[reg.user] == 0)
+      st.conns_per_user.erase(reg.user);
     auto user_it = st.users.find(reg.user);
     if (user_it != st.users.end() && user_it->second.conn.address() == dm.source)
       st.users.erase(user_it);
+    auto reg_it = st.registering.find(reg.user);
+    if (reg_it != st.registering.end() && reg_it->second.address() == dm.source)
+      st.registering.erase(reg_it);
     release(self, reg.user, reg.token);
     unsubscribe_if_idle(self, reg.user);
   });
@@ -282,7 +369,8 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
     },
     [self](eval_atom, redis::script_call& call) {
       auto rp = self->make_response_promise();
-      run_script(self, std::move(call), [rp](redis::reply r) mutable { rp.deliver(std::move(r)); });
+      run_script(self, std::move(call),
+                 [rp](redis::reply r) mutable { rp.deliver(std::move(r)); });
       return rp;
     },
     [self](command_atom, std::vector<std::string>& argv) {
@@ -295,8 +383,15 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
            const caf::actor& conn) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
+      if (st.draining) {
+        rp.deliver(signal_failure(protocol::signal_error::internal_error,
+                                  "the server is restarting; connect again"));
+        return rp;
+      }
       st.conns[conn.address()] = registered_conn{user, token};
+      ++st.conns_per_user[user];
       st.ctx->registered_connections = static_cast<int>(st.conns.size());
+      st.registering[user] = conn;
       self->monitor(conn);
       waiting_registration reg{conn, token, rp};
       // The channel is subscribed before the key says the user is online,
@@ -327,57 +422,114 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
         if (ok) {
           claim(self, user, std::move(reg));
         } else {
-          reg.promise.deliver(
-            signal_failure(protocol::signal_error::internal_error, "could not subscribe to Redis"));
+          auto r = st.registering.find(user);
+          if (r != st.registering.end() && r->second == reg.conn)
+            st.registering.erase(r);
+          reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
+                                             "could not subscribe to Redis"));
         }
       }
       if (!ok)
         unsubscribe_if_idle(self, user);
     },
+    [self](open_call_atom, call_setup& setup, const std::string& user, const caf::actor& conn) {
+      auto& st = self->state;
+      auto it = st.calls.find(setup.session_id);
+      if (it != st.calls.end()) {
+        auto& info = user == setup.caller_id ? setup.caller_info : setup.callee_info;
+        self->send(it->second, join_atom::value, user, conn, protocol::to_json(info));
+        return it->second;
+      }
+      auto id = setup.session_id;
+      auto call = spawn_call_actor(self->home_system(), st.ctx, std::move(setup), user, conn);
+      st.calls[id] = call;
+      st.call_ids[call.address()] = id;
+      self->monitor(call);
+      return call;
+    },
     [self](deliver_atom, const std::string& user, std::string& payload, const caf::actor& hint) {
-      auto it = self->state.users.find(user);
-      if (it != self->state.users.end())
-        self->send(it->second.conn, signal_atom::value, std::move(payload), hint);
+      auto conn = receiver_of(self->state, user);
+      if (conn)
+        self->send(conn, signal_atom::value, std::move(payload), hint);
       else
-        publish(self, user, std::move(payload));
+        publish(self, redis::keys::signal(user), std::move(payload));
     },
     [self](pubsub_atom, const std::string& channel, std::string& payload) {
       auto& st = self->state;
+      if (channel.compare(0, redis::keys::probe_prefix.size(), redis::keys::probe_prefix) == 0) {
+        if (payload == std::to_string(st.probe_sent)) {
+          st.probe_sent = 0;
+          st.ctx->probe_ok = true;
+        }
+        return;
+      }
       if (channel.compare(0, redis::keys::signal_prefix.size(), redis::keys::signal_prefix) != 0
           || payload.empty())
         return;
       auto user = channel.substr(redis::keys::signal_prefix.size());
-      auto it = st.users.find(user);
-      if (it == st.users.end())
-        return;
       if (payload[0] == protocol::signal_tag::replaced) {
-        if (payload.compare(1, std::string::npos, it->second.token) != 0) {
+        auto it = st.users.find(user);
+        if (it != st.users.end() && payload.compare(1, std::string::npos, it->second.token) == 0) {
           GORING_LOG(info, component, "user " << user << " connected elsewhere");
           self->send(it->second.conn, replaced_atom::value);
           st.users.erase(it);
-          unsubscribe_if_idle(self, user);
         }
         return;
       }
-      self->send(it->second.conn, signal_atom::value, std::move(payload), caf::actor{});
+      auto conn = receiver_of(st, user);
+      if (conn)
+        self->send(conn, signal_atom::value, std::move(payload), caf::actor{});
     },
     [self](link_up_atom, bool is_subscriber) {
+      auto& st = self->state;
       GORING_LOG(info, component, (is_subscriber ? "subscriber" : "command") << " connection up");
-      if (is_subscriber)
+      if (is_subscriber) {
         resubscribe_all(self);
-      else
-        load_scripts(self);
+        // Probe at once: readiness need not wait a whole interval.
+        st.probe_sent = 0;
+        probe(self);
+        return;
+      }
+      load_scripts(self);
+      heartbeat(self);
+      if (st.commands_were_up) {
+        // Redis came back: write back what it may have lost (presence keys),
+        // and let every call see at once whether its state survived.
+        refresh_presence(self);
+        for (auto& [id, call] : st.calls)
+          self->send(call, check_atom::value);
+      }
+      st.commands_were_up = true;
     },
     [self](refresh_atom) {
       refresh_presence(self);
       self->delayed_send(self, self->state.ctx->config.presence_ttl / 3, refresh_atom::value);
     },
+    [self](heartbeat_atom) {
+      if (self->state.draining)
+        return;
+      heartbeat(self);
+      self->delayed_send(self, self->state.ctx->config.heartbeat_ttl / 3, heartbeat_atom::value);
+    },
+    [self](probe_atom) {
+      probe(self);
+      self->delayed_send(self, self->state.ctx->config.pubsub_probe_interval,
+                         probe_atom::value);
+    },
     [self](shutdown_atom) {
+      self->state.draining = true;
       for (auto& [addr, reg] : self->state.conns) {
         auto conn = caf::actor_cast<caf::actor>(addr);
         if (conn)
           self->send(conn, shutdown_atom::value);
       }
+    },
+    [self](leave_atom) {
+      auto rp = self->make_response_promise();
+      auto& ctx = *self->state.ctx;
+      run_script(self, redis::server_leave(ctx.config.server_id, ctx.instance_id),
+                 [rp](redis::reply) mutable { rp.deliver(true); });
+      return rp;
     },
   };
 }

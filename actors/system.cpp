@@ -8,6 +8,7 @@
 #include "actors/context.hpp"
 #include "actors/redis_bridge.hpp"
 #include "config/log.hpp"
+#include "net/metrics.hpp"
 
 namespace goring {
 
@@ -26,6 +27,25 @@ std::string random_nonce() {
   return buf;
 }
 
+/// The instance's metrics read at scrape time from its lock-free counts.
+void register_metrics(const context_ptr& ctx) {
+  auto& reg = metrics::global();
+  reg.gauge_callback("goring_connections", "WebSocket connections open on this instance.",
+                     [ctx] { return double(ctx->live_connections.load()); });
+  reg.gauge_callback("goring_calls_active", "Call actors alive on this instance.",
+                     [ctx] { return double(ctx->live_calls.load()); });
+  reg.counter_callback("goring_pubsub_probe_failures_total",
+                       "Pub/sub probes that did not come back in time.",
+                       [ctx] { return double(ctx->probe_failures.load()); });
+  reg.counter_callback("goring_redis_errors_total", "Redis connections lost or refused.",
+                       [ctx] { return double(ctx->redis_errors.load()); });
+  reg.counter_callback("goring_slow_consumer_disconnects_total",
+                       "Clients closed (1013) for not reading their frames.",
+                       [ctx] { return double(ctx->slow_consumers.load()); });
+  reg.gauge_callback("goring_ready", "1 while the instance takes traffic (see /ready).",
+                     [ctx] { return ctx->ready() ? 1.0 : 0.0; });
+}
+
 caf::actor_system_config& configure(caf::actor_system_config& cfg, const settings& s) {
   cfg.set("scheduler.max-threads", static_cast<size_t>(s.actor_threads));
   cfg.set("logger.verbosity", caf::atom("quiet"));
@@ -38,11 +58,16 @@ struct actor_runtime::impl {
   caf::actor_system_config cfg;
   caf::actor_system sys;
   context_ptr ctx;
+  std::atomic<int> sessions{0};
 
   impl(const settings& config, boost::asio::io_context& io)
     : sys(configure(cfg, config)), ctx(std::make_shared<instance_context>()) {
     ctx->config = config;
     ctx->instance_id = config.server_id + "/" + random_nonce();
+    ctx->started_at = unix_now();
+    // Actors that outlive a drain's grace must not hold the process.
+    sys.await_actors_before_shutdown(false);
+    register_metrics(ctx);
     ctx->bridge = spawn_redis_bridge(sys, ctx, io);
   }
 };
@@ -66,23 +91,51 @@ bool actor_runtime::redis_healthy() const {
   return impl_->ctx->redis_healthy.load();
 }
 
+bool actor_runtime::ready() const {
+  return impl_->ctx->ready();
+}
+
+bool actor_runtime::draining() const {
+  return impl_->ctx->draining.load();
+}
+
+void actor_runtime::set_admin_addr(std::string addr) {
+  impl_->ctx->admin_addr = std::move(addr);
+}
+
+void actor_runtime::count_slow_consumer() {
+  impl_->ctx->slow_consumers.fetch_add(1, std::memory_order_relaxed);
+}
+
+void actor_runtime::session_opened() {
+  ++impl_->sessions;
+}
+
+void actor_runtime::session_closed() {
+  --impl_->sessions;
+}
+
+int actor_runtime::live_sessions() const {
+  return impl_->sessions.load();
+}
+
 void actor_runtime::drain(std::chrono::milliseconds grace) {
   auto& ctx = *impl_->ctx;
   ctx.draining = true;
   caf::anon_send(ctx.bridge, shutdown_atom::value);
   auto deadline = std::chrono::steady_clock::now() + grace;
-  // Connections quit at once; their calls then end (peer_disconnected) and
-  // the bridge releases their keys. Poll until all of that is done.
+  // Connections quit at once (1012); their call actors let go of the calls,
+  // which wait in Redis for the users to come back elsewhere, and the
+  // bridge releases their keys. Poll until all of that is done.
   while (std::chrono::steady_clock::now() < deadline
          && (ctx.live_connections.load() > 0 || ctx.live_calls.load() > 0
              || ctx.registered_connections.load() > 0))
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  // Let the bridge flush the releases it queued when the last actor went.
+  // Removes the heartbeat; as the bridge's last command it also flushes the
+  // key releases queued before it.
   auto self = caf::scoped_actor{impl_->sys};
-  self
-    ->request(ctx.bridge, std::chrono::seconds(2), command_atom::value,
-              std::vector<std::string>{"PING"})
-    .receive([](redis::reply&) {}, [](caf::error&) {});
+  self->request(ctx.bridge, std::chrono::seconds(2), leave_atom::value)
+    .receive([](bool) {}, [](caf::error&) {});
   GORING_LOG(info, "shutdown",
              "drained: " << ctx.live_connections.load() << " connections and "
                          << ctx.live_calls.load() << " calls left");

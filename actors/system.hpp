@@ -31,8 +31,26 @@ public:
   /// Both Redis connections are up.
   bool redis_healthy() const;
 
-  /// Closes every WebSocket with 1001 and waits, at most `grace`, until
-  /// every connection and call actor is gone and their keys are released.
+  /// Redis works, pub/sub delivers, and the instance is not draining.
+  bool ready() const;
+
+  /// Draining: new WebSockets are refused.
+  bool draining() const;
+
+  /// Publishes the admin listener's address in the instance heartbeat.
+  void set_admin_addr(std::string addr);
+
+  /// Counts a client cut off for not reading (goring_slow_consumer_disconnects_total).
+  void count_slow_consumer();
+
+  /// WebSocket sessions alive, so a drain can wait for their close frames.
+  void session_opened();
+  void session_closed();
+  int live_sessions() const;
+
+  /// Drains: readiness goes false, every WebSocket is closed with 1012
+  /// (calls go on, to be resumed elsewhere), keys are released and the
+  /// heartbeat removed. Waits at most `grace`.
   void drain(std::chrono::milliseconds grace);
 
 private:

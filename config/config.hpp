@@ -28,6 +28,23 @@ struct settings {
   std::size_t max_message_bytes = 65536;
   /// Frames queued for one client before it counts as a slow consumer.
   std::size_t max_queued_frames = 1024;
+  /// Bytes queued for one client before it counts as a slow consumer.
+  std::size_t max_queued_bytes = 1u << 20;
+  /// A connection silent this long is pinged at half of it and closed at
+  /// the end of it, so a half-open TCP connection does not keep a user on.
+  std::chrono::milliseconds idle_timeout{60'000};
+  /// A participant whose connection went without a close frame (or whose
+  /// instance drained) may reconnect this long and resume the call.
+  std::chrono::milliseconds reconnect_grace{20'000};
+  /// TTL of this instance's ws:server heartbeat; refreshed every third.
+  std::chrono::milliseconds heartbeat_ttl{6'000};
+  /// How often each call actor extends its call and checks its participants.
+  std::chrono::milliseconds call_check_interval{2'000};
+  /// How often the subscriber connection is probed with a message to itself.
+  std::chrono::milliseconds pubsub_probe_interval{5'000};
+  /// Admin listener (/health, /ready, /metrics); port 0: none.
+  std::string admin_addr = "127.0.0.1";
+  uint16_t admin_port = 9090;
   std::string log_level = "info";
   unsigned io_threads = 1;
   unsigned actor_threads = 2;

@@ -10,6 +10,7 @@ packages=(
   libhiredis-dev libcpp-jwt-dev nlohmann-json3-dev libssl-dev
   rapidjson-dev doctest-dev
   redis-server curl
+  prometheus
 )
 
 missing=()
@@ -27,3 +28,8 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+# The prometheus package is here for promtool (metrics tests); its server,
+# enabled by the package where systemd runs, would hold port 9090.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  $SUDO systemctl disable --now prometheus || true
+fi

@@ -4,6 +4,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "config/log.hpp"
+#include "net/metrics.hpp"
 #include "net/websocket_session.hpp"
 
 namespace goring {
@@ -101,15 +102,38 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   }
   auto req = parser_->release();
   auto path = path_of(std::string_view{req.target().data(), req.target().size()});
+  bool read_only = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (ctx_->admin) {
+    if (path == "/health" && read_only) {
+      // Liveness: the process answers.
+      respond(req, http::status::ok, "OK");
+    } else if (path == "/ready" && read_only) {
+      if (ctx_->runtime->ready())
+        respond(req, http::status::ok, "ready");
+      else
+        respond(req, http::status::service_unavailable,
+                ctx_->runtime->draining() ? "draining" : "Redis or pub/sub unavailable");
+    } else if (path == "/metrics" && read_only) {
+      respond(req, http::status::ok, metrics::global().expose(),
+              std::string{metrics::content_type});
+    } else {
+      respond(req, http::status::not_found, "not found\n");
+    }
+    return;
+  }
   if (beast::websocket::is_upgrade(req)) {
     if (path != "/ws") {
       respond(req, http::status::not_found, "not found\n");
       return;
     }
+    if (ctx_->runtime->draining()) {
+      respond(req, http::status::service_unavailable, "restarting; connect to another instance\n");
+      return;
+    }
     upgrade(std::move(req));
     return;
   }
-  if (path == "/health" && (req.method() == http::verb::get || req.method() == http::verb::head)) {
+  if (path == "/health" && read_only) {
     if (ctx_->runtime->redis_healthy())
       respond(req, http::status::ok, "OK");
     else
@@ -141,10 +165,11 @@ void http_session::upgrade(request req) {
     ->run(std::move(req));
 }
 
-void http_session::respond(const request& req, http::status status, std::string body) {
+void http_session::respond(const request& req, http::status status, std::string body,
+                           std::string content_type) {
   auto res = std::make_shared<response>(status, req.version());
   res->set(http::field::server, "goring");
-  res->set(http::field::content_type, "text/plain; charset=utf-8");
+  res->set(http::field::content_type, content_type);
   res->keep_alive(req.keep_alive() && status != http::status::unauthorized);
   res->body() = std::move(body);
   res->prepare_payload();

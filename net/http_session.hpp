@@ -25,7 +25,8 @@ private:
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void upgrade(request req);
-  void respond(const request& req, boost::beast::http::status status, std::string body);
+  void respond(const request& req, boost::beast::http::status status, std::string body,
+               std::string content_type = "text/plain; charset=utf-8");
   void on_write(bool close, boost::beast::error_code ec, std::size_t bytes);
 
   boost::beast::tcp_stream stream_;

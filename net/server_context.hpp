@@ -11,6 +11,8 @@ struct server_context {
   settings config;
   auth::jwt_verifier verifier;
   actor_runtime* runtime;
+  /// The admin listener: /health, /ready and /metrics, no WebSockets.
+  bool admin = false;
 };
 
 } // namespace goring

@@ -19,20 +19,32 @@ bool is_normal_end(beast::error_code ec) {
          || ec == beast::error::timeout || ec == boost::asio::error::broken_pipe;
 }
 
+/// How long a close may take before the socket is simply dropped.
+constexpr auto close_grace = std::chrono::seconds(3);
+
 } // namespace
 
 websocket_session::websocket_session(boost::asio::ip::tcp::socket socket,
                                      std::shared_ptr<const server_context> ctx, auth::claims who)
-  : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)) {
-  // nop
+  : ws_(std::move(socket)),
+    ctx_(std::move(ctx)),
+    who_(std::move(who)),
+    close_timer_(ws_.get_executor()) {
+  ctx_->runtime->session_opened();
 }
 
 websocket_session::~websocket_session() {
-  finish();
+  finish(close_kind::connection_lost);
+  ctx_->runtime->session_closed();
 }
 
 void websocket_session::run(beast::http::request<beast::http::string_body> req) {
-  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  // Pinged after half the idle timeout; closed when nothing, not even a
+  // pong, came back within it.
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.idle_timeout = ctx_->config.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
   ws_.set_option(websocket::stream_base::decorator(
     [](websocket::response_type& res) { res.set(beast::http::field::server, "goring"); }));
   ws_.read_message_max(ctx_->config.max_message_bytes);
@@ -56,13 +68,22 @@ void websocket_session::do_read() {
 
 void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
   if (ec) {
-    if (ec == websocket::error::message_too_big)
+    auto why = close_kind::connection_lost;
+    if (ec == websocket::error::message_too_big) {
       GORING_LOG(info, "websocket",
                  "user " << who_.user_id << " sent a frame over " << ctx_->config.max_message_bytes
                          << " bytes; closed with 1009");
-    else if (!is_normal_end(ec))
+      why = close_kind::policy;
+    } else if (policy_close_) {
+      why = close_kind::policy;
+    } else if (ec == websocket::error::closed) {
+      why = close_kind::client_closed;
+    } else if (ec == beast::error::timeout) {
+      GORING_LOG(info, "websocket", "user " << who_.user_id << " timed out: no pong");
+    } else if (!is_normal_end(ec)) {
       GORING_LOG(debug, "websocket", "read failed: " << ec.message());
-    finish();
+    }
+    finish(why);
     return;
   }
   if (ws_.got_text())
@@ -90,13 +111,22 @@ void websocket_session::close(uint16_t code, std::string reason) {
 void websocket_session::enqueue(std::string frame) {
   if (closing_)
     return;
-  if (queue_.size() >= ctx_->config.max_queued_frames) {
+  if (queue_.size() >= ctx_->config.max_queued_frames
+      || queued_bytes_ + frame.size() > ctx_->config.max_queued_bytes) {
     GORING_LOG(warn, "websocket",
-               "user " << who_.user_id << " is not reading; " << queue_.size()
-                       << " frames queued, closing");
-    start_close(close_code::policy_violation, "slow consumer");
+               "user " << who_.user_id << " is not reading: " << queue_.size() << " frames, "
+                       << queued_bytes_ << " bytes queued; closing with 1013");
+    policy_close_ = true;
+    ctx_->runtime->count_slow_consumer();
+    // A client this far behind is cut off now, not after its backlog.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+    start_close(close_code::try_again_later, "slow consumer");
     return;
   }
+  queued_bytes_ += frame.size();
   queue_.push_back(std::move(frame));
   if (!writing_)
     do_write();
@@ -115,8 +145,10 @@ void websocket_session::on_write(beast::error_code ec, std::size_t) {
     if (!is_normal_end(ec))
       GORING_LOG(debug, "websocket", "write failed: " << ec.message());
     queue_.clear();
+    queued_bytes_ = 0;
     return;
   }
+  queued_bytes_ -= queue_.front().size();
   queue_.pop_front();
   if (!queue_.empty())
     do_write();
@@ -130,7 +162,14 @@ void websocket_session::start_close(uint16_t code, std::string reason) {
   closing_ = true;
   close_reason_.code = code;
   close_reason_.reason = reason;
-  // Frames already queued (the last events of a call) go out first.
+  // Frames already queued (the last events of a call) go out first. A
+  // client that reads nothing cannot take them, nor the close frame: the
+  // socket goes after a short grace whatever happens.
+  close_timer_.expires_after(close_grace);
+  close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec)
+      beast::get_lowest_layer(self->ws_).socket().close(ec);
+  });
   if (!writing_)
     do_close();
 }
@@ -145,9 +184,10 @@ void websocket_session::do_close() {
   });
 }
 
-void websocket_session::finish() {
+void websocket_session::finish(close_kind why) {
+  close_timer_.cancel();
   if (port_) {
-    port_->closed();
+    port_->closed(why);
     port_.reset();
   }
 }

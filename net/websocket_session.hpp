@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -40,7 +41,7 @@ private:
   void start_close(uint16_t code, std::string reason);
   void do_close();
   /// Reports the end of the socket to the actor, once.
-  void finish();
+  void finish(close_kind why);
 
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::flat_buffer buffer_;
@@ -48,10 +49,14 @@ private:
   auth::claims who_;
   std::shared_ptr<connection_port> port_;
   std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
   bool writing_ = false;
+  /// The server is cutting this client off (too big, too slow).
+  bool policy_close_ = false;
   bool closing_ = false;
   bool close_sent_ = false;
   boost::beast::websocket::close_reason close_reason_;
+  boost::asio::steady_timer close_timer_;
 };
 
 } // namespace goring

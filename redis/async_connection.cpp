@@ -210,6 +210,17 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  /// Drops a connection that is up but no longer trusted (a pub/sub probe
+  /// went unanswered) and reconnects at once, as after a loss.
+  void do_restart(std::string why) {
+    if (stopped_ || ac_ == nullptr)
+      return;
+    failure_ = std::move(why);
+    backoff_ = std::chrono::milliseconds{0};
+    redisAsyncFree(ac_);
+    context_gone(failure_);
+  }
+
   void connect() {
     if (stopped_ || ac_ != nullptr)
       return;
@@ -288,7 +299,7 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
       if (auto self = weak.lock(); self && !ec)
         self->connect();
     });
-    backoff_ = std::min(backoff_ * 2, max_backoff);
+    backoff_ = std::min(std::max(backoff_ * 2, first_backoff), max_backoff);
   }
 
   void logged_in() {
@@ -510,6 +521,10 @@ void async_connection::stop() {
     impl_->do_stop();
   else
     impl_->post_self([](impl& self) { self.do_stop(); });
+}
+
+void async_connection::restart(std::string why) {
+  impl_->post_self([why = std::move(why)](impl& self) mutable { self.do_restart(std::move(why)); });
 }
 
 void async_connection::command(std::vector<std::string> argv, reply_handler on_reply) {

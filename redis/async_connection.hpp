@@ -59,6 +59,10 @@ public:
   /// Closes the connection for good; pending commands get error replies.
   void stop();
 
+  /// Drops the connection and reconnects at once (on_disconnected, then
+  /// on_connected), for a link that is up but no longer delivers.
+  void restart(std::string why);
+
   /// Sends one command given as its arguments (binary safe).
   void command(std::vector<std::string> argv, reply_handler on_reply);
 

@@ -14,6 +14,10 @@ inline constexpr std::string_view session_prefix = "call:session:";
 inline constexpr std::string_view user_call_prefix = "call:user:";
 /// Pub/sub channel that reaches the instance holding the user's WebSocket.
 inline constexpr std::string_view signal_prefix = "ws:signal:";
+/// HASH: heartbeat of a live instance (instance, version, started_at, admin).
+inline constexpr std::string_view server_prefix = "ws:server:";
+/// Pub/sub channel an instance publishes to itself to probe its subscriber.
+inline constexpr std::string_view probe_prefix = "ws:probe:";
 
 inline std::string join(std::string_view prefix, std::string_view id) {
   std::string key;
@@ -33,6 +37,12 @@ inline std::string user_call(std::string_view user_id) {
 }
 inline std::string signal(std::string_view user_id) {
   return join(signal_prefix, user_id);
+}
+inline std::string server(std::string_view server_id) {
+  return join(server_prefix, server_id);
+}
+inline std::string probe(std::string_view instance_id) {
+  return join(probe_prefix, instance_id);
 }
 
 } // namespace goring::redis::keys

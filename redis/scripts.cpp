@@ -10,8 +10,8 @@ namespace goring::redis {
 namespace {
 
 constexpr std::array<std::string_view, script_count> names = {
-  "claim_user",  "release_user", "refresh_users", "call_start",   "call_accept",
-  "call_reject", "call_end",     "call_timeout",  "call_refresh",
+  "claim_user", "release_user", "refresh_users", "call_start", "call_accept", "call_reject",
+  "call_end",   "call_timeout", "call_check",    "heartbeat",  "server_leave",
 };
 
 std::string str(std::string_view x) {
@@ -60,7 +60,9 @@ std::vector<std::string> eval_argv(const script_call& call, const std::string& s
 }
 
 script_call claim_user(std::string_view user_id, std::string_view token, millis ttl) {
-  return {script::claim_user, {keys::user(user_id)}, {str(token), ms(ttl)}};
+  return {script::claim_user,
+          {keys::user(user_id), keys::user_call(user_id)},
+          {str(token), ms(ttl), str(keys::session_prefix), str(user_id)}};
 }
 
 script_call release_user(std::string_view user_id, std::string_view token) {
@@ -117,10 +119,24 @@ script_call call_timeout(std::string_view session_id, millis ended_ttl, long lon
           {ms(ended_ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now)}};
 }
 
-script_call call_refresh(std::string_view session_id, millis ttl) {
-  return {script::call_refresh,
+script_call call_check(std::string_view session_id, millis ttl, long long now_ms,
+                       millis reconnect_grace, millis ended_ttl) {
+  return {script::call_check,
           {keys::session(session_id)},
-          {ms(ttl), str(keys::user_call_prefix), str(session_id)}};
+          {ms(ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now_ms),
+           ms(reconnect_grace), ms(ended_ttl), str(keys::user_prefix), str(keys::server_prefix)}};
+}
+
+script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,
+                      std::string_view version, long long started_at,
+                      std::string_view admin_addr) {
+  return {script::heartbeat,
+          {keys::server(server_id)},
+          {ms(ttl), str(instance_id), str(version), std::to_string(started_at), str(admin_addr)}};
+}
+
+script_call server_leave(std::string_view server_id, std::string_view instance_id) {
+  return {script::server_leave, {keys::server(server_id)}, {str(instance_id)}};
 }
 
 call_outcome parse_call_outcome(const reply& r) {

@@ -30,10 +30,12 @@ enum class script : uint8_t {
   call_reject,
   call_end,
   call_timeout,
-  call_refresh,
+  call_check,
+  heartbeat,
+  server_leave,
 };
 
-inline constexpr std::size_t script_count = 9;
+inline constexpr std::size_t script_count = 11;
 
 std::string_view script_name(script id);
 
@@ -70,7 +72,13 @@ script_call call_reject(std::string_view session_id, std::string_view user_id, m
 script_call call_end(std::string_view session_id, std::string_view user_id, millis ended_ttl,
                      long long now, bool disconnect);
 script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now);
-script_call call_refresh(std::string_view session_id, millis ttl);
+/// `now` in Unix milliseconds.
+script_call call_check(std::string_view session_id, millis ttl, long long now_ms,
+                       millis reconnect_grace, millis ended_ttl);
+script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,
+                      std::string_view version, long long started_at,
+                      std::string_view admin_addr);
+script_call server_leave(std::string_view server_id, std::string_view instance_id);
 
 /// What the call scripts (accept, reject, end, timeout) answer:
 /// {status, caller_id, callee_id, detail}. An error reply or an answer of

@@ -24,7 +24,8 @@ namespace {
 
 /// Periodic refreshes must not fall into a measured window.
 const std::map<std::string, std::string> quiet_timers = {
-  {"PRESENCE_TTL", "600s"}, {"SESSION_TTL", "600s"}, {"RING_TIMEOUT", "600s"}};
+  {"PRESENCE_TTL", "600s"},          {"SESSION_TTL", "600s"},          {"RING_TIMEOUT", "600s"},
+  {"CALL_CHECK_INTERVAL", "600s"},   {"HEARTBEAT_TTL", "600s"},        {"PUBSUB_PROBE_INTERVAL", "600s"}};
 
 /// Calls per command since the last reset, without the test's own
 /// INFO/CONFIG/KEYS/DBSIZE.
@@ -187,7 +188,10 @@ TEST_CASE("across two instances a relayed message costs one PUBLISH, a call cycl
 
 TEST_CASE("a thousand connected users share two Redis connections per instance") {
   redis_server redis;
-  goring_process goring{redis.addr(), "goring-1", {{"PRESENCE_TTL", "3s"}}};
+  goring_process goring{
+    redis.addr(),
+    "goring-1",
+    {{"PRESENCE_TTL", "3s"}, {"HEARTBEAT_TTL", "600s"}, {"PUBSUB_PROBE_INTERVAL", "600s"}}};
   long before = connected_clients(redis); // goring's two and the test's one
   constexpr int users = 1000;
   std::vector<ws_client> clients;

@@ -1,14 +1,33 @@
--- claim_user: a new WebSocket takes the user's presence key.
+-- claim_user: a new WebSocket takes the user's presence key, and learns the
+-- call it should resume, if any.
 --
 -- KEYS[1]  ws:user:{user_id}
--- ARGV[1]  owner token of the new connection ("server_id/instance/conn")
+-- KEYS[2]  call:user:{user_id}
+-- ARGV[1]  owner token of the new connection ("server_id/run-nonce/conn")
 -- ARGV[2]  TTL in milliseconds
--- Returns  the previous owner token, or false when the key was free.
+-- ARGV[3]  key prefix of call sessions ("call:session:")
+-- ARGV[4]  user_id
+-- Returns  {previous_owner, session_id, caller_id, callee_id, state,
+--          caller_info, callee_info}: previous_owner is '' when the key was
+--          free; the session fields are present only when the user takes
+--          part in a live (ringing or accepted) call.
 --
 -- Race prevented: two connections of one user racing on different
 -- instances. Reading and writing in one step means the later connection
 -- always learns whom it replaced, so the earlier one can be told to close
--- (code 4000), and no connection can believe it still owns the key.
-local previous = redis.call('GET', KEYS[1])
+-- (code 4000), and no connection can believe it still owns the key. The
+-- call is read in the same step, so a reconnecting user resumes exactly the
+-- call that was live when it took over.
+local previous = redis.call('GET', KEYS[1]) or ''
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return previous
+local sid = redis.call('GET', KEYS[2])
+if not sid then
+  return {previous}
+end
+local f = redis.call('HMGET', ARGV[3] .. sid, 'caller_id', 'callee_id', 'state',
+  'caller_info', 'callee_info')
+local live = f[3] == 'ringing' or f[3] == 'accepted'
+if not live or (f[1] ~= ARGV[4] and f[2] ~= ARGV[4]) then
+  return {previous}
+end
+return {previous, sid, f[1], f[2], f[3], f[4] or '', f[5] or ''}

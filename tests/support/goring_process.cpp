@@ -135,7 +135,7 @@ int exit_code(int status) {
 
 goring_process::goring_process(const std::string& redis_addr, std::string server_id,
                                std::map<std::string, std::string> extra_env)
-  : port_(free_port()), server_id_(std::move(server_id)) {
+  : port_(free_port()), admin_port_(free_port()), server_id_(std::move(server_id)) {
   std::string test_name;
   {
     std::lock_guard<std::mutex> guard{current().mutex};
@@ -149,6 +149,7 @@ goring_process::goring_process(const std::string& redis_addr, std::string server
   std::map<std::string, std::string> env{
     {"PORT", std::to_string(port_)}, {"BIND_ADDR", "127.0.0.1"}, {"REDIS_ADDR", redis_addr},
     {"JWT_SECRET", test_jwt_secret}, {"SERVER_ID", server_id_},  {"LOG_LEVEL", "debug"},
+    {"ADMIN_PORT", std::to_string(admin_port_)},
   };
   for (auto& [key, value] : extra_env)
     env[key] = value;

@@ -32,6 +32,10 @@ public:
   uint16_t port() const {
     return port_;
   }
+  /// The admin listener's port (/health, /ready, /metrics).
+  uint16_t admin_port() const {
+    return admin_port_;
+  }
   const std::string& server_id() const {
     return server_id_;
   }
@@ -54,6 +58,7 @@ public:
 
 private:
   uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
   std::string server_id_;
   std::string log_path_;
   child_process proc_;

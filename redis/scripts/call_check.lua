@@ -1,0 +1,84 @@
+-- call_check: a live call's periodic check, run by each instance that holds
+-- one of its participants. It extends the call's keys (the reference loses
+-- calls after 120 s) and ends the call for a participant who is gone.
+--
+-- KEYS[1]  call:session:{session_id}
+-- ARGV[1]  session TTL in milliseconds
+-- ARGV[2]  key prefix of users' calls ("call:user:")
+-- ARGV[3]  session_id
+-- ARGV[4]  now, Unix milliseconds
+-- ARGV[5]  reconnect grace in milliseconds
+-- ARGV[6]  TTL in milliseconds of the ended session's record
+-- ARGV[7]  key prefix of users' presence ("ws:user:")
+-- ARGV[8]  key prefix of instances' heartbeats ("ws:server:")
+-- Returns  {'gone'} when the session is over or vanished;
+--          {'live', state} while it goes on;
+--          {'ended', caller_id, callee_id, gone_user_id} when this check
+--          ended it (reason peer_disconnected).
+--
+-- A participant is present while their ws:user key names a connection of
+-- an instance whose heartbeat (ws:server:{server_id}, field 'instance')
+-- still names that same run. Absent without a key (the connection closed
+-- without a close frame, or its instance drained), they have the reconnect
+-- grace to come back, counted from the first check that missed them
+-- (field 'away:caller' / 'away:callee'). A key left by a crashed instance
+-- means gone at once: nobody will release it.
+-- Race prevented: both instances check the same call; whichever ends it
+-- first makes the other find it over ('gone'), so the end happens once.
+local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state')
+local caller, callee, state = f[1], f[2], f[3]
+if state ~= 'ringing' and state ~= 'accepted' then
+  return {'gone'}
+end
+
+local function present(user)
+  local owner = redis.call('GET', ARGV[7] .. user)
+  if not owner then
+    return false, false
+  end
+  local instance = string.match(owner, '^(.*)/[^/]*$')
+  local server = instance and string.match(instance, '^(.*)/[^/]*$')
+  if server and redis.call('HGET', ARGV[8] .. server, 'instance') == instance then
+    return true, true
+  end
+  return false, true
+end
+
+local gone = nil
+for _, role in ipairs({'caller', 'callee'}) do
+  local user = role == 'caller' and caller or callee
+  local field = 'away:' .. role
+  local alive, has_key = present(user)
+  if alive then
+    redis.call('HDEL', KEYS[1], field)
+  elseif has_key then
+    gone = gone or user
+  else
+    local since = redis.call('HGET', KEYS[1], field)
+    if not since then
+      redis.call('HSET', KEYS[1], field, ARGV[4])
+    elseif tonumber(ARGV[4]) - tonumber(since) >= tonumber(ARGV[5]) then
+      gone = gone or user
+    end
+  end
+end
+
+if gone then
+  redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', math.floor(tonumber(ARGV[4]) / 1000),
+    'ended_reason', 'peer_disconnected')
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  for _, user in ipairs({caller, callee}) do
+    if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
+      redis.call('DEL', ARGV[2] .. user)
+    end
+  end
+  return {'ended', caller, callee, gone}
+end
+
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+for _, user in ipairs({caller, callee}) do
+  if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
+    redis.call('PEXPIRE', ARGV[2] .. user, ARGV[1])
+  end
+end
+return {'live', state}
