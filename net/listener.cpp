@@ -14,7 +14,10 @@ using tcp = asio::ip::tcp;
 
 listener::listener(asio::io_context& io, tcp::endpoint where,
                    std::shared_ptr<const server_context> ctx)
-  : io_(io), acceptor_(asio::make_strand(io)), ctx_(std::move(ctx)) {
+  : io_(io),
+    acceptor_(asio::make_strand(io)),
+    retry_timer_(acceptor_.get_executor()),
+    ctx_(std::move(ctx)) {
   acceptor_.open(where.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(where);
@@ -45,11 +48,17 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open())
     return;
   if (ec) {
-    // Out of file descriptors and the like: log, and keep accepting.
+    // Out of file descriptors and the like: log, pause, keep accepting;
+    // retrying at once would spin while nothing can be accepted.
     GORING_LOG(warn, "listener", "accept failed: " << ec.message());
-  } else {
-    std::make_shared<http_session>(std::move(socket), ctx_)->run();
+    retry_timer_.expires_after(std::chrono::milliseconds(100));
+    retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+      if (!wait_ec)
+        self->do_accept();
+    });
+    return;
   }
+  std::make_shared<http_session>(std::move(socket), ctx_)->run();
   do_accept();
 }
 
