@@ -119,10 +119,17 @@ int actor_runtime::live_sessions() const {
   return impl_->sessions.load();
 }
 
+void actor_runtime::start_drain() {
+  auto& ctx = *impl_->ctx;
+  if (ctx.draining.exchange(true))
+    return;
+  GORING_LOG(info, "shutdown", "draining: closing every WebSocket with 1012");
+  caf::anon_send(ctx.bridge, shutdown_atom::value);
+}
+
 void actor_runtime::drain(std::chrono::milliseconds grace) {
   auto& ctx = *impl_->ctx;
-  ctx.draining = true;
-  caf::anon_send(ctx.bridge, shutdown_atom::value);
+  start_drain();
   auto deadline = std::chrono::steady_clock::now() + grace;
   // Connections quit at once (1012); their call actors let go of the calls,
   // which wait in Redis for the users to come back elsewhere, and the

@@ -48,6 +48,10 @@ public:
   void session_closed();
   int live_sessions() const;
 
+  /// Starts a drain and returns at once (POST /admin/drain); the instance
+  /// then waits, not ready, for SIGTERM.
+  void start_drain();
+
   /// Drains: readiness goes false, every WebSocket is closed with 1012
   /// (calls go on, to be resumed elsewhere), keys are released and the
   /// heartbeat removed. Waits at most `grace`.

@@ -123,6 +123,9 @@ const std::vector<setting_parser>& parsers() {
      text(&settings::admin_addr)},
     {{"ADMIN_PORT", "--admin-port", "9090", "admin listener port; 0 turns it off"},
      number(&settings::admin_port, 0, 65535)},
+    {{"ADMIN_TOKEN", "--admin-token", "(empty)",
+      "bearer token the admin API requires; required to bind it beyond loopback"},
+     text(&settings::admin_token)},
     {{"LOG_LEVEL", "--log-level", "info", "debug | info | warn | error | off"},
      [](settings& s, const std::string& v) {
        if (v != "debug" && v != "info" && v != "warn" && v != "error" && v != "off")

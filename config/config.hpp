@@ -45,6 +45,8 @@ struct settings {
   /// Admin listener (/health, /ready, /metrics); port 0: none.
   std::string admin_addr = "127.0.0.1";
   uint16_t admin_port = 9090;
+  /// Bearer token the admin API (/admin/...) requires; empty: none.
+  std::string admin_token;
   std::string log_level = "info";
   unsigned io_threads = 1;
   unsigned actor_threads = 2;

@@ -45,6 +45,31 @@ std::string percent_decode(std::string_view text) {
   return out;
 }
 
+/// Compares without an early exit, so the time taken says nothing about
+/// how much of a guess was right.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+/// The admin API is open when no ADMIN_TOKEN is set (loopback only, see
+/// main); otherwise it wants `Authorization: Bearer <ADMIN_TOKEN>`.
+template <class Request>
+bool admin_authorized(const Request& req, const std::string& token) {
+  if (token.empty())
+    return true;
+  auto it = req.find(http::field::authorization);
+  if (it == req.end())
+    return false;
+  std::string_view value{it->value().data(), it->value().size()};
+  constexpr std::string_view scheme = "Bearer ";
+  if (value.substr(0, scheme.size()) != scheme)
+    return false;
+  return constant_time_equal(value.substr(scheme.size()), token);
+}
+
 std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
@@ -116,6 +141,11 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     } else if (path == "/metrics" && read_only) {
       respond(req, http::status::ok, metrics::global().expose(),
               std::string{metrics::content_type});
+    } else if (path.rfind("/admin/", 0) == 0 && !admin_authorized(req, ctx_->config.admin_token)) {
+      respond(req, http::status::unauthorized, "unauthorized: admin token required\n");
+    } else if (path == "/admin/drain" && req.method() == http::verb::post) {
+      ctx_->runtime->start_drain();
+      respond(req, http::status::accepted, "draining\n");
     } else {
       respond(req, http::status::not_found, "not found\n");
     }

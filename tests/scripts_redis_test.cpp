@@ -1,10 +1,12 @@
 /// The Lua scripts against a real redis-server, run through the C++ builders:
-/// every transition of presence and of a call, and the races they prevent.
+/// every transition of presence, of instances' heartbeats and of a call, and
+/// the races they prevent.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -31,16 +33,43 @@ constexpr millis presence_ttl{30'000};
 constexpr millis session_ttl{60'000};
 constexpr millis ended_ttl{5'000};
 constexpr millis short_ttl{2'000};
+constexpr millis heartbeat_ttl{15'000};
+constexpr millis reconnect_grace{10'000};
 constexpr long long created_at = 1'700'000'000;
 constexpr long long accepted_at = created_at + 5;
 constexpr long long ended_at = created_at + 9;
+/// When the first call_check runs, in Unix milliseconds.
+constexpr long long check_at = (accepted_at + 60) * 1000;
 
 const std::string absent = "(nil)";
 const std::string alice_info = R"({"name":"Alice"})";
 const std::string bob_info = R"({"name":"Bob"})";
 
+// Instances are "server_id/run-nonce"; a restart under the same SERVER_ID
+// is another run.
+const std::string server_1 = "server-1";
+const std::string instance_1 = "server-1/run-1";
+const std::string restarted_1 = "server-1/run-2";
+const std::string server_2 = "server-2";
+const std::string instance_2 = "server-2/run-1";
+
+/// An owner token: "server_id/run-nonce/conn".
+std::string token_on(const std::string& instance, const std::string& conn) {
+  return instance + "/" + conn;
+}
+
 std::string token_of(const std::string& user) {
-  return "instance-1/conn-" + user;
+  return token_on(instance_1, "conn-" + user);
+}
+
+/// A later connection of alice's, through another instance.
+const std::string other_token = token_on(instance_2, "conn-9");
+
+std::string describe(const reply& r);
+
+/// An array element: strings quoted, so an empty one still shows.
+std::string describe_element(const reply& r) {
+  return r.type == reply::kind::string ? "\"" + r.str + "\"" : describe(r);
 }
 
 /// A reply as text, so a failed CHECK shows what Redis really answered.
@@ -58,19 +87,31 @@ std::string describe(const reply& r) {
     case reply::kind::array: {
       std::string out = "[";
       for (auto& e : r.elements)
-        out += (out.size() > 1 ? "," : "") + describe(e);
+        out += (out.size() > 1 ? "," : "") + describe_element(e);
       return out + "]";
     }
   }
   return "?";
 }
 
+/// What describe() shows for an array of these strings.
+std::string list(std::initializer_list<std::string> xs) {
+  std::string out = "[";
+  for (auto& x : xs)
+    out += (out.size() > 1 ? ",\"" : "\"") + x + "\"";
+  return out + "]";
+}
+
+/// The status (first element) of a script's array reply.
+std::string status_of(const reply& r) {
+  return r.type == reply::kind::array && !r.elements.empty() ? r.elements[0].str : describe(r);
+}
+
 argv_t eval(const script_call& call) {
   return goring::redis::eval_argv(call, "");
 }
 
-argv_t claim(const std::string& user, const std::string& token,
-             millis ttl = presence_ttl) {
+argv_t claim(const std::string& user, const std::string& token, millis ttl = presence_ttl) {
   return eval(goring::redis::claim_user(user, token, ttl));
 }
 
@@ -78,38 +119,43 @@ argv_t release(const std::string& user, const std::string& token) {
   return eval(goring::redis::release_user(user, token));
 }
 
-argv_t start(const std::string& caller, const std::string& callee,
-             const std::string& session_id) {
-  return eval(goring::redis::call_start(caller, callee, session_id, created_at,
-                                        session_ttl, alice_info));
+argv_t start(const std::string& caller, const std::string& callee, const std::string& session_id) {
+  return eval(
+    goring::redis::call_start(caller, callee, session_id, created_at, session_ttl, alice_info));
 }
 
 argv_t accept(const std::string& session_id, const std::string& user) {
-  return eval(goring::redis::call_accept(session_id, user, session_ttl,
-                                         bob_info, accepted_at));
+  return eval(goring::redis::call_accept(session_id, user, session_ttl, bob_info, accepted_at));
 }
 
 argv_t reject(const std::string& session_id, const std::string& user) {
-  return eval(
-    goring::redis::call_reject(session_id, user, ended_ttl, ended_at));
+  return eval(goring::redis::call_reject(session_id, user, ended_ttl, ended_at));
 }
 
 argv_t hang_up(const std::string& session_id, const std::string& user) {
-  return eval(goring::redis::call_end(session_id, user, ended_ttl, ended_at,
-                                      false));
+  return eval(goring::redis::call_end(session_id, user, ended_ttl, ended_at, false));
 }
 
 argv_t disconnect(const std::string& session_id, const std::string& user) {
-  return eval(
-    goring::redis::call_end(session_id, user, ended_ttl, ended_at, true));
+  return eval(goring::redis::call_end(session_id, user, ended_ttl, ended_at, true));
 }
 
 argv_t ring_timeout(const std::string& session_id) {
   return eval(goring::redis::call_timeout(session_id, ended_ttl, ended_at));
 }
 
-argv_t refresh(const std::string& session_id, millis ttl) {
-  return eval(goring::redis::call_refresh(session_id, ttl));
+argv_t check(const std::string& session_id, long long now_ms) {
+  return eval(
+    goring::redis::call_check(session_id, session_ttl, now_ms, reconnect_grace, ended_ttl));
+}
+
+argv_t beat(const std::string& server_id, const std::string& instance) {
+  return eval(goring::redis::heartbeat(server_id, instance, heartbeat_ttl, "1.2.0", created_at,
+                                       "127.0.0.1:9100"));
+}
+
+argv_t leave(const std::string& server_id, const std::string& instance) {
+  return eval(goring::redis::server_leave(server_id, instance));
 }
 
 /// A blocking connection of the test's own, to send commands back to back
@@ -138,8 +184,7 @@ public:
       args.push_back(a.data());
       lens.push_back(a.size());
     }
-    redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(),
-                           lens.data());
+    redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data());
   }
 
   /// The next reply; the first call writes everything appended so far.
@@ -181,6 +226,9 @@ struct call_store {
   std::string field(const std::string& session_id, const std::string& name) {
     return describe(run({"HGET", keys::session(session_id), name}));
   }
+  std::string server_field(const std::string& server_id, const std::string& name) {
+    return describe(run({"HGET", keys::server(server_id), name}));
+  }
   bool exists(const std::string& key) {
     return run({"EXISTS", key}).integer == 1;
   }
@@ -188,12 +236,19 @@ struct call_store {
     return run({"PTTL", key}).integer;
   }
   void shorten(const std::string& key) {
-    REQUIRE(run({"PEXPIRE", key, std::to_string(short_ttl.count())}).integer
-            == 1);
+    REQUIRE(run({"PEXPIRE", key, std::to_string(short_ttl.count())}).integer == 1);
   }
 
   void go_online(const std::string& user) {
     run(claim(user, token_of(user)));
+  }
+  /// The user's connection closes and gives its presence key back.
+  void go_away(const std::string& user) {
+    REQUIRE(status(release(user, value(keys::user(user)))) == "1");
+  }
+  /// The instance writes its heartbeat: its connections count as present.
+  void server_up(const std::string& server_id, const std::string& instance) {
+    REQUIRE(run(beat(server_id, instance)).type == reply::kind::string);
   }
   void ringing(const std::string& caller, const std::string& callee,
                const std::string& session_id) {
@@ -258,23 +313,21 @@ constexpr int race_rounds = 20;
 
 // -- presence: claim_user, release_user, refresh_users -----------------------
 
-TEST_CASE_FIXTURE(call_store,
-                  "a user's first connection claims a free presence key") {
+TEST_CASE_FIXTURE(call_store, "a user's first connection claims a free presence key") {
   auto previous = run(claim("alice", token_of("alice")));
-  CHECK(previous.is_nil());
+  CHECK(describe(previous) == list({""}));
   CHECK(value(keys::user("alice")) == token_of("alice"));
   CHECK(pttl(keys::user("alice")) > 0);
   CHECK(pttl(keys::user("alice")) <= presence_ttl.count());
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a second connection takes the key over and learns whom it "
-                  "replaced") {
+TEST_CASE_FIXTURE(call_store, "a second connection takes the key over and learns whom it "
+                              "replaced") {
   go_online("alice");
   shorten(keys::user("alice"));
-  auto previous = run(claim("alice", "instance-2/conn-9"));
-  CHECK(describe(previous) == token_of("alice"));
-  CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+  auto previous = run(claim("alice", other_token));
+  CHECK(describe(previous) == list({token_of("alice")}));
+  CHECK(value(keys::user("alice")) == other_token);
   CHECK(pttl(keys::user("alice")) > short_ttl.count());
 }
 
@@ -286,32 +339,30 @@ TEST_CASE_FIXTURE(call_store, "a closing connection releases the key it owns") {
   CHECK(status(release("alice", token_of("alice"))) == "0");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a replaced connection's release leaves its successor's key "
-                  "alone") {
+TEST_CASE_FIXTURE(call_store, "a replaced connection's release leaves its successor's key "
+                              "alone") {
   go_online("alice");
-  run(claim("alice", "instance-2/conn-9"));
+  run(claim("alice", other_token));
   CHECK(status(release("alice", token_of("alice"))) == "0");
-  CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+  CHECK(value(keys::user("alice")) == other_token);
   CHECK(pttl(keys::user("alice")) > 0);
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a takeover against the old connection's release: the new "
-                  "connection keeps the key in either order") {
-  auto takeover = claim("alice", "instance-2/conn-9");
+TEST_CASE_FIXTURE(call_store, "a takeover against the old connection's release: the new "
+                              "connection keeps the key in either order") {
+  auto takeover = claim("alice", other_token);
   auto old_release = release("alice", token_of("alice"));
 
   SUBCASE("the release runs first") {
     go_online("alice");
     auto replies = pipelined({old_release, takeover});
     CHECK(describe(replies[0]) == "1");
-    CHECK(replies[1].is_nil());
+    CHECK(describe(replies[1]) == list({""}));
   }
   SUBCASE("the takeover runs first") {
     go_online("alice");
     auto replies = pipelined({takeover, old_release});
-    CHECK(describe(replies[0]) == token_of("alice"));
+    CHECK(describe(replies[0]) == list({token_of("alice")}));
     CHECK(describe(replies[1]) == "0");
   }
   SUBCASE("both at the same moment") {
@@ -322,40 +373,96 @@ TEST_CASE_FIXTURE(call_store,
       // Either the takeover saw the old token and the release found the
       // key no longer its own, or the release won and the takeover found
       // the key free.
-      if (taken.is_nil())
+      if (describe(taken) == list({""}))
         CHECK(describe(released) == "1");
       else
-        CHECK((describe(taken) == token_of("alice")
-               && describe(released) == "0"));
-      CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+        CHECK((describe(taken) == list({token_of("alice")}) && describe(released) == "0"));
+      CHECK(value(keys::user("alice")) == other_token);
     }
   }
-  CHECK(value(keys::user("alice")) == "instance-2/conn-9");
+  CHECK(value(keys::user("alice")) == other_token);
 }
 
 TEST_CASE_FIXTURE(call_store,
-                  "an instance refreshes its users: extends its own keys, "
-                  "rewrites vanished ones, reports those taken over") {
+                  "a reconnecting user learns the live call to resume, with both sides' info") {
+  std::string state;
+  std::string callee_info;
+  SUBCASE("while ringing") {
+    ringing("alice", "bob", "s-1");
+    state = "ringing";
+    callee_info = ""; // bob has not answered yet
+  }
+  SUBCASE("while accepted") {
+    accepted("alice", "bob", "s-1");
+    state = "accepted";
+    callee_info = bob_info;
+  }
+  // alice's connection closed; bob's old one is still open (a takeover).
+  go_away("alice");
+  auto alice_back = token_on(instance_2, "conn-alice");
+  auto bob_back = token_on(instance_2, "conn-bob");
+
+  CHECK(describe(run(claim("alice", alice_back)))
+        == list({"", "s-1", "alice", "bob", state, alice_info, callee_info}));
+  CHECK(describe(run(claim("bob", bob_back)))
+        == list({token_of("bob"), "s-1", "alice", "bob", state, alice_info, callee_info}));
+  CHECK(value(keys::user("alice")) == alice_back);
+  CHECK(value(keys::user("bob")) == bob_back);
+  // Claiming reads the call and changes nothing in it.
+  CHECK(field("s-1", "state") == state);
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+}
+
+TEST_CASE_FIXTURE(call_store, "a reconnecting user resumes no call that is over or not theirs") {
+  SUBCASE("the call ended") {
+    ringing("alice", "bob", "s-1");
+    REQUIRE(outcome(hang_up("s-1", "bob")).status == "ok");
+  }
+  SUBCASE("a stale call key points at an ended call") {
+    accepted("alice", "bob", "s-1");
+    REQUIRE(outcome(disconnect("s-1", "alice")).status == "ok");
+    run({"SET", keys::user_call("alice"), "s-1"});
+  }
+  SUBCASE("a stale call key points at a rejected call") {
+    ringing("bob", "alice", "s-1");
+    REQUIRE(outcome(reject("s-1", "alice")).status == "ok");
+    run({"SET", keys::user_call("alice"), "s-1"});
+  }
+  SUBCASE("a stale call key points at a vanished call") {
+    go_online("alice");
+    run({"SET", keys::user_call("alice"), "s-gone"});
+  }
+  SUBCASE("a stale call key points at a live call of others") {
+    accepted("carol", "dave", "s-1");
+    go_online("alice");
+    run({"SET", keys::user_call("alice"), "s-1"});
+  }
+  CHECK(describe(run(claim("alice", other_token))) == list({token_of("alice")}));
+  CHECK(value(keys::user("alice")) == other_token);
+}
+
+TEST_CASE_FIXTURE(call_store, "an instance refreshes its users: extends its own keys, "
+                              "rewrites vanished ones, reports those taken over") {
   go_online("alice");
   shorten(keys::user("alice"));
   // bob's key vanished (Redis restarted without persistence).
   // carol and dave reconnected through another instance.
   for (std::string user : {"carol", "dave"})
-    run(claim(user, "instance-2/conn-" + user, short_ttl));
+    run(claim(user, token_on(instance_2, "conn-" + user), short_ttl));
 
   auto lost = run(eval(goring::redis::refresh_users(
     {"alice", "bob", "carol", "dave"},
-    {token_of("alice"), token_of("bob"), token_of("carol"), token_of("dave")},
-    session_ttl)));
+    {token_of("alice"), token_of("bob"), token_of("carol"), token_of("dave")}, session_ttl)));
 
   CHECK(describe(lost) == "[3,4]");
   CHECK(value(keys::user("alice")) == token_of("alice"));
   CHECK(pttl(keys::user("alice")) > short_ttl.count());
   CHECK(value(keys::user("bob")) == token_of("bob"));
   CHECK(pttl(keys::user("bob")) > short_ttl.count());
-  CHECK(value(keys::user("carol")) == "instance-2/conn-carol");
+  CHECK(value(keys::user("carol")) == token_on(instance_2, "conn-carol"));
   CHECK(pttl(keys::user("carol")) <= short_ttl.count());
-  CHECK(value(keys::user("dave")) == "instance-2/conn-dave");
+  CHECK(value(keys::user("dave")) == token_on(instance_2, "conn-dave"));
   CHECK(pttl(keys::user("dave")) <= short_ttl.count());
 
   // With every key its own, nobody is reported.
@@ -366,8 +473,7 @@ TEST_CASE_FIXTURE(call_store,
 
 // -- call_start --------------------------------------------------------------
 
-TEST_CASE_FIXTURE(call_store,
-                  "a call to an online, free callee starts ringing") {
+TEST_CASE_FIXTURE(call_store, "a call to an online, free callee starts ringing") {
   go_online("alice");
   go_online("bob");
   CHECK(status(start("alice", "bob", "s-1")) == "ok");
@@ -379,16 +485,14 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(field("s-1", "caller_info") == alice_info);
   CHECK(value(keys::user_call("alice")) == "s-1");
   CHECK(value(keys::user_call("bob")) == "s-1");
-  for (auto key : {keys::session("s-1"), keys::user_call("alice"),
-                   keys::user_call("bob")}) {
+  for (auto key : {keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")}) {
     CAPTURE(key);
     CHECK(pttl(key) > 0);
     CHECK(pttl(key) <= session_ttl.count());
   }
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "calling an offline callee is refused and writes nothing") {
+TEST_CASE_FIXTURE(call_store, "calling an offline callee is refused and writes nothing") {
   go_online("alice");
   CHECK(status(start("alice", "bob", "s-1")) == "offline");
   CHECK_FALSE(exists(keys::session("s-1")));
@@ -396,9 +500,8 @@ TEST_CASE_FIXTURE(call_store,
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "calling a callee already in a call is refused as "
-                  "callee_busy") {
+TEST_CASE_FIXTURE(call_store, "calling a callee already in a call is refused as "
+                              "callee_busy") {
   SUBCASE("its call is ringing") {
     ringing("carol", "bob", "s-1");
   }
@@ -413,8 +516,7 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(value(keys::user_call("carol")) == "s-1");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a caller already in a call cannot start another") {
+TEST_CASE_FIXTURE(call_store, "a caller already in a call cannot start another") {
   SUBCASE("its call is ringing") {
     ringing("alice", "bob", "s-1");
   }
@@ -428,9 +530,8 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(value(keys::user_call("alice")) == "s-1");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a stale call key pointing at a vanished or ended session is "
-                  "ignored and cleared") {
+TEST_CASE_FIXTURE(call_store, "a stale call key pointing at a vanished or ended session is "
+                              "ignored and cleared") {
   go_online("alice");
   go_online("bob");
   SUBCASE("the session vanished") {
@@ -456,9 +557,8 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(field("s-1", "state") == "ringing");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a stale caller key is cleared even when the callee turns "
-                  "out busy") {
+TEST_CASE_FIXTURE(call_store, "a stale caller key is cleared even when the callee turns "
+                              "out busy") {
   ringing("carol", "bob", "s-1");
   go_online("alice");
   run({"SET", keys::user_call("alice"), "s-gone"});
@@ -467,8 +567,7 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(value(keys::user_call("bob")) == "s-1");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a session id that is taken is refused as exists") {
+TEST_CASE_FIXTURE(call_store, "a session id that is taken is refused as exists") {
   ringing("alice", "bob", "s-1");
   REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
   go_online("carol");
@@ -480,16 +579,14 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(field("s-1", "state") == "ended");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "two callers ringing one callee at the same moment: exactly "
-                  "one rings") {
+TEST_CASE_FIXTURE(call_store, "two callers ringing one callee at the same moment: exactly "
+                              "one rings") {
   auto check_one_rings = [&](const reply& from_alice, const reply& from_carol) {
     CHECK(sorted({describe(from_alice), describe(from_carol)})
           == std::vector<std::string>{"callee_busy", "ok"});
-    auto [winner, loser, won, lost]
-      = describe(from_alice) == "ok"
-          ? std::tuple{"alice", "carol", "s-alice", "s-carol"}
-          : std::tuple{"carol", "alice", "s-carol", "s-alice"};
+    auto [winner, loser, won, lost] = describe(from_alice) == "ok"
+                                        ? std::tuple{"alice", "carol", "s-alice", "s-carol"}
+                                        : std::tuple{"carol", "alice", "s-carol", "s-alice"};
     CHECK(value(keys::user_call("bob")) == won);
     CHECK(value(keys::user_call(winner)) == won);
     CHECK(field(won, "caller_id") == winner);
@@ -520,15 +617,13 @@ TEST_CASE_FIXTURE(call_store,
   }
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "alice calls bob while bob calls alice: exactly one call "
-                  "rings") {
+TEST_CASE_FIXTURE(call_store, "alice calls bob while bob calls alice: exactly one call "
+                              "rings") {
   auto alice_to_bob = start("alice", "bob", "s-ab");
   auto bob_to_alice = start("bob", "alice", "s-ba");
   auto check_one_rings = [&](const reply& ab, const reply& ba) {
     // The loser is already in the winner's call when its own script runs.
-    CHECK(sorted({describe(ab), describe(ba)})
-          == std::vector<std::string>{"caller_busy", "ok"});
+    CHECK(sorted({describe(ab), describe(ba)}) == std::vector<std::string>{"caller_busy", "ok"});
     auto won = describe(ab) == "ok" ? "s-ab" : "s-ba";
     auto lost = describe(ab) == "ok" ? "s-ba" : "s-ab";
     CHECK(value(keys::user_call("alice")) == won);
@@ -558,8 +653,7 @@ TEST_CASE_FIXTURE(call_store,
 
 TEST_CASE_FIXTURE(call_store, "the callee accepts a ringing call") {
   ringing("alice", "bob", "s-1");
-  for (auto key : {keys::session("s-1"), keys::user_call("alice"),
-                   keys::user_call("bob")})
+  for (auto key : {keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")})
     shorten(key);
 
   auto out = outcome(accept("s-1", "bob"));
@@ -572,8 +666,7 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts a ringing call") {
   CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
   CHECK(field("s-1", "callee_info") == bob_info);
   CHECK(field("s-1", "caller_info") == alice_info);
-  for (auto key : {keys::session("s-1"), keys::user_call("alice"),
-                   keys::user_call("bob")}) {
+  for (auto key : {keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")}) {
     CAPTURE(key);
     CHECK(pttl(key) > short_ttl.count());
     CHECK(pttl(key) <= session_ttl.count());
@@ -599,20 +692,18 @@ TEST_CASE_FIXTURE(call_store, "only the callee can accept a call") {
   CHECK(field("s-1", "accepted_at") == absent);
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a second accept finds the call already accepted") {
+TEST_CASE_FIXTURE(call_store, "a second accept finds the call already accepted") {
   ringing("alice", "bob", "s-1");
   REQUIRE(outcome(accept("s-1", "bob")).status == "ok");
-  auto again = outcome(eval(goring::redis::call_accept(
-    "s-1", "bob", session_ttl, R"({"device":"tablet"})", accepted_at + 1)));
+  auto again = outcome(eval(goring::redis::call_accept("s-1", "bob", session_ttl,
+                                                       R"({"device":"tablet"})", accepted_at + 1)));
   CHECK(again.status == "invalid_state");
   CHECK(again.detail == "accepted");
   CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
   CHECK(field("s-1", "callee_info") == bob_info);
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "an accept after the caller cancelled finds the call over") {
+TEST_CASE_FIXTURE(call_store, "an accept after the caller cancelled finds the call over") {
   ringing("alice", "bob", "s-1");
   auto cancel = outcome(hang_up("s-1", "alice"));
   REQUIRE(cancel.status == "ok");
@@ -630,22 +721,20 @@ TEST_CASE_FIXTURE(call_store,
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "every script on an unknown session finds nothing") {
+TEST_CASE_FIXTURE(call_store, "every script on an unknown session finds nothing") {
   CHECK(outcome(accept("s-none", "bob")).status == "not_found");
   CHECK(outcome(reject("s-none", "bob")).status == "not_found");
   CHECK(outcome(hang_up("s-none", "alice")).status == "not_found");
   CHECK(outcome(disconnect("s-none", "alice")).status == "not_found");
   CHECK(outcome(ring_timeout("s-none")).status == "not_found");
-  CHECK(run(refresh("s-none", session_ttl)).is_nil());
+  CHECK(describe(run(check("s-none", check_at))) == list({"gone", "", ""}));
   CHECK_FALSE(exists(keys::session("s-none")));
   CHECK(describe(run({"DBSIZE"})) == "0");
 }
 
 // -- call_reject -------------------------------------------------------------
 
-TEST_CASE_FIXTURE(call_store,
-                  "the callee rejects a ringing call and both are free again") {
+TEST_CASE_FIXTURE(call_store, "the callee rejects a ringing call and both are free again") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(reject("s-1", "bob"));
   CHECK(out.status == "ok");
@@ -691,8 +780,7 @@ TEST_CASE_FIXTURE(call_store, "a reject after the accept changes nothing") {
 
 // -- call_end ----------------------------------------------------------------
 
-TEST_CASE_FIXTURE(call_store,
-                  "the caller hanging up a ringing call cancels it") {
+TEST_CASE_FIXTURE(call_store, "the caller hanging up a ringing call cancels it") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(hang_up("s-1", "alice"));
   CHECK(out.status == "ok");
@@ -708,8 +796,7 @@ TEST_CASE_FIXTURE(call_store,
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "the callee hanging up a ringing call ends it by user") {
+TEST_CASE_FIXTURE(call_store, "the callee hanging up a ringing call ends it by user") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(hang_up("s-1", "bob"));
   CHECK(out.status == "ok");
@@ -719,8 +806,7 @@ TEST_CASE_FIXTURE(call_store,
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "either side hanging up an accepted call ends it by user") {
+TEST_CASE_FIXTURE(call_store, "either side hanging up an accepted call ends it by user") {
   accepted("alice", "bob", "s-1");
   std::string who;
   SUBCASE("the caller") {
@@ -740,9 +826,8 @@ TEST_CASE_FIXTURE(call_store,
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a participant's lost connection ends the call as "
-                  "peer_disconnected") {
+TEST_CASE_FIXTURE(call_store, "a participant's lost connection ends the call as "
+                              "peer_disconnected") {
   std::string who;
   SUBCASE("the caller, while ringing") {
     ringing("alice", "bob", "s-1");
@@ -797,18 +882,15 @@ TEST_CASE_FIXTURE(call_store, "a second hang-up finds the call over") {
   CHECK(field("s-1", "ended_reason") == "cancelled");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "both sides hanging up at the same moment end the call "
-                  "once") {
+TEST_CASE_FIXTURE(call_store, "both sides hanging up at the same moment end the call "
+                              "once") {
   for (int round = 0; round < race_rounds; ++round) {
     flush();
     accepted("alice", "bob", "s-1");
-    auto [by_alice, by_bob] = at_once(hang_up("s-1", "alice"),
-                                      disconnect("s-1", "bob"));
+    auto [by_alice, by_bob] = at_once(hang_up("s-1", "alice"), disconnect("s-1", "bob"));
     auto a = goring::redis::parse_call_outcome(by_alice);
     auto b = goring::redis::parse_call_outcome(by_bob);
-    CHECK(sorted({a.status, b.status})
-          == std::vector<std::string>{"invalid_state", "ok"});
+    CHECK(sorted({a.status, b.status}) == std::vector<std::string>{"invalid_state", "ok"});
     auto expected = a.status == "ok" ? "ended_by_user" : "peer_disconnected";
     CHECK(field("s-1", "ended_reason") == expected);
     CHECK_FALSE(exists(keys::user_call("alice")));
@@ -816,9 +898,8 @@ TEST_CASE_FIXTURE(call_store,
   }
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "the callee accepts while the caller hangs up: both hear the "
-                  "same story in either order") {
+TEST_CASE_FIXTURE(call_store, "the callee accepts while the caller hangs up: both hear the "
+                              "same story in either order") {
   auto by_bob = accept("s-1", "bob");
   auto by_alice = hang_up("s-1", "alice");
 
@@ -867,9 +948,8 @@ TEST_CASE_FIXTURE(call_store,
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "ending a call spares a user key that already points at "
-                  "another call") {
+TEST_CASE_FIXTURE(call_store, "ending a call spares a user key that already points at "
+                              "another call") {
   ringing("alice", "bob", "s-1");
   // alice's key moved on to another call (set by hand: a later start).
   run({"SET", keys::user_call("alice"), "s-next"});
@@ -886,6 +966,11 @@ TEST_CASE_FIXTURE(call_store,
     REQUIRE(outcome(ring_timeout("s-1")).status == "ok");
     expected_state = "ended";
   }
+  SUBCASE("a check finding a crashed instance's key") {
+    // No heartbeat: both presence keys name an instance that is gone.
+    REQUIRE(status_of(run(check("s-1", check_at))) == "ended");
+    expected_state = "ended";
+  }
   CHECK(field("s-1", "state") == expected_state);
   CHECK(value(keys::user_call("alice")) == "s-next");
   CHECK_FALSE(exists(keys::user_call("bob")));
@@ -893,8 +978,7 @@ TEST_CASE_FIXTURE(call_store,
 
 // -- call_timeout ------------------------------------------------------------
 
-TEST_CASE_FIXTURE(call_store,
-                  "a ring timeout ends an unanswered call as no_answer") {
+TEST_CASE_FIXTURE(call_store, "a ring timeout ends an unanswered call as no_answer") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(ring_timeout("s-1"));
   CHECK(out.status == "ok");
@@ -916,8 +1000,7 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(field("s-1", "ended_reason") == "no_answer");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a ring timeout after the accept changes nothing") {
+TEST_CASE_FIXTURE(call_store, "a ring timeout after the accept changes nothing") {
   accepted("alice", "bob", "s-1");
   auto out = outcome(ring_timeout("s-1"));
   CHECK(out.status == "invalid_state");
@@ -930,9 +1013,8 @@ TEST_CASE_FIXTURE(call_store,
   CHECK(value(keys::user_call("bob")) == "s-1");
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "the callee accepts as the ring timer fires: exactly one "
-                  "wins") {
+TEST_CASE_FIXTURE(call_store, "the callee accepts as the ring timer fires: exactly one "
+                              "wins") {
   auto by_bob = accept("s-1", "bob");
   auto timer = ring_timeout("s-1");
 
@@ -971,11 +1053,12 @@ TEST_CASE_FIXTURE(call_store,
   }
 }
 
-// -- call_refresh ------------------------------------------------------------
+// -- call_check --------------------------------------------------------------
 
 TEST_CASE_FIXTURE(call_store,
-                  "a live call's refresh extends the session and both user "
+                  "a check with both participants present keeps the call live and extends its "
                   "keys") {
+  server_up(server_1, instance_1);
   std::string state;
   SUBCASE("while ringing") {
     ringing("alice", "bob", "s-1");
@@ -985,61 +1068,325 @@ TEST_CASE_FIXTURE(call_store,
     accepted("alice", "bob", "s-1");
     state = "accepted";
   }
-  auto live = {keys::session("s-1"), keys::user_call("alice"),
-               keys::user_call("bob")};
+  // bob reconnected through another instance, alive as well.
+  server_up(server_2, instance_2);
+  run(claim("bob", token_on(instance_2, "conn-bob")));
+  auto live = {keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")};
   for (auto& key : live)
     shorten(key);
 
-  CHECK(status(refresh("s-1", session_ttl)) == state);
+  CHECK(describe(run(check("s-1", check_at))) == list({"live", state}));
   for (auto& key : live) {
     CAPTURE(key);
     CHECK(pttl(key) > short_ttl.count());
     CHECK(pttl(key) <= session_ttl.count());
   }
   CHECK(field("s-1", "state") == state);
+  CHECK(field("s-1", "away:caller") == absent);
+  CHECK(field("s-1", "away:callee") == absent);
+  CHECK(value(keys::user("alice")) == token_of("alice"));
+  CHECK(value(keys::user("bob")) == token_on(instance_2, "conn-bob"));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "a refresh extends no user key that points at another call") {
+TEST_CASE_FIXTURE(call_store, "a check extends no user key that points at another call") {
+  server_up(server_1, instance_1);
   ringing("alice", "bob", "s-1");
-  run({"SET", keys::user_call("alice"), "s-next", "PX",
-       std::to_string(short_ttl.count())});
-  CHECK(status(refresh("s-1", session_ttl)) == "ringing");
+  run({"SET", keys::user_call("alice"), "s-next", "PX", std::to_string(short_ttl.count())});
+  CHECK(describe(run(check("s-1", check_at))) == list({"live", "ringing"}));
   CHECK(value(keys::user_call("alice")) == "s-next");
   CHECK(pttl(keys::user_call("alice")) <= short_ttl.count());
 }
 
 TEST_CASE_FIXTURE(call_store,
-                  "a refresh after the end neither revives the call nor its "
-                  "user keys") {
-  ringing("alice", "bob", "s-1");
-  SUBCASE("ended") {
-    REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+                  "a participant without a presence key has the reconnect grace to come back, "
+                  "then the call ends as peer_disconnected") {
+  server_up(server_1, instance_1);
+  std::string who;
+  std::string role;
+  SUBCASE("the caller, while ringing") {
+    ringing("alice", "bob", "s-1");
+    who = "alice";
+    role = "caller";
   }
-  SUBCASE("rejected") {
-    REQUIRE(outcome(reject("s-1", "bob")).status == "ok");
+  SUBCASE("the callee, while ringing") {
+    ringing("alice", "bob", "s-1");
+    who = "bob";
+    role = "callee";
   }
-  SUBCASE("timed out") {
-    REQUIRE(outcome(ring_timeout("s-1")).status == "ok");
+  SUBCASE("the caller, while accepted") {
+    accepted("alice", "bob", "s-1");
+    who = "alice";
+    role = "caller";
   }
-  CHECK(run(refresh("s-1", session_ttl)).is_nil());
+  SUBCASE("the callee, while accepted") {
+    accepted("alice", "bob", "s-1");
+    who = "bob";
+    role = "callee";
+  }
+  CAPTURE(who);
+  std::string other = who == "alice" ? "bob" : "alice";
+  std::string other_role = role == "caller" ? "callee" : "caller";
+  auto state = field("s-1", "state");
+  go_away(who);
+
+  // The first check that misses them starts the grace.
+  CHECK(describe(run(check("s-1", check_at))) == list({"live", state}));
+  CHECK(field("s-1", "away:" + role) == std::to_string(check_at));
+  CHECK(field("s-1", "away:" + other_role) == absent);
+
+  // Checks within the grace keep the call and its keys alive, and count
+  // from the first miss.
+  shorten(keys::session("s-1"));
+  shorten(keys::user_call(who));
+  auto last_live = check_at + reconnect_grace.count() - 1;
+  CHECK(describe(run(check("s-1", last_live))) == list({"live", state}));
+  CHECK(field("s-1", "away:" + role) == std::to_string(check_at));
+  CHECK(pttl(keys::session("s-1")) > short_ttl.count());
+  CHECK(pttl(keys::user_call(who)) > short_ttl.count());
+  CHECK(field("s-1", "state") == state);
+
+  // The first check past the grace ends it.
+  auto end_at = check_at + reconnect_grace.count();
+  CHECK(describe(run(check("s-1", end_at))) == list({"ended", "alice", "bob", who}));
+  CHECK(field("s-1", "state") == "ended");
+  CHECK(field("s-1", "ended_reason") == "peer_disconnected");
+  CHECK(field("s-1", "ended_at") == std::to_string(end_at / 1000));
+  // The record stays, briefly, so late requests are told the call is over.
+  CHECK(field("s-1", "caller_id") == "alice");
+  CHECK(field("s-1", "callee_id") == "bob");
+  CHECK(pttl(keys::session("s-1")) > 0);
   CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
-  CHECK(field("s-1", "state") != "ringing");
   CHECK_FALSE(exists(keys::user_call("alice")));
   CHECK_FALSE(exists(keys::user_call("bob")));
+  // The one still here stays online.
+  CHECK(value(keys::user(other)) == token_of(other));
 
-  // Once the record is gone as well, a refresh still writes nothing.
-  run({"DEL", keys::session("s-1")});
-  CHECK(run(refresh("s-1", session_ttl)).is_nil());
+  // The other instance's check finds the call over.
+  CHECK(describe(run(check("s-1", end_at + 1))) == list({"gone", "ended", "peer_disconnected"}));
+  CHECK(field("s-1", "ended_at") == std::to_string(end_at / 1000));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a participant back within the grace clears the away mark; a later absence "
+                  "starts a new grace") {
+  server_up(server_1, instance_1);
+  accepted("alice", "bob", "s-1");
+  go_away("bob");
+  REQUIRE(describe(run(check("s-1", check_at))) == list({"live", "accepted"}));
+  REQUIRE(field("s-1", "away:callee") == std::to_string(check_at));
+
+  // bob reconnects, through another instance.
+  server_up(server_2, instance_2);
+  auto bob_back = token_on(instance_2, "conn-bob");
+  REQUIRE(status_of(run(claim("bob", bob_back))) == "");
+  auto grace = reconnect_grace.count();
+  CHECK(describe(run(check("s-1", check_at + grace - 1))) == list({"live", "accepted"}));
+  CHECK(field("s-1", "away:callee") == absent);
+  // Past the first grace the call goes on: nobody is away.
+  CHECK(describe(run(check("s-1", check_at + 2 * grace))) == list({"live", "accepted"}));
+  CHECK(field("s-1", "away:callee") == absent);
+
+  // Away again: the grace starts over at the first check that misses him.
+  go_away("bob");
+  auto again = check_at + 3 * grace;
+  CHECK(describe(run(check("s-1", again))) == list({"live", "accepted"}));
+  CHECK(field("s-1", "away:callee") == std::to_string(again));
+  CHECK(describe(run(check("s-1", again + grace - 1))) == list({"live", "accepted"}));
+  CHECK(describe(run(check("s-1", again + grace))) == list({"ended", "alice", "bob", "bob"}));
+  CHECK(field("s-1", "ended_reason") == "peer_disconnected");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a presence key left by a crashed instance ends the call at the first check") {
+  server_up(server_1, instance_1);
+  server_up(server_2, instance_2);
+  accepted("alice", "bob", "s-1");
+  // bob's connection lives on server-2.
+  run(claim("bob", token_on(instance_2, "conn-bob")));
+  std::string gone;
+  SUBCASE("its instance's heartbeat expired") {
+    run({"DEL", keys::server(server_2)});
+    gone = "bob";
+  }
+  SUBCASE("its instance left without releasing it") {
+    REQUIRE(status(leave(server_2, instance_2)) == "1");
+    gone = "bob";
+  }
+  SUBCASE("its server id restarted as another run") {
+    // alice's server-1 came back as run-2; her key names run-1.
+    REQUIRE(describe(run(beat(server_1, restarted_1))) == instance_1);
+    gone = "alice";
+  }
+  CAPTURE(gone);
+  CHECK(describe(run(check("s-1", check_at))) == list({"ended", "alice", "bob", gone}));
+  CHECK(field("s-1", "state") == "ended");
+  CHECK(field("s-1", "ended_reason") == "peer_disconnected");
+  CHECK(field("s-1", "ended_at") == std::to_string(check_at / 1000));
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+TEST_CASE_FIXTURE(call_store, "two instances checking at the same moment end the call once") {
+  auto after_grace = check_at + reconnect_grace.count();
+  for (int round = 0; round < race_rounds; ++round) {
+    flush();
+    server_up(server_1, instance_1);
+    accepted("alice", "bob", "s-1");
+    go_away("bob");
+    REQUIRE(describe(run(check("s-1", check_at))) == list({"live", "accepted"}));
+
+    auto [first, second] = at_once(check("s-1", after_grace), check("s-1", after_grace));
+    CHECK(sorted({status_of(first), status_of(second)})
+          == std::vector<std::string>{"ended", "gone"});
+    auto& ended = status_of(first) == "ended" ? first : second;
+    auto& gone = status_of(first) == "ended" ? second : first;
+    CHECK(describe(ended) == list({"ended", "alice", "bob", "bob"}));
+    CHECK(describe(gone) == list({"gone", "ended", "peer_disconnected"}));
+    CHECK(field("s-1", "state") == "ended");
+    CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+    CHECK_FALSE(exists(keys::user_call("alice")));
+    CHECK_FALSE(exists(keys::user_call("bob")));
+  }
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "a check on a vanished session answers gone without a state and writes "
+                  "nothing") {
+  server_up(server_1, instance_1);
+  SUBCASE("it never existed") {
+    // nop
+  }
+  SUBCASE("its ended record expired") {
+    ringing("alice", "bob", "s-1");
+    REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+    run({"DEL", keys::session("s-1")});
+  }
+  SUBCASE("it expired while live") {
+    accepted("alice", "bob", "s-1");
+    run({"DEL", keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")});
+  }
+  CHECK(describe(run(check("s-1", check_at))) == list({"gone", "", ""}));
   CHECK_FALSE(exists(keys::session("s-1")));
   CHECK_FALSE(exists(keys::user_call("alice")));
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
-// -- EVALSHA -----------------------------------------------------------------
+TEST_CASE_FIXTURE(call_store,
+                  "a check after the end tells how the call ended and revives nothing") {
+  server_up(server_1, instance_1);
+  ringing("alice", "bob", "s-1");
+  std::string state;
+  std::string reason;
+  SUBCASE("cancelled") {
+    REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+    state = "ended";
+    reason = "cancelled";
+  }
+  SUBCASE("rejected") {
+    REQUIRE(outcome(reject("s-1", "bob")).status == "ok");
+    state = "rejected";
+    reason = "rejected";
+  }
+  SUBCASE("timed out") {
+    REQUIRE(outcome(ring_timeout("s-1")).status == "ok");
+    state = "ended";
+    reason = "no_answer";
+  }
+  SUBCASE("hung up after the accept") {
+    REQUIRE(outcome(accept("s-1", "bob")).status == "ok");
+    REQUIRE(outcome(hang_up("s-1", "bob")).status == "ok");
+    state = "ended";
+    reason = "ended_by_user";
+  }
+  SUBCASE("a lost connection") {
+    REQUIRE(outcome(accept("s-1", "bob")).status == "ok");
+    REQUIRE(outcome(disconnect("s-1", "alice")).status == "ok");
+    state = "ended";
+    reason = "peer_disconnected";
+  }
+  // Even with a participant away, an ended call is not ended again.
+  go_away("bob");
+  CHECK(describe(run(check("s-1", check_at))) == list({"gone", state, reason}));
+  CHECK(describe(run(check("s-1", check_at + reconnect_grace.count())))
+        == list({"gone", state, reason}));
+  CHECK(field("s-1", "state") == state);
+  CHECK(field("s-1", "ended_reason") == reason);
+  CHECK(field("s-1", "ended_at") == std::to_string(ended_at));
+  CHECK(field("s-1", "away:callee") == absent);
+  CHECK(pttl(keys::session("s-1")) > 0);
+  CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK_FALSE(exists(keys::user_call("bob")));
+}
+
+// -- heartbeat, server_leave -------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store, "an instance's heartbeat says who it is, for its TTL") {
+  auto first = run(beat(server_1, instance_1));
+  CHECK(first.type == reply::kind::string);
+  CHECK(describe(first) == "");
+  CHECK(server_field(server_1, "instance") == instance_1);
+  CHECK(server_field(server_1, "version") == "1.2.0");
+  CHECK(server_field(server_1, "started_at") == std::to_string(created_at));
+  CHECK(server_field(server_1, "admin") == "127.0.0.1:9100");
+  CHECK(pttl(keys::server(server_1)) > 0);
+  CHECK(pttl(keys::server(server_1)) <= heartbeat_ttl.count());
+
+  // The same run's next beat extends it and reports no takeover.
+  shorten(keys::server(server_1));
+  CHECK(describe(run(beat(server_1, instance_1))) == "");
+  CHECK(pttl(keys::server(server_1)) > short_ttl.count());
+  CHECK(server_field(server_1, "instance") == instance_1);
+
+  // Another SERVER_ID has a heartbeat of its own.
+  CHECK(describe(run(beat(server_2, instance_2))) == "");
+  CHECK(server_field(server_1, "instance") == instance_1);
+  CHECK(server_field(server_2, "instance") == instance_2);
+}
 
 TEST_CASE_FIXTURE(call_store,
-                  "every script loads once and then runs by its SHA") {
+                  "a restarted run of the same server id takes the heartbeat over and learns "
+                  "the run it replaced") {
+  server_up(server_1, instance_1);
+  shorten(keys::server(server_1));
+  auto taken = run(eval(
+    goring::redis::heartbeat(server_1, restarted_1, heartbeat_ttl, "1.3.0", created_at + 60, "")));
+  CHECK(describe(taken) == instance_1);
+  CHECK(server_field(server_1, "instance") == restarted_1);
+  CHECK(server_field(server_1, "version") == "1.3.0");
+  CHECK(server_field(server_1, "started_at") == std::to_string(created_at + 60));
+  CHECK(server_field(server_1, "admin") == "");
+  CHECK(pttl(keys::server(server_1)) > short_ttl.count());
+  // From then on it is its own heartbeat.
+  CHECK(describe(run(beat(server_1, restarted_1))) == "");
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "an instance leaving removes its own heartbeat, never a later run's") {
+  server_up(server_1, instance_1);
+  SUBCASE("nobody took it over") {
+    CHECK(status(leave(server_1, instance_1)) == "1");
+    CHECK_FALSE(exists(keys::server(server_1)));
+    CHECK(status(leave(server_1, instance_1)) == "0");
+  }
+  SUBCASE("a restarted run took it over") {
+    REQUIRE(describe(run(beat(server_1, restarted_1))) == instance_1);
+    CHECK(status(leave(server_1, instance_1)) == "0");
+    CHECK(server_field(server_1, "instance") == restarted_1);
+    CHECK(pttl(keys::server(server_1)) > 0);
+    CHECK(status(leave(server_1, restarted_1)) == "1");
+    CHECK_FALSE(exists(keys::server(server_1)));
+  }
+  SUBCASE("another server id") {
+    CHECK(status(leave(server_2, instance_2)) == "0");
+    CHECK(server_field(server_1, "instance") == instance_1);
+  }
+}
+
+// -- EVALSHA -----------------------------------------------------------------
+
+TEST_CASE_FIXTURE(call_store, "every script loads once and then runs by its SHA") {
   using goring::redis::script;
   for (std::size_t i = 0; i < goring::redis::script_count; ++i) {
     auto id = static_cast<script>(i);
@@ -1049,31 +1396,26 @@ TEST_CASE_FIXTURE(call_store,
     CHECK(loaded.str.size() == 40);
   }
 
-  auto sha
-    = run({"SCRIPT", "LOAD",
-           goring::redis::script_text(script::claim_user)}).str;
+  auto sha = run({"SCRIPT", "LOAD", goring::redis::script_text(script::claim_user)}).str;
   auto argv = goring::redis::eval_argv(
     goring::redis::claim_user("alice", token_of("alice"), presence_ttl), sha);
-  REQUIRE(argv.size() == 6);
+  REQUIRE(argv.size() == 9);
   CHECK(argv[0] == "EVALSHA");
   CHECK(argv[1] == sha);
-  CHECK(argv[2] == "1");
+  CHECK(argv[2] == "2");
   CHECK(argv[3] == keys::user("alice"));
+  CHECK(argv[4] == keys::user_call("alice"));
 
-  CHECK(run(argv).is_nil());
+  CHECK(describe(run(argv)) == list({""}));
   CHECK(value(keys::user("alice")) == token_of("alice"));
-  CHECK(describe(run(argv)) == token_of("alice"));
+  CHECK(describe(run(argv)) == list({token_of("alice")}));
 }
 
-TEST_CASE_FIXTURE(call_store,
-                  "after a script cache flush EVALSHA answers NOSCRIPT") {
+TEST_CASE_FIXTURE(call_store, "after a script cache flush EVALSHA answers NOSCRIPT") {
   using goring::redis::script;
-  auto sha
-    = run({"SCRIPT", "LOAD",
-           goring::redis::script_text(script::call_start)}).str;
+  auto sha = run({"SCRIPT", "LOAD", goring::redis::script_text(script::call_start)}).str;
   go_online("bob");
-  auto call = goring::redis::call_start("alice", "bob", "s-1", created_at,
-                                        session_ttl, alice_info);
+  auto call = goring::redis::call_start("alice", "bob", "s-1", created_at, session_ttl, alice_info);
   REQUIRE(describe(run({"SCRIPT", "FLUSH"})) == "OK");
 
   auto r = run(goring::redis::eval_argv(call, sha));
@@ -1085,8 +1427,7 @@ TEST_CASE_FIXTURE(call_store,
   CHECK_FALSE(exists(keys::session("s-1")));
 
   // The server's answer to NOSCRIPT: load again and retry.
-  REQUIRE(run({"SCRIPT", "LOAD",
-               goring::redis::script_text(script::call_start)}).str == sha);
+  REQUIRE(run({"SCRIPT", "LOAD", goring::redis::script_text(script::call_start)}).str == sha);
   CHECK(status(goring::redis::eval_argv(call, sha)) == "ok");
   CHECK(field("s-1", "state") == "ringing");
 }

@@ -11,7 +11,8 @@
 -- ARGV[6]  TTL in milliseconds of the ended session's record
 -- ARGV[7]  key prefix of users' presence ("ws:user:")
 -- ARGV[8]  key prefix of instances' heartbeats ("ws:server:")
--- Returns  {'gone'} when the session is over or vanished;
+-- Returns  {'gone', state, ended_reason} when the session is over, or
+--          {'gone', '', ''} when it vanished;
 --          {'live', state} while it goes on;
 --          {'ended', caller_id, callee_id, gone_user_id} when this check
 --          ended it (reason peer_disconnected).
@@ -25,10 +26,10 @@
 -- means gone at once: nobody will release it.
 -- Race prevented: both instances check the same call; whichever ends it
 -- first makes the other find it over ('gone'), so the end happens once.
-local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state')
+local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state', 'ended_reason')
 local caller, callee, state = f[1], f[2], f[3]
 if state ~= 'ringing' and state ~= 'accepted' then
-  return {'gone'}
+  return {'gone', state or '', f[4] or ''}
 end
 
 local function present(user)
