@@ -36,6 +36,14 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   log::set_level(config.log_level);
+  auto admin_on_loopback = config.admin_addr == "127.0.0.1" || config.admin_addr == "::1"
+                           || config.admin_addr == "localhost";
+  if (config.admin_port != 0 && !admin_on_loopback && config.admin_token.empty()) {
+    GORING_LOG(error, "main",
+               "refusing to bind the admin listener to " << config.admin_addr
+                                                         << " without ADMIN_TOKEN");
+    return 2;
+  }
   if (config.jwt_secret == default_jwt_secret)
     GORING_LOG(warn, "main",
                "JWT_SECRET is the default development secret: anyone can mint tokens. "
@@ -75,13 +83,6 @@ int main(int argc, char** argv) {
     };
     auto public_listener = open_listener(config.bind_addr, config.port, ctx);
     std::shared_ptr<listener> admin_listener;
-    auto admin_on_loopback = config.admin_addr == "127.0.0.1" || config.admin_addr == "::1"
-                             || config.admin_addr == "localhost";
-    if (config.admin_port != 0 && !admin_on_loopback && config.admin_token.empty()) {
-      GORING_LOG(error, "main", "refusing to bind the admin listener to "
-                                  << config.admin_addr << " without ADMIN_TOKEN");
-      return 2;
-    }
     if (config.admin_port != 0) {
       admin_listener = open_listener(config.admin_addr, config.admin_port, admin_ctx);
       if (admin_listener)

@@ -216,9 +216,12 @@ void resubscribe_all(bridge_actor* self) {
   std::vector<std::string> names{redis::keys::probe(st.ctx->instance_id)};
   for (auto& user : st.channels)
     names.push_back(redis::keys::signal(user));
-  st.subscriber->subscribe(std::move(names), [](redis::reply r) {
+  auto handle = caf::actor{self};
+  st.subscriber->subscribe(std::move(names), [handle](redis::reply r) {
     if (r.is_error())
       GORING_LOG(warn, component, "resubscribing failed: " << r.str);
+    else // probe as soon as the probe channel listens: readiness need not wait
+      caf::anon_send(handle, probe_atom::value, true);
   });
 }
 
@@ -281,6 +284,11 @@ void refresh_presence(bridge_actor* self) {
 /// before the next probe, or the subscriber connection is not trusted.
 void probe(bridge_actor* self) {
   auto& st = self->state;
+  if (!st.subscriber->connected()) {
+    // Down already: the reconnect is under way, nothing to probe.
+    st.probe_sent = 0;
+    return;
+  }
   if (st.probe_sent != 0) {
     GORING_LOG(warn, component, "pub/sub probe " << st.probe_sent
                                                  << " did not come back; reconnecting the "
@@ -485,9 +493,6 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
       GORING_LOG(info, component, (is_subscriber ? "subscriber" : "command") << " connection up");
       if (is_subscriber) {
         resubscribe_all(self);
-        // Probe at once: readiness need not wait a whole interval.
-        st.probe_sent = 0;
-        probe(self);
         return;
       }
       load_scripts(self);
@@ -510,6 +515,11 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
         return;
       heartbeat(self);
       self->delayed_send(self, self->state.ctx->config.heartbeat_ttl / 3, heartbeat_atom::value);
+    },
+    [self](probe_atom, bool) {
+      // The subscription is confirmed: a fresh probe, nothing outstanding.
+      self->state.probe_sent = 0;
+      probe(self);
     },
     [self](probe_atom) {
       probe(self);
