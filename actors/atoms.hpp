@@ -64,6 +64,12 @@ using probe_atom = caf::atom_constant<caf::atom("probe")>;
 /// (open_call, call_setup, user_id, conn) -> actor: the instance's call
 /// actor for a session, joined by `conn`, spawned if there is none.
 using open_call_atom = caf::atom_constant<caf::atom("opencall")>;
+/// (admin, method, target) -> (status, json): the admin API.
+using admin_atom = caf::atom_constant<caf::atom("admin")>;
+/// (status) -> json: an actor's row for the admin API.
+using status_atom = caf::atom_constant<caf::atom("status")>;
+/// (kick): an operator closes this connection (4002).
+using kick_atom = caf::atom_constant<caf::atom("kick")>;
 /// (leave) -> bool: removes this instance's heartbeat on shutdown.
 using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using script_loaded_atom = caf::atom_constant<caf::atom("loaded")>;

@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
 #include "config/log.hpp"
 #include "redis/scripts.hpp"
@@ -23,6 +24,8 @@ struct call_state {
   /// Connection actors of the participants on this instance.
   std::unordered_map<std::string, caf::actor> locals;
   bool over = false;
+  long long created_at = 0;
+  uint64_t handled = 0;
 
   static inline const char* name = "call_actor";
 
@@ -57,6 +60,11 @@ void notify(call_actor* self, const std::string& user, const std::string& frame)
   else
     self->send(self->state.ctx->bridge, deliver_atom::value, user, std::move(payload),
                caf::actor{self});
+}
+
+/// Checks come often enough to extend the keys before they expire.
+std::chrono::milliseconds check_period(const settings& s) {
+  return std::min(s.call_check_interval, s.session_ttl / 3);
 }
 
 void finish(call_actor* self) {
@@ -152,10 +160,11 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   if (user.empty() || st.over || st.call.state == "starting")
     return;
   if (is_away(dm.reason)) {
+    // The actor stays until its next check even with nobody local: the
+    // user's new connection (a takeover, a quick reconnect) may be about
+    // to join it.
     GORING_LOG(info, component, "call " << st.call.session_id << ": " << user
                                         << " is away; the call waits for them");
-    if (st.locals.empty())
-      finish(self);
     return;
   }
   end_call(self, user, true, caf::response_promise{});
@@ -222,9 +231,29 @@ void check_call(call_actor* self) {
              });
 }
 
+/// One row of the admin API's /admin/actors and /admin/calls.
+std::string status_json(call_actor* self) {
+  auto& st = self->state;
+  std::vector<std::string> local_users;
+  for (auto& [user, conn] : st.locals)
+    local_users.push_back(user);
+  return admin_row({{"kind", "call"},
+                    {"id", static_cast<long long>(self->id())},
+                    {"session_id", st.call.session_id},
+                    {"state", st.call.state},
+                    {"caller_id", st.call.caller_id},
+                    {"callee_id", st.call.callee_id},
+                    {"local_users", local_users},
+                    {"age_seconds", unix_now() - st.created_at},
+                    {"mailbox", static_cast<long long>(self->mailbox().size())},
+                    {"handled", static_cast<long long>(st.handled)},
+                    {"instance", st.ctx->instance_id}});
+}
+
 /// Handlers every phase shares.
 caf::message_handler common_handlers(call_actor* self) {
   return {
+    [self](status_atom) { return status_json(self); },
     [self](join_atom, const std::string& user, const caf::actor& conn, const std::string& info) {
       auto& st = self->state;
       if (!st.is_participant(user))
@@ -251,8 +280,14 @@ caf::message_handler common_handlers(call_actor* self) {
       }
     },
     [self](check_atom) {
+      if (self->state.locals.empty()) {
+        // Nobody here any more: the instances that hold a participant
+        // (or the user's next connection) keep the call.
+        finish(self);
+        return;
+      }
       check_call(self);
-      self->delayed_send(self, self->state.ctx->config.call_check_interval, check_atom::value);
+      self->delayed_send(self, check_period(self->state.ctx->config), check_atom::value);
     },
   };
 }
@@ -268,6 +303,7 @@ caf::behavior accepted_behavior(call_actor* self) {
   return caf::message_handler{
     [self](relay_atom, const std::string& user, std::string& frame) {
       auto& st = self->state;
+      ++st.handled;
       auto& peer = st.peer_of(user);
       auto it = st.locals.find(peer);
       if (it != st.locals.end())
@@ -430,7 +466,7 @@ caf::behavior starting_behavior(call_actor* self) {
                      protocol::encode_ringing(st.call.session_id, callee));
           notify(self, callee, protocol::encode_ring(st.call.session_id, st.call.caller_info));
           self->delayed_send(self, st.ctx->config.ring_timeout, ring_timeout_atom::value);
-          self->delayed_send(self, st.ctx->config.call_check_interval, check_atom::value);
+          self->delayed_send(self, check_period(st.ctx->config), check_atom::value);
           self->become(ringing_behavior(self));
           rp.deliver(true);
         });
@@ -440,6 +476,7 @@ caf::behavior starting_behavior(call_actor* self) {
       self->state.locals[user] = conn;
       self->monitor(conn);
     },
+    [self](status_atom) { return status_json(self); },
   };
 }
 
@@ -448,6 +485,7 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   auto& st = self->state;
   st.ctx = ctx;
   st.call = std::move(setup);
+  st.created_at = unix_now();
   ++ctx->live_calls;
   self->attach_functor([ctx] { --ctx->live_calls; });
   st.locals[local_user] = conn;
@@ -455,10 +493,13 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   self->set_down_handler([self](const caf::down_msg& dm) { on_participant_down(self, dm); });
   if (st.call.state == "starting")
     return starting_behavior(self);
-  self->delayed_send(self, ctx->config.call_check_interval, check_atom::value);
+  self->delayed_send(self, check_period(ctx->config), check_atom::value);
   if (st.call.state == "accepted")
     return accepted_behavior(self);
-  self->delayed_send(self, ctx->config.ring_timeout, ring_timeout_atom::value);
+  // One ring timer per call: the caller's instance owns it (a crashed one
+  // is covered by call_check).
+  if (local_user == st.call.caller_id)
+    self->delayed_send(self, ctx->config.ring_timeout, ring_timeout_atom::value);
   return ringing_behavior(self);
 }
 

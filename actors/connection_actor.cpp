@@ -2,7 +2,9 @@
 
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
 #include "config/log.hpp"
@@ -27,7 +29,14 @@ struct connection_state {
   /// The calls this user takes part in, by session id (at most one live;
   /// briefly two while a new ring races a failed start).
   std::unordered_map<std::string, caf::actor> calls;
+  /// Sessions whose end this client was already told: the same end can
+  /// come twice (from the peer's instance and from a call check).
+  std::unordered_set<std::string> told_over;
   bool closing = false;
+  bool registered = false;
+  std::string remote_addr;
+  long long connected_at = 0;
+  uint64_t handled = 0;
 
   static inline const char* name = "connection_actor";
 };
@@ -286,15 +295,21 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
     write(self, std::move(frame));
     return;
   }
-  // A state change of a call this connection does not hold was already
-  // told (the same end can come from the peer and from a call check).
-  if (it == st.calls.end())
+  bool ends = ev->type != protocol::event_type::accepted;
+  if (ends && st.told_over.count(ev->session_id) != 0)
     return;
-  if (it->second != hint)
-    self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type), ev->reason,
-               protocol::to_json(ev->peer));
-  if (ev->type != protocol::event_type::accepted)
-    st.calls.erase(it);
+  if (it != st.calls.end()) {
+    if (it->second != hint)
+      self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type), ev->reason,
+                 protocol::to_json(ev->peer));
+    if (ends)
+      st.calls.erase(it);
+  }
+  if (ends) {
+    if (st.told_over.size() >= 16)
+      st.told_over.clear();
+    st.told_over.insert(ev->session_id);
+  }
   write(self, std::move(frame));
 }
 
@@ -329,10 +344,32 @@ void resume(connection_actor* self, const std::vector<std::string>& claim) {
       });
 }
 
+/// One row of the admin API's /admin/actors and /admin/users.
+std::string status_json(connection_actor* self) {
+  auto& st = self->state;
+  std::string session_id;
+  if (!st.calls.empty())
+    session_id = st.calls.begin()->first;
+  return admin_row({{"kind", "connection"},
+                    {"id", static_cast<long long>(self->id())},
+                    {"user_id", st.me.user_id},
+                    {"state", st.closing ? "closing" : st.registered ? "registered" : "registering"},
+                    {"age_seconds", unix_now() - st.connected_at},
+                    {"mailbox", static_cast<long long>(self->mailbox().size())},
+                    {"handled", static_cast<long long>(st.handled)},
+                    {"instance", st.ctx->instance_id},
+                    {"connected_at", st.connected_at},
+                    {"remote_addr", st.remote_addr},
+                    {"session_id", session_id}});
+}
+
 caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
-                                  std::weak_ptr<client_link> link, auth::claims who) {
+                                  std::weak_ptr<client_link> link, auth::claims who,
+                                  std::string remote_addr) {
   auto& st = self->state;
   st.ctx = ctx;
+  st.remote_addr = std::move(remote_addr);
+  st.connected_at = unix_now();
   st.link = std::move(link);
   st.me = protocol::user_info{who.user_id, who.name, who.username};
   st.token = ctx->instance_id + "/" + std::to_string(ctx->next_connection_id++);
@@ -355,6 +392,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
     .await(
       [self](std::vector<std::string>& claim) {
         auto& st = self->state;
+        st.registered = true;
         GORING_LOG(info, component,
                    "user " << st.me.user_id << " connected"
                            << (claim[0].empty() ? "" : " (took over)"));
@@ -371,6 +409,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       });
   return {
     [self](text_atom, std::string& frame) {
+      ++self->state.handled;
       if (self->state.closing)
         return;
       auto parsed = protocol::parse_client_frame(frame);
@@ -393,6 +432,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       self->quit(away ? departure::away : departure::hung_up);
     },
     [self](signal_atom, std::string& payload, const caf::actor& hint) {
+      ++self->state.handled;
       if (payload.empty())
         return;
       char tag = payload[0];
@@ -402,7 +442,15 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       else if (tag == protocol::signal_tag::relay)
         write(self, std::move(payload));
     },
-    [self](write_atom, std::string& frame) { write(self, std::move(frame)); },
+    [self](write_atom, std::string& frame) {
+      ++self->state.handled;
+      write(self, std::move(frame));
+    },
+    [self](status_atom) { return status_json(self); },
+    [self](kick_atom) {
+      GORING_LOG(info, component, "user " << self->state.me.user_id << " kicked by an operator");
+      close(self, close_code::kicked, "kicked by operator", departure::hung_up);
+    },
     [self](replaced_atom) {
       GORING_LOG(info, component,
                  "user " << self->state.me.user_id << " replaced by a newer connection");
@@ -445,8 +493,9 @@ private:
 
 std::shared_ptr<connection_port> spawn_connection_actor(caf::actor_system& sys, context_ptr ctx,
                                                         std::weak_ptr<client_link> link,
-                                                        const auth::claims& who) {
-  auto actor = sys.spawn(connection_actor_fn, std::move(ctx), std::move(link), who);
+                                                        const auth::claims& who,
+                                                        const std::string& remote_addr) {
+  auto actor = sys.spawn(connection_actor_fn, std::move(ctx), std::move(link), who, remote_addr);
   return std::make_shared<actor_port>(std::move(actor));
 }
 

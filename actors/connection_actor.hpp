@@ -24,6 +24,7 @@ namespace goring {
 /// reports frames to.
 std::shared_ptr<connection_port> spawn_connection_actor(caf::actor_system& sys, context_ptr ctx,
                                                         std::weak_ptr<client_link> link,
-                                                        const auth::claims& who);
+                                                        const auth::claims& who,
+                                                        const std::string& remote_addr);
 
 } // namespace goring

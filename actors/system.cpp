@@ -83,8 +83,22 @@ actor_runtime::~actor_runtime() {
 }
 
 std::shared_ptr<connection_port> actor_runtime::open_connection(std::weak_ptr<client_link> link,
-                                                                const auth::claims& who) {
-  return spawn_connection_actor(impl_->sys, impl_->ctx, std::move(link), who);
+                                                                const auth::claims& who,
+                                                                const std::string& remote_addr) {
+  return spawn_connection_actor(impl_->sys, impl_->ctx, std::move(link), who, remote_addr);
+}
+
+void actor_runtime::admin(std::string method, std::string target,
+                          std::function<void(unsigned status, std::string body)> done) {
+  auto bridge = impl_->ctx->bridge;
+  // A one-shot actor waits for the bridge, so no I/O thread ever blocks.
+  impl_->sys.spawn([=](caf::event_based_actor* self) {
+    self->request(bridge, std::chrono::seconds(3), admin_atom::value, method, target)
+      .then([=](uint16_t status, std::string& body) { done(status, std::move(body)); },
+            [=](caf::error& err) {
+              done(503, "{\"error\":\"" + caf::to_string(err) + "\"}");
+            });
+  });
 }
 
 bool actor_runtime::redis_healthy() const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "config/config.hpp"
@@ -26,7 +27,13 @@ public:
 
   /// Spawns the connection actor of an accepted WebSocket.
   std::shared_ptr<connection_port> open_connection(std::weak_ptr<client_link> link,
-                                                   const auth::claims& who);
+                                                   const auth::claims& who,
+                                                   const std::string& remote_addr);
+
+  /// Answers an admin API request (/admin/...) asynchronously: `done` gets
+  /// the HTTP status and a JSON body, on a CAF thread.
+  void admin(std::string method, std::string target,
+             std::function<void(unsigned status, std::string body)> done);
 
   /// Both Redis connections are up.
   bool redis_healthy() const;

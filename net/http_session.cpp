@@ -146,6 +146,28 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     } else if (path == "/admin/drain" && req.method() == http::verb::post) {
       ctx_->runtime->start_drain();
       respond(req, http::status::accepted, "draining\n");
+    } else if (path == "/admin/log-level" && req.method() == http::verb::put) {
+      auto level = query_parameter(std::string_view{req.target().data(), req.target().size()},
+                                   "level");
+      if (level && log::set_level(*level)) {
+        GORING_LOG(info, "admin", "log level set to " << *level);
+        respond(req, http::status::ok, "{\"level\":\"" + *level + "\"}", "application/json");
+      } else {
+        respond(req, http::status::bad_request,
+                "{\"error\":\"level must be debug, info, warn, error or off\"}",
+                "application/json");
+      }
+    } else if (path.rfind("/admin/", 0) == 0) {
+      // Answered by the actors; the reply comes back on this session's strand.
+      auto method = std::string{req.method_string()};
+      auto target = std::string{req.target()};
+      ctx_->runtime->admin(method, target,
+                           [self = shared_from_this(), req](unsigned status, std::string body) {
+                             boost::asio::post(self->stream_.get_executor(), [=]() mutable {
+                               self->respond(req, static_cast<http::status>(status),
+                                             std::move(body), "application/json");
+                             });
+                           });
     } else {
       respond(req, http::status::not_found, "not found\n");
     }

@@ -50,6 +50,7 @@ inline constexpr uint16_t internal_error = 1011;
 inline constexpr uint16_t service_restart = 1012;
 inline constexpr uint16_t try_again_later = 1013;
 inline constexpr uint16_t replaced = 4000;
+inline constexpr uint16_t kicked = 4002;
 } // namespace close_code
 
 } // namespace goring

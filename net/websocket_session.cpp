@@ -57,7 +57,11 @@ void websocket_session::on_accept(beast::error_code ec) {
     GORING_LOG(debug, "websocket", "handshake failed: " << ec.message());
     return;
   }
-  port_ = ctx_->runtime->open_connection(std::weak_ptr<client_link>{shared_from_this()}, who_);
+  beast::error_code ignored;
+  auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ignored);
+  port_ = ctx_->runtime->open_connection(std::weak_ptr<client_link>{shared_from_this()}, who_,
+                                         remote.address().to_string() + ":"
+                                           + std::to_string(remote.port()));
   do_read();
 }
 
@@ -124,6 +128,9 @@ void websocket_session::enqueue(std::string frame) {
       queue_.pop_back();
     }
     start_close(close_code::try_again_later, "slow consumer");
+    // The actor hears of it now, not when the socket finally goes: the
+    // peer's call ends at once.
+    finish(close_kind::policy);
     return;
   }
   queued_bytes_ += frame.size();
@@ -185,7 +192,6 @@ void websocket_session::do_close() {
 }
 
 void websocket_session::finish(close_kind why) {
-  close_timer_.cancel();
   if (port_) {
     port_->closed(why);
     port_.reset();

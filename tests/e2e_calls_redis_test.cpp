@@ -296,17 +296,22 @@ TEST_CASE("an accepted call outlives the ring timeout") {
   CHECK(env.hget(keys::session(session_id), "state") == "accepted");
 }
 
-TEST_CASE("callee's connection drops while it rings: the caller hears peer_disconnected") {
-  one_instance env;
+TEST_CASE("callee's connection drops while it rings and it does not come back: the caller hears "
+          "peer_disconnected once the reconnect grace is over") {
+  one_instance env{{{"RECONNECT_GRACE", "1s"}, {"CALL_CHECK_INTERVAL", "200ms"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   env.join(alice);
   env.join(bob);
   auto session_id = place_call(alice, bob);
 
+  // No close frame: bob may still come back, so the call waits for him.
   bob.drop();
+  alice.expect_nothing(700ms);
+  CHECK(env.hget(keys::session(session_id), "state") == "ringing");
   expect_ended(alice, session_id, "peer_disconnected", "bob");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  CHECK_FALSE(key_exists(env.redis, keys::user("bob")));
 }
 
 TEST_CASE("caller closes its connection while it rings: the callee hears peer_disconnected") {
@@ -323,8 +328,9 @@ TEST_CASE("caller closes its connection while it rings: the callee hears peer_di
   CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("alice")); }, 3s));
 }
 
-TEST_CASE("caller's connection drops during an accepted call: the callee hears peer_disconnected") {
-  one_instance env;
+TEST_CASE("caller's connection drops during an accepted call and it does not come back: the "
+          "callee hears peer_disconnected once the reconnect grace is over") {
+  one_instance env{{{"RECONNECT_GRACE", "1s"}, {"CALL_CHECK_INTERVAL", "200ms"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   env.join(alice);
@@ -332,8 +338,11 @@ TEST_CASE("caller's connection drops during an accepted call: the callee hears p
   auto session_id = connect_call(alice, bob);
 
   alice.drop();
+  bob.expect_nothing(700ms);
+  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
   expect_ended(bob, session_id, "peer_disconnected", "alice");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
 }
 
 TEST_CASE("callee closes its connection during an accepted call: the caller hears "
@@ -356,6 +365,8 @@ TEST_CASE("callee closes its connection during an accepted call: the caller hear
   alice.expect_error("user_offline");
 }
 
+// Call keys are extended by the call check, which runs at least every third
+// of SESSION_TTL (a bug once let them expire between two checks).
 TEST_CASE("an accepted call lives on past the session TTL and still relays both ways") {
   one_instance env{{{"SESSION_TTL", "2s"}}};
   ws_client alice{"alice"};

@@ -2,6 +2,7 @@
 /// different goring processes, and takeover across them.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <future>
 #include <map>
 #include <string>
@@ -148,6 +149,8 @@ TEST_CASE("the callee on the other instance rejects: the caller hears rejected w
   place_call(alice, bob);
 }
 
+// Only the caller's instance times the ring; the callee's hears no_answer
+// over pub/sub (a bug once let the second timer's actor swallow it).
 TEST_CASE("nobody answers across instances: both hear no_answer and can call again") {
   two_instances env{{{"RING_TIMEOUT", "1s"}}};
   ws_client alice{"alice"};
@@ -165,17 +168,21 @@ TEST_CASE("nobody answers across instances: both hear no_answer and can call aga
   bob.expect("call.accepted");
 }
 
-TEST_CASE("the caller's connection drops while the callee on the other instance rings") {
-  two_instances env;
+TEST_CASE("the caller's connection drops while the callee on the other instance rings: the "
+          "callee hears peer_disconnected once the reconnect grace is over") {
+  two_instances env{{{"RECONNECT_GRACE", "1s"}, {"CALL_CHECK_INTERVAL", "200ms"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   env.join(alice, env.first);
   env.join(bob, env.second);
   auto session_id = place_call(alice, bob);
 
+  // No close frame: the call waits for alice to come back, on any instance.
   alice.drop();
+  bob.expect_nothing(700ms);
   expect_ended(bob, session_id, "peer_disconnected", "alice");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
 }
 
 TEST_CASE("the callee on the other instance disconnects during an accepted call") {
@@ -192,7 +199,8 @@ TEST_CASE("the callee on the other instance disconnects during an accepted call"
   CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("bob")); }, 3s));
 }
 
-TEST_CASE("a connection on the other instance takes over: the old one gets 4000 replaced") {
+TEST_CASE("a connection on the other instance takes over: the old one gets 4000 replaced and the "
+          "call moves to the new one") {
   two_instances env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
@@ -207,16 +215,24 @@ TEST_CASE("a connection on the other instance takes over: the old one gets 4000 
   REQUIRE(closed.has_value());
   CHECK(closed->code == 4000);
   CHECK(closed->reason == "replaced");
-  expect_ended(bob, session_id, "peer_disconnected", "alice");
-  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  expect_resumed(alice_again, session_id, "bob", "accepted", "caller");
+  // bob hears nothing of the move, and the call relays both ways.
+  bob.expect_nothing(300ms);
+  check_relay(alice_again, bob, session_id);
+  check_relay(bob, alice_again, session_id);
 
   // The old instance's release does not take the new connection's key.
   auto new_owner = presence_owner(env.redis, "alice");
   alice_again.expect_nothing(500ms);
   CHECK_FALSE(new_owner.empty());
+  CHECK(new_owner != old_owner);
   CHECK(presence_owner(env.redis, "alice") == new_owner);
 
-  // Calls reach alice on her new instance.
+  // Ending the moved call reaches bob, and the next call reaches alice on
+  // her new instance.
+  alice_again.end_call(session_id);
+  expect_ended(bob, session_id, "ended_by_user", "alice");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
   auto next_session = place_call(bob, alice_again);
   alice_again.accept(next_session);
   bob.expect("call.accepted");
@@ -240,23 +256,39 @@ TEST_CASE("a takeover back onto the first instance closes the connection on the 
   place_call(bob, alice_again);
 }
 
-TEST_CASE("an instance shutting down ends its users' calls for peers on the other instance") {
-  two_instances env;
+TEST_CASE("an instance draining on SIGTERM closes its clients with 1012 and keeps their calls; "
+          "a user who does not come back ends the call for the peer after the grace") {
+  two_instances env{{{"RECONNECT_GRACE", "2s"}, {"CALL_CHECK_INTERVAL", "200ms"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   env.join(alice, env.first);
   env.join(bob, env.second);
   auto session_id = connect_call(alice, bob);
 
+  auto drained = std::chrono::steady_clock::now();
   auto exit_code = std::async(std::launch::async, [&] { return env.first.stop(); });
   auto closed = alice.expect_close(10s);
   REQUIRE(closed.has_value());
-  CHECK(closed->code == 1001);
+  CHECK(closed->code == 1012);
+  CHECK(closed->reason == "service restart");
   CHECK(exit_code.get() == 0);
 
-  expect_ended(bob, session_id, "peer_disconnected", "alice");
-  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  // The drain released alice's presence and the instance's heartbeat, and
+  // left the call to wait for her.
   CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
+  CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
+  CHECK(key_exists(env.redis, keys::server("goring-2")));
+  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
+  CHECK(env.redis.run({"GET", keys::user_call("alice")}).str == session_id);
   CHECK(key_exists(env.redis, keys::user("bob")));
   CHECK(http_get(env.second.port(), "/health").status == 200);
+
+  // alice stays away: bob hears nothing until the grace is nearly over...
+  auto quiet_until = drained + 1700ms;
+  auto now = std::chrono::steady_clock::now();
+  if (now < quiet_until)
+    bob.expect_nothing(std::chrono::duration_cast<std::chrono::milliseconds>(quiet_until - now));
+  // ...then the end.
+  expect_ended(bob, session_id, "peer_disconnected", "alice");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
 }

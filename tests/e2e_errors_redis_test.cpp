@@ -2,6 +2,7 @@
 /// health, takeover and shutdown, through the real goring binary.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <future>
 #include <map>
 #include <string>
@@ -458,8 +459,8 @@ TEST_CASE("Redis failing mid-session answers internal_error and keeps the connec
   alice.expect_error("invalid_message");
 }
 
-TEST_CASE(
-  "a second connection of a user takes over: the old one gets 4000 replaced and its call ends") {
+TEST_CASE("a second connection of a user takes over: the old one gets 4000 replaced and the call "
+          "moves to the new one") {
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
@@ -474,22 +475,30 @@ TEST_CASE(
   REQUIRE(closed.has_value());
   CHECK(closed->code == 4000);
   CHECK(closed->reason == "replaced");
-  expect_ended(bob, session_id, "peer_disconnected", "alice");
-  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  expect_resumed(alice_again, session_id, "bob", "accepted", "caller");
+  // bob hears nothing of the move, and the call relays both ways.
+  bob.expect_nothing(300ms);
+  check_relay(bob, alice_again, session_id);
+  check_relay(alice_again, bob, session_id);
 
   // The old connection's release must not take the new one's key.
   auto new_owner = presence_owner(env.redis, "alice");
   alice_again.expect_nothing(500ms);
   CHECK(presence_owner(env.redis, "alice") == new_owner);
   CHECK_FALSE(new_owner.empty());
+  CHECK(new_owner != old_owner);
 
-  // Calls reach the new connection.
+  // The moved call ends as any other, and calls reach the new connection.
+  bob.end_call(session_id);
+  expect_ended(alice_again, session_id, "ended_by_user", "bob");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
   auto next_session = place_call(bob, alice_again);
   alice_again.accept(next_session);
   bob.expect("call.accepted");
 }
 
-TEST_CASE("SIGTERM closes every client with 1001, exits 0 and releases the presence keys") {
+TEST_CASE("SIGTERM drains: readiness and new upgrades get 503, clients are closed with 1012, the "
+          "presence keys and the heartbeat go, the calls stay, and the process exits 0") {
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
@@ -497,18 +506,55 @@ TEST_CASE("SIGTERM closes every client with 1001, exits 0 and releases the prese
   env.join(alice);
   env.join(bob);
   env.join(carol);
-  connect_call(alice, bob);
+  auto session_id = connect_call(alice, bob);
   REQUIRE(env.keys_matching("ws:user:*").size() == 3);
+  CHECK(key_exists(env.redis, keys::server("goring-1")));
+  {
+    http_response ready;
+    bool was_ready = wait_until(
+      [&] {
+        ready = http_get(env.goring.admin_port(), "/ready", 1s);
+        return ready.status == 200;
+      },
+      5s);
+    INFO("/ready before the drain: ", ready.status, " ", ready.body);
+    CHECK(was_ready);
+  }
+  // A connection the server accepts before the drain, upgraded during it.
+  ws_client late{"dave"};
+  REQUIRE(late.open_tcp(env.goring.port()));
 
+  auto started = std::chrono::steady_clock::now();
   auto exit_code = std::async(std::launch::async, [&] { return env.goring.stop(); });
+  // The clients read nothing yet, so their sessions hold the drain open.
+  http_response ready;
+  INFO("/ready during the drain: ", ready.status, " ", ready.body);
+  CHECK(wait_until(
+    [&] {
+      ready = http_get(env.goring.admin_port(), "/ready", 500ms);
+      return ready.status == 503;
+    },
+    2s));
+  CHECK(ready.body == "draining");
+  CHECK(late.try_upgrade("/ws?token=" + user_token("dave")) == 503);
+  ws_client later{"erin"};
+  CHECK(later.try_connect(env.goring.port(), user_token("erin"), 1s) != 101);
+
   for (auto* client : {&alice, &bob, &carol}) {
     INFO(client->label());
     auto closed = client->expect_close(10s);
     REQUIRE(closed.has_value());
-    CHECK(closed->code == 1001);
+    CHECK(closed->code == 1012);
+    CHECK(closed->reason == "service restart");
   }
   CHECK(exit_code.get() == 0);
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
   auto left = env.keys_matching("ws:user:*");
   INFO("left behind: ", left.size(), " ws:user keys");
   CHECK(left.empty());
+  CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
+  // The call waits in Redis for its users to come back to another instance.
+  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
+  CHECK(env.redis.run({"GET", keys::user_call("alice")}).str == session_id);
+  CHECK(env.redis.run({"GET", keys::user_call("bob")}).str == session_id);
 }

@@ -45,6 +45,10 @@ public:
   bool running() {
     return proc_.running();
   }
+  /// The server's PID (for /proc/PID/status), -1 once it has exited.
+  pid_t pid() const {
+    return proc_.pid();
+  }
 
   /// SIGTERM, then waits up to `timeout`. Returns the exit code, 128 + the
   /// signal when a signal ended it, or -1 when it still ran (it is then

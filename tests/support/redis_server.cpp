@@ -1,18 +1,44 @@
 #include "tests/support/redis_server.hpp"
 
 #include <csignal>
+#include <filesystem>
 #include <stdexcept>
 
 #include <hiredis/hiredis.h>
+#include <stdlib.h>
 
 namespace goring::test {
 
-redis_server::redis_server() {
+redis_server::redis_server() : redis_server(redis_persistence::none) {
+  // nop
+}
+
+redis_server::redis_server(redis_persistence persistence) : persistence_(persistence) {
   port_ = free_port();
-  proc_ = child_process({"redis-server", "--port", std::to_string(port_),
-                         "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                         "no", "--loglevel", "warning"},
-                        {}, "/dev/null");
+  if (persistence_ == redis_persistence::aof) {
+    char dir[] = "/tmp/goring_redis_XXXXXX";
+    if (::mkdtemp(dir) == nullptr)
+      throw std::runtime_error("mkdtemp() failed");
+    dir_ = dir;
+  }
+  launch();
+}
+
+void redis_server::launch() {
+  std::vector<std::string> argv{
+    "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+    "--save",       "",       "--loglevel",          "warning"};
+  if (persistence_ == redis_persistence::aof) {
+    // Every write is in the AOF before Redis answers it, so a restart
+    // finds exactly what clients were told had happened.
+    for (const char* arg : {"--appendonly", "yes", "--appendfsync", "always", "--dir"})
+      argv.emplace_back(arg);
+    argv.push_back(dir_);
+  } else {
+    argv.emplace_back("--appendonly");
+    argv.emplace_back("no");
+  }
+  proc_ = child_process(std::move(argv), {}, "/dev/null");
   bool up = wait_until(
     [&] {
       if (!proc_.running())
@@ -31,6 +57,11 @@ redis_server::redis_server() {
 redis_server::~redis_server() {
   if (ctx_ != nullptr)
     redisFree(ctx_);
+  if (!dir_.empty()) {
+    proc_.stop(SIGKILL, std::chrono::seconds(2));
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
 }
 
 std::string redis_server::addr() const {
@@ -58,8 +89,7 @@ redis::reply redis_server::run(const std::vector<std::string>& argv) {
     args.push_back(a.data());
     lens.push_back(a.size());
   }
-  auto* raw = redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(),
-                               lens.data());
+  auto* raw = redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lens.data());
   if (raw == nullptr) {
     redisFree(ctx_);
     ctx_ = nullptr;
@@ -76,6 +106,14 @@ void redis_server::stop() {
     ctx_ = nullptr;
   }
   proc_.stop(SIGTERM, std::chrono::seconds(5));
+}
+
+void redis_server::restart() {
+  if (ctx_ != nullptr) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+  launch();
 }
 
 } // namespace goring::test

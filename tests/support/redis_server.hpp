@@ -12,11 +12,19 @@ struct redisContext;
 
 namespace goring::test {
 
+/// Whether a redis_server keeps its data across stop() and restart().
+enum class redis_persistence {
+  none, ///< no RDB, no AOF: a restart comes back empty
+  aof,  ///< `--appendonly yes` in a private temporary directory
+};
+
 class redis_server {
 public:
   /// Starts redis-server with no persistence on a free port and waits until
   /// it answers PING (throws if it does not within 5 s).
   redis_server();
+  /// The same, with the persistence `persistence` asks for.
+  explicit redis_server(redis_persistence persistence);
   ~redis_server();
 
   uint16_t port() const {
@@ -30,13 +38,25 @@ public:
 
   /// Stops the server (SIGTERM) to test what happens without Redis.
   void stop();
+  /// Starts it again on the same port (with persistence, from the data it
+  /// wrote) and waits until it answers PING (throws if not within 5 s).
+  void restart();
+  /// The redis-server's PID, -1 while it is stopped.
+  pid_t pid() const {
+    return proc_.pid();
+  }
 
 private:
   void connect();
+  /// Starts redis-server on port_ and waits for PING.
+  void launch();
 
   uint16_t port_ = 0;
   child_process proc_;
   redisContext* ctx_ = nullptr;
+  redis_persistence persistence_ = redis_persistence::none;
+  /// The data directory with persistence, removed by the destructor.
+  std::string dir_;
 };
 
 } // namespace goring::test

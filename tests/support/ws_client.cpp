@@ -403,6 +403,40 @@ void ws_client::drop() {
     self.closed = ws_close{1006, "dropped by the client"};
 }
 
+bool ws_client::open_tcp(uint16_t port, std::chrono::milliseconds timeout) {
+  impl_ = std::make_unique<impl>(); // a fresh connection each time
+  auto& self = *impl_;
+  auto connected = std::make_shared<std::optional<error_code>>();
+  beast::get_lowest_layer(self.ws).async_connect(
+    tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+    [connected](error_code ec) { *connected = ec; });
+  return run_until(
+           self.ioc, [&] { return connected->has_value(); }, clock_type::now() + timeout)
+         && !**connected;
+}
+
+int ws_client::try_upgrade(const std::string& target, std::chrono::milliseconds timeout) {
+  auto& self = *impl_;
+  error_code ec;
+  auto port = beast::get_lowest_layer(self.ws).remote_endpoint(ec).port();
+  if (ec)
+    return 0;
+  auto res = std::make_shared<websocket::response_type>();
+  auto shaken = std::make_shared<std::optional<error_code>>();
+  self.ws.auto_fragment(false);
+  self.ws.async_handshake(*res, "127.0.0.1:" + std::to_string(port), target,
+                          [res, shaken](error_code ec) { *shaken = ec; });
+  if (!run_until(
+        self.ioc, [&] { return shaken->has_value(); }, clock_type::now() + timeout))
+    return 0;
+  if (!**shaken) {
+    self.open = true;
+    self.start_read();
+    return 101;
+  }
+  return static_cast<int>(res->result_int());
+}
+
 // -- call steps ---------------------------------------------------------------
 
 std::string place_call(ws_client& caller, ws_client& callee) {
@@ -430,13 +464,38 @@ std::string connect_call(ws_client& caller, ws_client& callee) {
 }
 
 json expect_ended(ws_client& client, const std::string& session_id, const std::string& reason,
-                  const std::string& peer_id) {
-  auto ended = client.expect("call.ended");
+                  const std::string& peer_id, std::chrono::milliseconds timeout) {
+  auto ended = client.expect("call.ended", timeout);
   INFO(client.label(), " got call.ended ", ended);
   CHECK(ended.str("session_id") == session_id);
   CHECK(ended.str("reason") == reason);
   CHECK(ended.at("peer_info").str("user_id") == peer_id);
   return ended;
+}
+
+json expect_resumed(ws_client& client, const std::string& session_id, const std::string& peer_id,
+                    const std::string& state, const std::string& role) {
+  auto resumed = client.expect("call.resumed");
+  INFO(client.label(), " got call.resumed ", resumed);
+  CHECK(resumed.str("session_id") == session_id);
+  CHECK(resumed.str("peer_id") == peer_id);
+  CHECK(resumed.str("state") == state);
+  CHECK(resumed.str("role") == role);
+  return resumed;
+}
+
+json check_relay(ws_client& from, ws_client& to, const std::string& session_id) {
+  static int sent = 0;
+  ++sent;
+  auto ice = R"({"session_id":")" + session_id + R"(","candidate":"candidate:)"
+             + std::to_string(sent) + R"( 1 UDP 2122252543 192.0.2.)" + std::to_string(sent % 250)
+             + R"( 40)" + std::to_string(100 + sent % 900) + R"( typ host \u00e9",)"
+             + R"("sdpMid":"0","sdpMLineIndex":)" + std::to_string(sent % 3) + "}";
+  INFO(from.label(), " relays ", ice, " to ", to.label());
+  from.send("webrtc.ice", ice);
+  auto sent_payload = json::parse(ice);
+  CHECK(to.expect("webrtc.ice") == sent_payload);
+  return sent_payload;
 }
 
 } // namespace goring::test

@@ -154,6 +154,14 @@ public:
   /// Drops the TCP connection without a close frame.
   void drop();
 
+  /// Opens only the TCP connection to 127.0.0.1:PORT. A later try_upgrade
+  /// sends its upgrade request over it: a connection the server accepted
+  /// before, say, it began to drain. Returns whether it connected.
+  bool open_tcp(uint16_t port, std::chrono::milliseconds timeout = frame_timeout);
+  /// Sends the upgrade GET `target` over the connection open_tcp opened;
+  /// answers as try_connect_target does.
+  int try_upgrade(const std::string& target, std::chrono::milliseconds timeout = frame_timeout);
+
 private:
   struct impl;
 
@@ -171,8 +179,18 @@ std::string place_call(ws_client& caller, ws_client& callee);
 std::string connect_call(ws_client& caller, ws_client& callee);
 
 /// `client` gets call.ended for `session_id` with `reason`, and peer_info
-/// names `peer_id`. Returns the payload.
+/// names `peer_id`, within `timeout`. Returns the payload.
 json expect_ended(ws_client& client, const std::string& session_id, const std::string& reason,
-                  const std::string& peer_id);
+                  const std::string& peer_id, std::chrono::milliseconds timeout = frame_timeout);
+
+/// `client` gets call.resumed for `session_id` with `peer_id`, `state`
+/// ("ringing", "accepted") and `role` ("caller", "callee"). Returns the
+/// payload.
+json expect_resumed(ws_client& client, const std::string& session_id, const std::string& peer_id,
+                    const std::string& state, const std::string& role);
+
+/// `from` sends a webrtc.ice for `session_id` with a candidate never sent
+/// before, and `to` gets it unchanged. Returns the payload sent.
+json check_relay(ws_client& from, ws_client& to, const std::string& session_id);
 
 } // namespace goring::test

@@ -1,0 +1,63 @@
+/// What Redis knows about the fleet: the live instances (their `ws:server`
+/// heartbeats), who owns a user's connection, and a call's session hash.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+struct redisContext;
+struct redisReply;
+
+namespace goringctl {
+
+/// One live instance, from its `ws:server:{server_id}` hash.
+struct instance_entry {
+  std::string server_id;
+  std::string instance; ///< "server_id/run-nonce"
+  std::string version;
+  std::string started_at; ///< Unix seconds
+  std::string admin;      ///< "host:port", "" without an admin listener
+};
+
+/// A Redis hash's fields in the order Redis lists them.
+using hash_fields = std::vector<std::pair<std::string, std::string>>;
+
+/// A blocking connection to the Redis of a goring fleet. Every command is
+/// bounded by the same timeout as admin requests; failures throw
+/// goringctl::error naming the address.
+class redis_directory {
+public:
+  /// Connects to "HOST:PORT" (port 6379 when left out) and authenticates
+  /// with REDIS_PASSWORD when that variable is set, as goring does.
+  explicit redis_directory(const std::string& addr);
+  ~redis_directory();
+  redis_directory(const redis_directory&) = delete;
+  redis_directory& operator=(const redis_directory&) = delete;
+
+  /// Every instance with a `ws:server:*` key, sorted by server id.
+  std::vector<instance_entry> instances();
+  /// The instance `server_id`, when its heartbeat key is live.
+  std::optional<instance_entry> instance(const std::string& server_id);
+  /// The server id from the owner token in `ws:user:{user_id}`, when the
+  /// user is connected anywhere.
+  std::optional<std::string> owner_server(const std::string& user_id);
+  /// `call:session:{session_id}`, empty when there is no such call.
+  hash_fields session(const std::string& session_id);
+
+private:
+  struct reply_deleter {
+    void operator()(redisReply* reply) const;
+  };
+  using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+  /// Runs one command; throws on a connection error or an error reply.
+  reply_ptr run(const std::vector<std::string>& argv);
+  hash_fields hgetall(const std::string& key);
+
+  std::string addr_;
+  redisContext* ctx_ = nullptr;
+};
+
+} // namespace goringctl
