@@ -4,6 +4,7 @@
 
 #include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
+#include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "redis/scripts.hpp"
 
@@ -25,6 +26,8 @@ struct call_state {
   std::unordered_map<std::string, caf::actor> locals;
   bool over = false;
   long long created_at = 0;
+  long long created_ns = 0;  // steady_ns, for call setup time
+  long long accepted_ns = 0; // steady_ns once accepted here, for duration
   uint64_t handled = 0;
 
   static inline const char* name = "call_actor";
@@ -65,6 +68,15 @@ void notify(call_actor* self, const std::string& user, const std::string& frame)
 /// Checks come often enough to extend the keys before they expire.
 std::chrono::milliseconds check_period(const settings& s) {
   return std::min(s.call_check_interval, s.session_ttl / 3);
+}
+
+/// Counts an end decided here: its outcome, and how long the call talked.
+void count_end(call_actor* self, const std::string& reason) {
+  auto& st = self->state;
+  auto& m = goring_metrics();
+  m.count_call(reason == "cancelled" ? "cancelled" : "ended");
+  if (st.call.state == "accepted")
+    m.call_duration->observe(seconds_since(st.accepted_ns != 0 ? st.accepted_ns : st.created_ns));
 }
 
 void finish(call_actor* self) {
@@ -126,6 +138,7 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
         auto& st = self->state;
         GORING_LOG(info, component,
                    "call " << st.call.session_id << " ended by " << user << ": " << out.detail);
+        count_end(self, out.detail);
         notify(self, st.peer_of(user),
                protocol::encode_ended(st.call.session_id, out.detail, st.info_of(user)));
         if (rp.pending())
@@ -272,6 +285,7 @@ caf::message_handler common_handlers(call_actor* self) {
       auto& st = self->state;
       auto ev = static_cast<protocol::event_type>(type);
       if (ev == protocol::event_type::accepted) {
+        st.accepted_ns = steady_ns();
         st.call.state = "accepted";
         st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
         self->become(accepted_behavior(self));
@@ -301,16 +315,16 @@ void refuse_relay(call_actor* self, const std::string& user, const char* why) {
 
 caf::behavior accepted_behavior(call_actor* self) {
   return caf::message_handler{
-    [self](relay_atom, const std::string& user, std::string& frame) {
+    [self](relay_atom, const std::string& user, std::string& frame, int64_t read_at) {
       auto& st = self->state;
       ++st.handled;
       auto& peer = st.peer_of(user);
       auto it = st.locals.find(peer);
       if (it != st.locals.end())
-        self->send(it->second, write_atom::value, std::move(frame));
+        self->send(it->second, relay_atom::value, std::move(frame), read_at);
       else
-        self->send(st.ctx->bridge, deliver_atom::value, peer,
-                   tagged(protocol::signal_tag::relay, frame), caf::actor{});
+        self->send(st.ctx->bridge, publish_atom::value, peer,
+                   tagged(protocol::signal_tag::relay, frame), read_at);
     },
     [self](accept_atom, const std::string& user, const std::string&) -> caf::error {
       if (user != self->state.call.callee_id)
@@ -332,7 +346,7 @@ caf::behavior accepted_behavior(call_actor* self) {
 
 caf::behavior ringing_behavior(call_actor* self) {
   return caf::message_handler{
-    [self](relay_atom, const std::string& user, const std::string&) {
+    [self](relay_atom, const std::string& user, const std::string&, int64_t) {
       refuse_relay(self, user, "the call has not been accepted yet");
     },
     [self](accept_atom, const std::string& user, const std::string& info) {
@@ -352,6 +366,11 @@ caf::behavior ringing_behavior(call_actor* self) {
           // Accepted already by this callee: an earlier accept whose answer
           // timed out went through after all. Same outcome, told again.
           if (out.status == "ok" || (out.status == "invalid_state" && out.detail == "accepted")) {
+            if (out.status == "ok") {
+              goring_metrics().count_call("accepted");
+              goring_metrics().call_setup->observe(seconds_since(st.created_ns));
+            }
+            st.accepted_ns = steady_ns();
             st.call.state = "accepted";
             st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
             notify(self, st.call.caller_id,
@@ -379,6 +398,7 @@ caf::behavior ringing_behavior(call_actor* self) {
           auto out = redis::parse_call_outcome(r);
           auto& st = self->state;
           if (out.status == "ok") {
+            goring_metrics().count_call("rejected");
             notify(self, st.call.caller_id,
                    protocol::encode_rejected(st.call.session_id, st.call.callee_info));
             rp.deliver(true);
@@ -400,6 +420,8 @@ caf::behavior ringing_behavior(call_actor* self) {
                    if (out.status == "ok" || out.status == "not_found") {
                      // Unanswered: both sides hear no_answer. A session that
                      // vanished meanwhile ends the same way here.
+                     if (out.status == "ok")
+                       goring_metrics().count_call("no_answer");
                      for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
                        if (out.status == "ok" || st.locals.count(*user) != 0)
                          notify(self, *user,
@@ -434,11 +456,15 @@ caf::behavior starting_behavior(call_actor* self) {
             caf::anon_send(st.ctx->bridge, eval_atom::value,
                            redis::call_end(st.call.session_id, st.call.caller_id,
                                            ended_ttl(st.ctx->config), unix_now(), true));
+            goring_metrics().count_call("failed");
             rp.deliver(redis_failure(r));
             finish(self);
             return;
           }
           if (r.str != "ok") {
+            goring_metrics().count_call(r.str == "offline"       ? "offline"
+                                        : r.str == "callee_busy" ? "busy"
+                                                                 : "failed");
             if (r.str == "offline")
               rp.deliver(
                 signal_failure(signal_error::user_offline, "user " + callee + " is not connected"));
@@ -486,6 +512,7 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   st.ctx = ctx;
   st.call = std::move(setup);
   st.created_at = unix_now();
+  st.created_ns = steady_ns();
   ++ctx->live_calls;
   self->attach_functor([ctx] { --ctx->live_calls; });
   st.locals[local_user] = conn;

@@ -7,6 +7,7 @@
 #include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
+#include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "redis/keys.hpp"
 
@@ -37,6 +38,8 @@ struct connection_state {
   std::string remote_addr;
   long long connected_at = 0;
   uint64_t handled = 0;
+  /// When the frame being handled was read (steady_ns), for relay timing.
+  int64_t read_at = 0;
 
   static inline const char* name = "connection_actor";
 };
@@ -59,11 +62,13 @@ std::string new_session_id() {
 }
 
 void write(connection_actor* self, std::string frame) {
+  goring_metrics().sent_of(frame_type(frame)).inc();
   if (auto link = self->state.link.lock())
     link->send(std::move(frame));
 }
 
 void send_error(connection_actor* self, signal_error code, const std::string& message) {
+  goring_metrics().count_error(code);
   GORING_LOG(info, component,
              "user " << self->state.me.user_id << ": " << protocol::wire_code(code) << ": "
                      << message);
@@ -259,7 +264,7 @@ void dispatch(connection_actor* self, client_message msg, std::string frame) {
       call_operation(self, call, std::move(msg), std::move(frame), true, end_atom::value, me);
       break;
     default: // webrtc.*: to the peer, unchanged
-      self->send(call, relay_atom::value, me, std::move(frame));
+      self->send(call, relay_atom::value, me, std::move(frame), st.read_at);
       break;
   }
 }
@@ -408,11 +413,13 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
         close(self, close_code::internal_error, "registration failed", departure::hung_up);
       });
   return {
-    [self](text_atom, std::string& frame) {
+    [self](text_atom, std::string& frame, int64_t read_at) {
       ++self->state.handled;
       if (self->state.closing)
         return;
       auto parsed = protocol::parse_client_frame(frame);
+      goring_metrics().count_received(parsed);
+      self->state.read_at = read_at;
       if (!parsed.message) {
         send_error(self, parsed.error, parsed.error_message);
         return;
@@ -446,6 +453,11 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       ++self->state.handled;
       write(self, std::move(frame));
     },
+    [self](relay_atom, std::string& frame, int64_t read_at) {
+      ++self->state.handled;
+      write(self, std::move(frame));
+      goring_metrics().relay->observe(seconds_since(read_at));
+    },
     [self](status_atom) { return status_json(self); },
     [self](kick_atom) {
       GORING_LOG(info, component, "user " << self->state.me.user_id << " kicked by an operator");
@@ -473,7 +485,7 @@ public:
     closed(close_kind::connection_lost);
   }
   void text_frame(std::string frame) override {
-    caf::anon_send(actor_, text_atom::value, std::move(frame));
+    caf::anon_send(actor_, text_atom::value, std::move(frame), static_cast<int64_t>(steady_ns()));
   }
   void binary_frame() override {
     caf::anon_send(actor_, binary_atom::value);

@@ -1,5 +1,6 @@
 #include "actors/redis_bridge.hpp"
 
+#include <cctype>
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
@@ -8,6 +9,7 @@
 
 #include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
+#include "actors/instance_metrics.hpp"
 #include "actors/call_actor.hpp"
 #include "config/log.hpp"
 #include "redis/async_connection.hpp"
@@ -22,6 +24,14 @@ constexpr const char* component = "redis_bridge";
 constexpr std::size_t refresh_batch = 500;
 
 using continuation = std::function<void(redis::reply)>;
+
+/// A command in flight: what to do with its reply, and what to time.
+struct waiting_command {
+  continuation k;
+  metrics::histogram* timer;
+  metrics::counter* errors;
+  long long started_ns;
+};
 
 /// A connection actor that asked to register and what it registered with.
 struct registered_conn {
@@ -47,7 +57,9 @@ struct bridge_state {
   std::unique_ptr<redis::async_connection> subscriber;
   std::array<std::string, redis::script_count> shas;
   uint64_t next_id = 1;
-  std::unordered_map<uint64_t, continuation> waiting;
+  std::unordered_map<uint64_t, waiting_command> waiting;
+  /// Per-command metrics, looked up once per command name.
+  std::unordered_map<std::string, std::pair<metrics::histogram*, metrics::counter*>> timers;
   /// Users whose registered connection here receives their messages.
   std::unordered_map<std::string, local_user> users;
   /// Users with a registration in flight: the newest registering connection
@@ -91,9 +103,27 @@ bool is_local_token(const bridge_state& st, const std::string& token) {
 }
 
 /// Sends a command; `k` runs later in the actor's context with the reply.
-void send_command(bridge_actor* self, std::vector<std::string> argv, continuation k) {
-  auto id = self->state.next_id++;
-  self->state.waiting.emplace(id, std::move(k));
+/// `label` names it in goring_redis_command_seconds (a script's name, or the
+/// command in lower case).
+void send_command(bridge_actor* self, std::vector<std::string> argv, continuation k,
+                  std::string label = {}) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  if (label.empty()) {
+    label = argv.empty() ? "none" : argv[0];
+    for (auto& c : label)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  auto timer = st.timers.find(label);
+  if (timer == st.timers.end()) {
+    auto& m = goring_metrics();
+    timer = st.timers
+              .emplace(label, std::make_pair(&m.redis_command->with({label}),
+                                             &m.redis_commands_failed->with({label})))
+              .first;
+  }
+  st.waiting.emplace(id, waiting_command{std::move(k), timer->second.first, timer->second.second,
+                                         steady_ns()});
   auto handle = caf::actor{self};
   self->state.commands->command(std::move(argv), [handle, id](redis::reply r) {
     caf::anon_send(handle, reply_atom::value, id, std::move(r));
@@ -106,8 +136,9 @@ void send_command(bridge_actor* self, std::vector<std::string> argv, continuatio
 void run_script(bridge_actor* self, redis::script_call call, continuation k) {
   auto& sha = self->state.shas[static_cast<std::size_t>(call.id)];
   auto argv = redis::eval_argv(call, sha);
+  auto label = std::string{redis::script_name(call.id)};
   if (sha.empty()) {
-    send_command(self, std::move(argv), std::move(k));
+    send_command(self, std::move(argv), std::move(k), label);
     return;
   }
   send_command(self, std::move(argv),
@@ -116,15 +147,18 @@ void run_script(bridge_actor* self, redis::script_call call, continuation k) {
                    GORING_LOG(info, component,
                               "script " << redis::script_name(call.id)
                                         << " missing in Redis, sending its text");
-                   send_command(self, redis::eval_argv(call, ""), k);
+                   send_command(self, redis::eval_argv(call, ""), k,
+                                std::string{redis::script_name(call.id)});
                    return;
                  }
                  k(std::move(r));
-               });
+               },
+               label);
 }
 
 /// Publishes without waiting: only failures are worth a log line.
 void publish(bridge_actor* self, const std::string& channel, std::string payload) {
+  goring_metrics().pubsub_out->inc();
   self->state.commands->command({"PUBLISH", channel, std::move(payload)},
                                 [channel](redis::reply r) {
                                   if (r.is_error())
@@ -193,6 +227,8 @@ void claim(bridge_actor* self, const std::string& user, waiting_registration reg
       st.users[user] = local_user{reg.conn, reg.token};
       // The replaced connection is named, not the new one: a late message
       // can then never close a connection newer than the one it meant.
+      if (!previous.empty())
+        goring_metrics().count_connection("replaced");
       if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
         publish(self, redis::keys::signal(user),
                 std::string(1, protocol::signal_tag::replaced) + previous);
@@ -520,9 +556,12 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
       auto it = self->state.waiting.find(id);
       if (it == self->state.waiting.end())
         return;
-      auto k = std::move(it->second);
+      auto w = std::move(it->second);
       self->state.waiting.erase(it);
-      k(std::move(r));
+      w.timer->observe(seconds_since(w.started_ns));
+      if (r.is_error())
+        w.errors->inc();
+      w.k(std::move(r));
     },
     [self](eval_atom, redis::script_call& call) {
       auto rp = self->make_response_promise();
@@ -611,8 +650,14 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
       else
         publish(self, redis::keys::signal(user), std::move(payload));
     },
+    [self](publish_atom, const std::string& user, std::string& payload, int64_t read_at) {
+      // A relay to a peer on another instance: one PUBLISH, nothing else.
+      publish(self, redis::keys::signal(user), std::move(payload));
+      goring_metrics().relay->observe(seconds_since(read_at));
+    },
     [self](pubsub_atom, const std::string& channel, std::string& payload) {
       auto& st = self->state;
+      goring_metrics().pubsub_in->inc();
       if (channel.compare(0, redis::keys::probe_prefix.size(), redis::keys::probe_prefix) == 0) {
         if (payload == std::to_string(st.probe_sent)) {
           st.probe_sent = 0;
@@ -647,6 +692,7 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
       load_scripts(self);
       heartbeat(self);
       if (st.commands_were_up) {
+        goring_metrics().redis_reconnects->inc();
         // Redis came back: write back what it may have lost (presence keys),
         // and let every call see at once whether its state survived.
         refresh_presence(self);

@@ -8,6 +8,7 @@
 #include "actors/context.hpp"
 #include "actors/redis_bridge.hpp"
 #include "config/log.hpp"
+#include "actors/instance_metrics.hpp"
 #include "net/metrics.hpp"
 
 namespace goring {
@@ -44,6 +45,13 @@ void register_metrics(const context_ptr& ctx) {
                        [ctx] { return double(ctx->slow_consumers.load()); });
   reg.gauge_callback("goring_ready", "1 while the instance takes traffic (see /ready).",
                      [ctx] { return ctx->ready() ? 1.0 : 0.0; });
+  reg.gauge_callback("goring_actors", "Live actors by kind.", {"kind"}, [ctx] {
+    return std::vector<metrics::labelled_value>{
+      {{"connection"}, double(ctx->live_connections.load())},
+      {{"call"}, double(ctx->live_calls.load())},
+      {{"bridge"}, 1.0}};
+  });
+  goring_metrics(); // registers the rest, so every family shows from the start
 }
 
 caf::actor_system_config& configure(caf::actor_system_config& cfg, const settings& s) {

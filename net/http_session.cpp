@@ -4,6 +4,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "config/log.hpp"
+#include "actors/instance_metrics.hpp"
 #include "net/metrics.hpp"
 #include "net/websocket_session.hpp"
 
@@ -179,6 +180,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       return;
     }
     if (ctx_->runtime->draining()) {
+      goring_metrics().count_connection("draining");
       respond(req, http::status::service_unavailable, "restarting; connect to another instance\n");
       return;
     }
@@ -209,9 +211,11 @@ void http_session::upgrade(request req) {
     GORING_LOG(info, "http",
                "upgrade refused from " << stream_.socket().remote_endpoint(ignored) << ": "
                                        << check.refusal);
+    goring_metrics().count_connection("unauthorized");
     respond(req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
     return;
   }
+  goring_metrics().count_connection("accepted");
   stream_.expires_never();
   std::make_shared<websocket_session>(stream_.release_socket(), ctx_, std::move(*check.valid))
     ->run(std::move(req));

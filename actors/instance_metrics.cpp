@@ -1,0 +1,142 @@
+#include "actors/instance_metrics.hpp"
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace goring {
+
+namespace {
+
+constexpr std::array<const char*, 7> client_type_names = {
+  "call.start", "call.accept", "call.reject", "call.end",
+  "webrtc.offer", "webrtc.answer", "webrtc.ice"};
+
+} // namespace
+
+instance_metrics& goring_metrics() {
+  static instance_metrics* m = [] {
+    auto* out = new instance_metrics;
+    auto& reg = metrics::global();
+    auto& received = reg.counter("goring_messages_received_total",
+                                 "Frames received from clients, by type.", {"type"});
+    for (std::size_t i = 0; i < client_type_names.size(); ++i)
+      out->received[i] = &received.with({client_type_names[i]});
+    out->received_invalid = &received.with({"invalid"});
+    auto& errors = reg.counter("goring_errors_sent_total", "Error frames sent to clients, by code.",
+                               {"code"});
+    for (std::size_t i = 1; i < out->errors.size(); ++i)
+      out->errors[i] =
+        &errors.with({std::string{protocol::wire_code(static_cast<protocol::signal_error>(i))}});
+    out->sent = &reg.counter("goring_messages_sent_total", "Frames sent to clients, by type.",
+                             {"type"});
+    out->connections_opened = &reg.counter(
+      "goring_connections_opened_total",
+      "WebSocket upgrades by result: accepted, unauthorized, draining, replaced.", {"result"});
+    out->calls = &reg.counter("goring_calls_total", "Calls by outcome, counted where decided.",
+                              {"outcome"});
+    out->call_setup = &reg.histogram("goring_call_setup_seconds",
+                                     "From the ring to the accept, as the accepting instance saw it.")
+                         .with();
+    out->call_duration =
+      &reg
+         .histogram("goring_call_duration_seconds", "From the accept to the end of a call.", {},
+                    metrics::exponential_buckets(1, 2, 14))
+         .with();
+    out->relay = &reg.histogram("goring_relay_seconds",
+                                "Time inside goring from a webrtc frame read to the frame handed "
+                                "to the peer's socket or published.",
+                                {}, metrics::exponential_buckets(1e-5, 2, 16))
+                    .with();
+    out->redis_command =
+      &reg.histogram("goring_redis_command_seconds",
+                     "Redis round trips by command (script name for EVALSHA).", {"command"},
+                     metrics::exponential_buckets(5e-5, 2, 16));
+    out->redis_commands_failed = &reg.counter(
+      "goring_redis_command_errors_total", "Redis commands answered with an error, by command.",
+      {"command"});
+    out->redis_reconnects =
+      &reg.counter("goring_redis_reconnects_total", "Redis connections made again after a loss.")
+         .with();
+    auto& pubsub = reg.counter("goring_pubsub_messages_total",
+                               "Pub/sub messages published (out) and received (in).",
+                               {"direction"});
+    out->pubsub_in = &pubsub.with({"in"});
+    out->pubsub_out = &pubsub.with({"out"});
+    reg.gauge("goring_build_info", "Always 1; the labels say which build runs.", {"version"})
+      .with({GORING_VERSION})
+      .set(1);
+    return out;
+  }();
+  return *m;
+}
+
+metrics::counter& instance_metrics::sent_of(std::string_view type) {
+  // Few distinct types: a small cache per thread keeps the family's lookup
+  // (and its mutex) off the hot path after the first frame of each type.
+  thread_local std::unordered_map<std::string, metrics::counter*> cache;
+  auto it = cache.find(std::string{type});
+  if (it != cache.end())
+    return *it->second;
+  auto* c = &sent->with({std::string{type}});
+  cache.emplace(std::string{type}, c);
+  return *c;
+}
+
+void instance_metrics::count_call(const char* outcome) {
+  thread_local std::unordered_map<std::string, metrics::counter*> cache;
+  auto it = cache.find(outcome);
+  if (it == cache.end())
+    it = cache.emplace(outcome, &calls->with({outcome})).first;
+  it->second->inc();
+}
+
+void instance_metrics::count_connection(const char* result) {
+  connections_opened->with({result}).inc();
+}
+
+void instance_metrics::count_received(const protocol::parse_result& parsed) {
+  if (parsed.message)
+    received[static_cast<std::size_t>(parsed.message->type)]->inc();
+  else
+    received_invalid->inc();
+}
+
+void instance_metrics::count_error(protocol::signal_error code) {
+  auto i = static_cast<std::size_t>(code);
+  if (i > 0 && i < errors.size())
+    errors[i]->inc();
+}
+
+std::string_view frame_type(std::string_view frame) {
+  auto key = frame.find("\"type\"");
+  if (key == std::string_view::npos || key > 64)
+    return "other";
+  auto open = frame.find('"', frame.find(':', key + 6));
+  if (open == std::string_view::npos)
+    return "other";
+  auto close = frame.find('"', open + 1);
+  if (close == std::string_view::npos)
+    return "other";
+  // Only known types become label values: a relay is the client's text.
+  auto type = frame.substr(open + 1, close - open - 1);
+  for (std::string_view known :
+       {"call.ringing", "call.ring", "call.accepted", "call.rejected", "call.ended",
+        "call.resumed", "error", "webrtc.offer", "webrtc.answer", "webrtc.ice"})
+    if (type == known)
+      return known;
+  return "other";
+}
+
+long long steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+           std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+double seconds_since(long long start_ns) {
+  return static_cast<double>(steady_ns() - start_ns) / 1e9;
+}
+
+} // namespace goring

@@ -1,0 +1,53 @@
+/// goring's own metrics, looked up once: the hot path keeps the references
+/// and updates them without locks (see net/metrics.hpp).
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "actors/protocol.hpp"
+#include "net/metrics.hpp"
+
+namespace goring {
+
+struct instance_metrics {
+  /// Frames received from clients, by type ("invalid" when unparseable).
+  std::array<metrics::counter*, 7> received{};
+  metrics::counter* received_invalid = nullptr;
+  /// Errors sent to clients, by code.
+  std::array<metrics::counter*, 8> errors{};
+  metrics::counter_family* sent = nullptr;
+  metrics::counter_family* connections_opened = nullptr;
+  metrics::counter_family* calls = nullptr;
+  metrics::counter_family* redis_commands_failed = nullptr;
+  metrics::histogram* call_setup = nullptr;
+  metrics::histogram* call_duration = nullptr;
+  metrics::histogram* relay = nullptr;
+  metrics::histogram_family* redis_command = nullptr;
+  metrics::counter* redis_reconnects = nullptr;
+  metrics::counter* pubsub_in = nullptr;
+  metrics::counter* pubsub_out = nullptr;
+
+  /// Frames sent to clients, by type; cached per type name.
+  metrics::counter& sent_of(std::string_view type);
+  /// goring_calls_total{outcome}: accepted, rejected, cancelled, no_answer,
+  /// busy, offline, failed, ended.
+  void count_call(const char* outcome);
+  void count_connection(const char* result);
+  void count_received(const protocol::parse_result& parsed);
+  void count_error(protocol::signal_error code);
+};
+
+/// The process's metrics, registered in metrics::global() on first use.
+instance_metrics& goring_metrics();
+
+/// The "type" of a frame, read without a JSON parse (for sent counts).
+std::string_view frame_type(std::string_view frame);
+
+/// Seconds since `start_ns` (from steady_ns()).
+double seconds_since(long long start_ns);
+
+/// Monotonic nanoseconds, for timing spans across actors.
+long long steady_ns();
+
+} // namespace goring
