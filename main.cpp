@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   log::set_level(config.log_level);
+  log::set_format(config.log_format);
+  log::set_server_id(config.server_id);
   auto admin_on_loopback = config.admin_addr == "127.0.0.1" || config.admin_addr == "::1"
                            || config.admin_addr == "localhost";
   if (config.admin_port != 0 && !admin_on_loopback && config.admin_token.empty()) {
@@ -86,8 +88,7 @@ int main(int argc, char** argv) {
     if (config.admin_port != 0) {
       admin_listener = open_listener(config.admin_addr, config.admin_port, admin_ctx);
       if (admin_listener)
-        runtime.set_admin_addr(config.admin_addr + ":"
-                               + std::to_string(admin_listener->port()));
+        runtime.set_admin_addr(config.admin_addr + ":" + std::to_string(admin_listener->port()));
     }
     if (!public_listener || (config.admin_port != 0 && !admin_listener)) {
       exit_code = 1;

@@ -136,8 +136,9 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
       auto out = redis::parse_call_outcome(r);
       if (out.status == "ok") {
         auto& st = self->state;
-        GORING_LOG(info, component,
-                   "call " << st.call.session_id << " ended by " << user << ": " << out.detail);
+        GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                        "call " << st.call.session_id << " ended by " << user << ": "
+                                << out.detail);
         count_end(self, out.detail);
         notify(self, st.peer_of(user),
                protocol::encode_ended(st.call.session_id, out.detail, st.info_of(user)));
@@ -176,8 +177,9 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
     // The actor stays until its next check even with nobody local: the
     // user's new connection (a takeover, a quick reconnect) may be about
     // to join it.
-    GORING_LOG(info, component, "call " << st.call.session_id << ": " << user
-                                        << " is away; the call waits for them");
+    GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                    "call " << st.call.session_id << ": " << user
+                            << " is away; the call waits for them");
     return;
   }
   end_call(self, user, true, caf::response_promise{});
@@ -191,8 +193,8 @@ void catch_up(call_actor* self, const std::string& state, const std::string& rea
   for (auto& [user, conn] : st.locals) {
     std::string frame;
     if (state.empty())
-      frame = protocol::encode_ended(st.call.session_id, "session_lost",
-                                     st.info_of(st.peer_of(user)));
+      frame =
+        protocol::encode_ended(st.call.session_id, "session_lost", st.info_of(st.peer_of(user)));
     else if (state == "rejected" && user == st.call.caller_id)
       frame = protocol::encode_rejected(st.call.session_id, st.call.callee_info);
     else if (state == "ended")
@@ -210,38 +212,37 @@ void check_call(call_actor* self) {
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
-  run_script(self,
-             redis::call_check(st.call.session_id, st.ctx->config.session_ttl, now_ms,
-                               st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config)),
-             [self](const redis::reply& r) {
-               auto& st = self->state;
-               if (r.type != redis::reply::kind::array || r.elements.empty())
-                 return; // Redis is away: the next tick tries again
-               auto field = [&](std::size_t i) {
-                 return i < r.elements.size() ? r.elements[i].str : std::string{};
-               };
-               auto status = field(0);
-               if (status == "gone") {
-                 GORING_LOG(info, component,
-                            "call " << st.call.session_id << " is over ("
-                                    << (field(1).empty() ? "vanished from Redis" : field(1))
-                                    << ")");
-                 catch_up(self, field(1), field(2));
-                 finish(self);
-               } else if (status == "ended") {
-                 auto gone = field(3);
-                 GORING_LOG(info, component, "call " << st.call.session_id << ": " << gone
-                                                     << " did not come back; ended");
-                 notify(self, st.peer_of(gone),
-                        protocol::encode_ended(st.call.session_id, "peer_disconnected",
-                                               st.info_of(gone)));
-                 finish(self);
-               } else if (status == "live" && field(1) == "accepted"
-                          && st.call.state == "ringing") {
-                 st.call.state = "accepted";
-                 self->become(accepted_behavior(self));
-               }
-             });
+  run_script(
+    self,
+    redis::call_check(st.call.session_id, st.ctx->config.session_ttl, now_ms,
+                      st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config)),
+    [self](const redis::reply& r) {
+      auto& st = self->state;
+      if (r.type != redis::reply::kind::array || r.elements.empty())
+        return; // Redis is away: the next tick tries again
+      auto field = [&](std::size_t i) {
+        return i < r.elements.size() ? r.elements[i].str : std::string{};
+      };
+      auto status = field(0);
+      if (status == "gone") {
+        GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                        "call " << st.call.session_id << " is over ("
+                                << (field(1).empty() ? "vanished from Redis" : field(1)) << ")");
+        catch_up(self, field(1), field(2));
+        finish(self);
+      } else if (status == "ended") {
+        auto gone = field(3);
+        GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                        "call " << st.call.session_id << ": " << gone
+                                << " did not come back; ended");
+        notify(self, st.peer_of(gone),
+               protocol::encode_ended(st.call.session_id, "peer_disconnected", st.info_of(gone)));
+        finish(self);
+      } else if (status == "live" && field(1) == "accepted" && st.call.state == "ringing") {
+        st.call.state = "accepted";
+        self->become(accepted_behavior(self));
+      }
+    });
 }
 
 /// One row of the admin API's /admin/actors and /admin/calls.
@@ -483,9 +484,9 @@ caf::behavior starting_behavior(call_actor* self) {
             end_call(self, st.call.caller_id, true, caf::response_promise{});
             return;
           }
-          GORING_LOG(info, component,
-                     "call " << st.call.session_id << ": " << st.call.caller_id << " rings "
-                             << callee);
+          GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                          "call " << st.call.session_id << ": " << st.call.caller_id << " rings "
+                                  << callee);
           st.call.state = "ringing";
           auto& caller_conn = st.locals.begin()->second;
           self->send(caller_conn, write_atom::value,

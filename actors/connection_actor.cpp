@@ -69,9 +69,9 @@ void write(connection_actor* self, std::string frame) {
 
 void send_error(connection_actor* self, signal_error code, const std::string& message) {
   goring_metrics().count_error(code);
-  GORING_LOG(info, component,
-             "user " << self->state.me.user_id << ": " << protocol::wire_code(code) << ": "
-                     << message);
+  GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),
+                  "user " << self->state.me.user_id << ": " << protocol::wire_code(code) << ": "
+                          << message);
   write(self, protocol::encode_error(code, message));
 }
 
@@ -102,8 +102,9 @@ void open_call(connection_actor* self, call_setup setup, Next next) {
   auto& own = st.me.user_id == setup.caller_id ? setup.caller_info : setup.callee_info;
   own = st.me;
   auto session_id = setup.session_id;
-  self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
-                st.me.user_id, caf::actor{self})
+  self
+    ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+              st.me.user_id, caf::actor{self})
     .then(
       [self, session_id, next](caf::actor& call) mutable {
         track_call(self, session_id, call);
@@ -221,8 +222,9 @@ void start_call(connection_actor* self, const std::string& callee) {
   auto session_id = new_session_id();
   call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
   // Awaited: a second call.start must see this call, not race it.
-  self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
-                st.me.user_id, caf::actor{self})
+  self
+    ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+              st.me.user_id, caf::actor{self})
     .await(
       [self, session_id](caf::actor& call) {
         track_call(self, session_id, call);
@@ -281,20 +283,20 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
   auto it = st.calls.find(ev->session_id);
   if (ev->type == protocol::event_type::ring) {
     if (it == st.calls.end() && hint) {
-      self->send(hint, join_atom::value, st.me.user_id, caf::actor{self},
-                 protocol::to_json(st.me));
+      self->send(hint, join_atom::value, st.me.user_id, caf::actor{self}, protocol::to_json(st.me));
       track_call(self, ev->session_id, hint);
     } else if (it == st.calls.end()) {
       call_setup setup{ev->session_id, ev->caller_id, st.me.user_id, ev->peer, st.me, "ringing"};
       if (setup.caller_info.user_id.empty())
         setup.caller_info.user_id = ev->caller_id;
       // Awaited: the client may accept the instant it sees the ring.
-      self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
-                    st.me.user_id, caf::actor{self})
+      self
+        ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+                  st.me.user_id, caf::actor{self})
         .await([self, id = ev->session_id](caf::actor& call) { track_call(self, id, call); },
                [](caf::error& err) {
-                 GORING_LOG(warn, component, "opening a call actor failed: "
-                                               << caf::to_string(err));
+                 GORING_LOG(warn, component,
+                            "opening a call actor failed: " << caf::to_string(err));
                });
     }
     write(self, std::move(frame));
@@ -330,15 +332,17 @@ void resume(connection_actor* self, const std::vector<std::string>& claim) {
                    protocol::user_info_from_json(claim[6], claim[3]),
                    claim[4]};
   bool caller = st.me.user_id == setup.caller_id;
-  auto frame = protocol::encode_resumed(setup.session_id,
-                                        caller ? setup.callee_id : setup.caller_id,
-                                        setup.state, caller ? "caller" : "callee");
-  GORING_LOG(info, component, "user " << st.me.user_id << " resumes call " << setup.session_id);
+  auto frame =
+    protocol::encode_resumed(setup.session_id, caller ? setup.callee_id : setup.caller_id,
+                             setup.state, caller ? "caller" : "callee");
+  GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
+                  "user " << st.me.user_id << " resumes call " << setup.session_id);
   auto& own = caller ? setup.caller_info : setup.callee_info;
   own = st.me;
   auto session_id = setup.session_id;
-  self->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
-                st.me.user_id, caf::actor{self})
+  self
+    ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+              st.me.user_id, caf::actor{self})
     .await(
       [self, session_id, frame](caf::actor& call) {
         track_call(self, session_id, call);
@@ -358,7 +362,9 @@ std::string status_json(connection_actor* self) {
   return admin_row({{"kind", "connection"},
                     {"id", static_cast<long long>(self->id())},
                     {"user_id", st.me.user_id},
-                    {"state", st.closing ? "closing" : st.registered ? "registered" : "registering"},
+                    {"state", st.closing      ? "closing"
+                              : st.registered ? "registered"
+                                              : "registering"},
                     {"age_seconds", unix_now() - st.connected_at},
                     {"mailbox", static_cast<long long>(self->mailbox().size())},
                     {"handled", static_cast<long long>(st.handled)},
@@ -398,16 +404,16 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       [self](std::vector<std::string>& claim) {
         auto& st = self->state;
         st.registered = true;
-        GORING_LOG(info, component,
-                   "user " << st.me.user_id << " connected"
-                           << (claim[0].empty() ? "" : " (took over)"));
+        GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
+                        "user " << st.me.user_id << " connected"
+                                << (claim[0].empty() ? "" : " (took over)"));
         if (claim.size() >= 7)
           resume(self, claim);
       },
       [self](caf::error& err) {
-        GORING_LOG(warn, component,
-                   "user " << self->state.me.user_id
-                           << " could not register: " << caf::to_string(err));
+        GORING_LOG_WITH(warn, component, ({{"user_id", self->state.me.user_id}}),
+                        "user " << self->state.me.user_id
+                                << " could not register: " << caf::to_string(err));
         send_error(self, signal_error::internal_error,
                    "the server could not register the connection; reconnect later");
         close(self, close_code::internal_error, "registration failed", departure::hung_up);
@@ -433,9 +439,9 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
     [self](closed_atom, uint8_t kind) {
       auto why = static_cast<close_kind>(kind);
       bool away = why == close_kind::connection_lost;
-      GORING_LOG(info, component,
-                 "user " << self->state.me.user_id
-                         << (away ? " lost its connection" : " disconnected"));
+      GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),
+                      "user " << self->state.me.user_id
+                              << (away ? " lost its connection" : " disconnected"));
       self->quit(away ? departure::away : departure::hung_up);
     },
     [self](signal_atom, std::string& payload, const caf::actor& hint) {
@@ -460,12 +466,13 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
     },
     [self](status_atom) { return status_json(self); },
     [self](kick_atom) {
-      GORING_LOG(info, component, "user " << self->state.me.user_id << " kicked by an operator");
+      GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),
+                      "user " << self->state.me.user_id << " kicked by an operator");
       close(self, close_code::kicked, "kicked by operator", departure::hung_up);
     },
     [self](replaced_atom) {
-      GORING_LOG(info, component,
-                 "user " << self->state.me.user_id << " replaced by a newer connection");
+      GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),
+                      "user " << self->state.me.user_id << " replaced by a newer connection");
       close(self, close_code::replaced, "replaced", departure::away);
     },
     [self](shutdown_atom) {

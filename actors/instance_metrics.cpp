@@ -10,7 +10,7 @@ namespace goring {
 namespace {
 
 constexpr std::array<const char*, 7> client_type_names = {
-  "call.start", "call.accept", "call.reject", "call.end",
+  "call.start",   "call.accept",   "call.reject", "call.end",
   "webrtc.offer", "webrtc.answer", "webrtc.ice"};
 
 } // namespace
@@ -24,44 +24,46 @@ instance_metrics& goring_metrics() {
     for (std::size_t i = 0; i < client_type_names.size(); ++i)
       out->received[i] = &received.with({client_type_names[i]});
     out->received_invalid = &received.with({"invalid"});
-    auto& errors = reg.counter("goring_errors_sent_total", "Error frames sent to clients, by code.",
-                               {"code"});
+    auto& errors =
+      reg.counter("goring_errors_sent_total", "Error frames sent to clients, by code.", {"code"});
     for (std::size_t i = 1; i < out->errors.size(); ++i)
       out->errors[i] =
         &errors.with({std::string{protocol::wire_code(static_cast<protocol::signal_error>(i))}});
-    out->sent = &reg.counter("goring_messages_sent_total", "Frames sent to clients, by type.",
-                             {"type"});
+    out->sent =
+      &reg.counter("goring_messages_sent_total", "Frames sent to clients, by type.", {"type"});
     out->connections_opened = &reg.counter(
       "goring_connections_opened_total",
       "WebSocket upgrades by result: accepted, unauthorized, draining, replaced.", {"result"});
-    out->calls = &reg.counter("goring_calls_total", "Calls by outcome, counted where decided.",
-                              {"outcome"});
-    out->call_setup = &reg.histogram("goring_call_setup_seconds",
-                                     "From the ring to the accept, as the accepting instance saw it.")
-                         .with();
+    out->calls =
+      &reg.counter("goring_calls_total", "Calls by outcome, counted where decided.", {"outcome"});
+    out->call_setup =
+      &reg
+         .histogram("goring_call_setup_seconds",
+                    "From the ring to the accept, as the accepting instance saw it.")
+         .with();
     out->call_duration =
       &reg
          .histogram("goring_call_duration_seconds", "From the accept to the end of a call.", {},
                     metrics::exponential_buckets(1, 2, 14))
          .with();
-    out->relay = &reg.histogram("goring_relay_seconds",
-                                "Time inside goring from a webrtc frame read to the frame handed "
-                                "to the peer's socket or published.",
-                                {}, metrics::exponential_buckets(1e-5, 2, 16))
+    out->relay = &reg
+                    .histogram("goring_relay_seconds",
+                               "Time inside goring from a webrtc frame read to the frame handed "
+                               "to the peer's socket or published.",
+                               {}, metrics::exponential_buckets(1e-5, 2, 16))
                     .with();
-    out->redis_command =
-      &reg.histogram("goring_redis_command_seconds",
-                     "Redis round trips by command (script name for EVALSHA).", {"command"},
-                     metrics::exponential_buckets(5e-5, 2, 16));
-    out->redis_commands_failed = &reg.counter(
-      "goring_redis_command_errors_total", "Redis commands answered with an error, by command.",
-      {"command"});
+    out->redis_command = &reg.histogram("goring_redis_command_seconds",
+                                        "Redis round trips by command (script name for EVALSHA).",
+                                        {"command"}, metrics::exponential_buckets(5e-5, 2, 16));
+    out->redis_commands_failed =
+      &reg.counter("goring_redis_command_errors_total",
+                   "Redis commands answered with an error, by command.", {"command"});
     out->redis_reconnects =
       &reg.counter("goring_redis_reconnects_total", "Redis connections made again after a loss.")
          .with();
-    auto& pubsub = reg.counter("goring_pubsub_messages_total",
-                               "Pub/sub messages published (out) and received (in).",
-                               {"direction"});
+    auto& pubsub =
+      reg.counter("goring_pubsub_messages_total",
+                  "Pub/sub messages published (out) and received (in).", {"direction"});
     out->pubsub_in = &pubsub.with({"in"});
     out->pubsub_out = &pubsub.with({"out"});
     reg.gauge("goring_build_info", "Always 1; the labels say which build runs.", {"version"})
@@ -122,8 +124,8 @@ std::string_view frame_type(std::string_view frame) {
   // Only known types become label values: a relay is the client's text.
   auto type = frame.substr(open + 1, close - open - 1);
   for (std::string_view known :
-       {"call.ringing", "call.ring", "call.accepted", "call.rejected", "call.ended",
-        "call.resumed", "error", "webrtc.offer", "webrtc.answer", "webrtc.ice"})
+       {"call.ringing", "call.ring", "call.accepted", "call.rejected", "call.ended", "call.resumed",
+        "error", "webrtc.offer", "webrtc.answer", "webrtc.ice"})
     if (type == known)
       return known;
   return "other";

@@ -9,8 +9,8 @@
 
 #include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
-#include "actors/instance_metrics.hpp"
 #include "actors/call_actor.hpp"
+#include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "redis/async_connection.hpp"
 #include "redis/keys.hpp"
@@ -122,8 +122,8 @@ void send_command(bridge_actor* self, std::vector<std::string> argv, continuatio
                                              &m.redis_commands_failed->with({label})))
               .first;
   }
-  st.waiting.emplace(id, waiting_command{std::move(k), timer->second.first, timer->second.second,
-                                         steady_ns()});
+  st.waiting.emplace(
+    id, waiting_command{std::move(k), timer->second.first, timer->second.second, steady_ns()});
   auto handle = caf::actor{self};
   self->state.commands->command(std::move(argv), [handle, id](redis::reply r) {
     caf::anon_send(handle, reply_atom::value, id, std::move(r));
@@ -141,30 +141,29 @@ void run_script(bridge_actor* self, redis::script_call call, continuation k) {
     send_command(self, std::move(argv), std::move(k), label);
     return;
   }
-  send_command(self, std::move(argv),
-               [self, call = std::move(call), k = std::move(k)](redis::reply r) {
-                 if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
-                   GORING_LOG(info, component,
-                              "script " << redis::script_name(call.id)
-                                        << " missing in Redis, sending its text");
-                   send_command(self, redis::eval_argv(call, ""), k,
-                                std::string{redis::script_name(call.id)});
-                   return;
-                 }
-                 k(std::move(r));
-               },
-               label);
+  send_command(
+    self, std::move(argv),
+    [self, call = std::move(call), k = std::move(k)](redis::reply r) {
+      if (r.is_error() && r.str.rfind("NOSCRIPT", 0) == 0) {
+        GORING_LOG(info, component,
+                   "script " << redis::script_name(call.id)
+                             << " missing in Redis, sending its text");
+        send_command(self, redis::eval_argv(call, ""), k, std::string{redis::script_name(call.id)});
+        return;
+      }
+      k(std::move(r));
+    },
+    label);
 }
 
 /// Publishes without waiting: only failures are worth a log line.
 void publish(bridge_actor* self, const std::string& channel, std::string payload) {
   goring_metrics().pubsub_out->inc();
-  self->state.commands->command({"PUBLISH", channel, std::move(payload)},
-                                [channel](redis::reply r) {
-                                  if (r.is_error())
-                                    GORING_LOG(warn, component,
-                                               "PUBLISH to " << channel << " failed: " << r.str);
-                                });
+  self->state.commands->command(
+    {"PUBLISH", channel, std::move(payload)}, [channel](redis::reply r) {
+      if (r.is_error())
+        GORING_LOG(warn, component, "PUBLISH to " << channel << " failed: " << r.str);
+    });
 }
 
 void unsubscribe_if_idle(bridge_actor* self, const std::string& user) {
@@ -195,45 +194,44 @@ caf::actor receiver_of(bridge_state& st, const std::string& user) {
 /// Answers the connection with the claim's reply as strings: previous
 /// owner, then the call to resume, if any.
 void claim(bridge_actor* self, const std::string& user, waiting_registration reg) {
-  run_script(
-    self, redis::claim_user(user, reg.token, self->state.ctx->config.presence_ttl),
-    [self, user, reg](redis::reply r) mutable {
-      auto& st = self->state;
-      auto done_registering = [&] {
-        auto it = st.registering.find(user);
-        if (it != st.registering.end() && it->second == reg.conn)
-          st.registering.erase(it);
-      };
-      if (r.type != redis::reply::kind::array || r.elements.empty()) {
-        GORING_LOG(warn, component, "claiming ws:user:" << user << " failed: " << r.str);
-        done_registering();
-        reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
-                                           "could not register the connection in Redis"));
-        return;
-      }
-      done_registering();
-      if (st.conns.count(reg.conn.address()) == 0) {
-        // The connection closed while it registered: give the key back.
-        release(self, user, reg.token);
-        return;
-      }
-      std::vector<std::string> answer;
-      for (auto& e : r.elements)
-        answer.push_back(e.str);
-      auto& previous = answer[0];
-      auto it = st.users.find(user);
-      if (it != st.users.end() && it->second.conn != reg.conn)
-        self->send(it->second.conn, replaced_atom::value);
-      st.users[user] = local_user{reg.conn, reg.token};
-      // The replaced connection is named, not the new one: a late message
-      // can then never close a connection newer than the one it meant.
-      if (!previous.empty())
-        goring_metrics().count_connection("replaced");
-      if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
-        publish(self, redis::keys::signal(user),
-                std::string(1, protocol::signal_tag::replaced) + previous);
-      reg.promise.deliver(std::move(answer));
-    });
+  run_script(self, redis::claim_user(user, reg.token, self->state.ctx->config.presence_ttl),
+             [self, user, reg](redis::reply r) mutable {
+               auto& st = self->state;
+               auto done_registering = [&] {
+                 auto it = st.registering.find(user);
+                 if (it != st.registering.end() && it->second == reg.conn)
+                   st.registering.erase(it);
+               };
+               if (r.type != redis::reply::kind::array || r.elements.empty()) {
+                 GORING_LOG(warn, component, "claiming ws:user:" << user << " failed: " << r.str);
+                 done_registering();
+                 reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
+                                                    "could not register the connection in Redis"));
+                 return;
+               }
+               done_registering();
+               if (st.conns.count(reg.conn.address()) == 0) {
+                 // The connection closed while it registered: give the key back.
+                 release(self, user, reg.token);
+                 return;
+               }
+               std::vector<std::string> answer;
+               for (auto& e : r.elements)
+                 answer.push_back(e.str);
+               auto& previous = answer[0];
+               auto it = st.users.find(user);
+               if (it != st.users.end() && it->second.conn != reg.conn)
+                 self->send(it->second.conn, replaced_atom::value);
+               st.users[user] = local_user{reg.conn, reg.token};
+               // The replaced connection is named, not the new one: a late message
+               // can then never close a connection newer than the one it meant.
+               if (!previous.empty())
+                 goring_metrics().count_connection("replaced");
+               if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
+                 publish(self, redis::keys::signal(user),
+                         std::string(1, protocol::signal_tag::replaced) + previous);
+               reg.promise.deliver(std::move(answer));
+             });
 }
 
 void load_scripts(bridge_actor* self) {
@@ -327,9 +325,10 @@ void probe(bridge_actor* self) {
     return;
   }
   if (st.probe_sent != 0) {
-    GORING_LOG(warn, component, "pub/sub probe " << st.probe_sent
-                                                 << " did not come back; reconnecting the "
-                                                    "subscriber");
+    GORING_LOG(warn, component,
+               "pub/sub probe " << st.probe_sent
+                                << " did not come back; reconnecting the "
+                                   "subscriber");
     st.ctx->probe_ok = false;
     st.ctx->count_probe_failure();
     st.subscriber->restart("pub/sub probe lost");
@@ -489,8 +488,7 @@ caf::response_promise admin_request(bridge_actor* self, const std::string& metho
 caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_context* io) {
   auto& st = self->state;
   st.ctx = ctx;
-  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port,
-                        ctx->config.redis_password};
+  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port, ctx->config.redis_password};
   auto handle = caf::actor{self};
   // Health is the conjunction of both links; the flags are only touched on
   // the connections' strands, the result read by /health.
@@ -565,8 +563,7 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
     },
     [self](eval_atom, redis::script_call& call) {
       auto rp = self->make_response_promise();
-      run_script(self, std::move(call),
-                 [rp](redis::reply r) mutable { rp.deliver(std::move(r)); });
+      run_script(self, std::move(call), [rp](redis::reply r) mutable { rp.deliver(std::move(r)); });
       return rp;
     },
     [self](command_atom, std::vector<std::string>& argv) {
@@ -621,8 +618,8 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
           auto r = st.registering.find(user);
           if (r != st.registering.end() && r->second == reg.conn)
             st.registering.erase(r);
-          reg.promise.deliver(signal_failure(protocol::signal_error::internal_error,
-                                             "could not subscribe to Redis"));
+          reg.promise.deliver(
+            signal_failure(protocol::signal_error::internal_error, "could not subscribe to Redis"));
         }
       }
       if (!ok)
@@ -718,8 +715,7 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
     },
     [self](probe_atom) {
       probe(self);
-      self->delayed_send(self, self->state.ctx->config.pubsub_probe_interval,
-                         probe_atom::value);
+      self->delayed_send(self, self->state.ctx->config.pubsub_probe_interval, probe_atom::value);
     },
     [self](shutdown_atom) {
       self->state.draining = true;

@@ -6,9 +6,9 @@
 #include "actors/atoms.hpp"
 #include "actors/connection_actor.hpp"
 #include "actors/context.hpp"
+#include "actors/instance_metrics.hpp"
 #include "actors/redis_bridge.hpp"
 #include "config/log.hpp"
-#include "actors/instance_metrics.hpp"
 #include "net/metrics.hpp"
 
 namespace goring {
@@ -103,9 +103,7 @@ void actor_runtime::admin(std::string method, std::string target,
   impl_->sys.spawn([=](caf::event_based_actor* self) {
     self->request(bridge, std::chrono::seconds(3), admin_atom::value, method, target)
       .then([=](uint16_t status, std::string& body) { done(status, std::move(body)); },
-            [=](caf::error& err) {
-              done(503, "{\"error\":\"" + caf::to_string(err) + "\"}");
-            });
+            [=](caf::error& err) { done(503, "{\"error\":\"" + caf::to_string(err) + "\"}"); });
   });
 }
 

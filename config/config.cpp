@@ -133,6 +133,13 @@ const std::vector<setting_parser>& parsers() {
        s.log_level = v;
        return true;
      }},
+    {{"LOG_FORMAT", "--log-format", "json", "json (one object per line) | text"},
+     [](settings& s, const std::string& v) {
+       if (v != "json" && v != "text")
+         return false;
+       s.log_format = v;
+       return true;
+     }},
     {{"IO_THREADS", "--io-threads", "1", "threads running sockets and Redis I/O"},
      number(&settings::io_threads, 1, 64)},
     {{"ACTOR_THREADS", "--actor-threads", "2", "threads running actors"},

@@ -48,6 +48,7 @@ struct settings {
   /// Bearer token the admin API (/admin/...) requires; empty: none.
   std::string admin_token;
   std::string log_level = "info";
+  std::string log_format = "json";
   unsigned io_threads = 1;
   unsigned actor_threads = 2;
   /// How long a shutdown waits for calls and keys to be released.

@@ -11,7 +11,9 @@ namespace goring::log {
 namespace {
 
 std::atomic<int> min_level{static_cast<int>(level::info)};
+std::atomic<bool> json{true};
 std::mutex out_mutex;
+std::string server_id; // set once at start-up, before any thread logs
 
 const char* name_of(level lvl) {
   switch (lvl) {
@@ -26,6 +28,45 @@ const char* name_of(level lvl) {
     default:
       return "off";
   }
+}
+
+/// Appends `text` as the inside of a JSON string.
+void append_escaped(std::string& out, std::string_view text) {
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;
+  out += "\":\"";
+  append_escaped(out, value);
+  out += '"';
 }
 
 } // namespace
@@ -44,7 +85,18 @@ level current_level() {
   return static_cast<level>(min_level.load(std::memory_order_relaxed));
 }
 
-void write(level lvl, std::string_view component, std::string_view message) {
+bool set_format(std::string_view name) {
+  if (name != "json" && name != "text")
+    return false;
+  json = name == "json";
+  return true;
+}
+
+void set_server_id(std::string id) {
+  server_id = std::move(id);
+}
+
+void write(level lvl, std::string_view component, std::string_view message, fields extra) {
   using namespace std::chrono;
   auto now = system_clock::now();
   auto secs = system_clock::to_time_t(now);
@@ -54,10 +106,39 @@ void write(level lvl, std::string_view component, std::string_view message) {
   char stamp[64];
   std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::string line;
+  line.reserve(128 + message.size());
+  if (json) {
+    line += "{\"ts\":\"";
+    line += stamp;
+    line += "\",\"level\":\"";
+    line += name_of(lvl);
+    line += '"';
+    append_field(line, "server_id", server_id);
+    append_field(line, "component", component);
+    append_field(line, "msg", message);
+    for (auto& [name, value] : extra)
+      append_field(line, name, value);
+    line += "}\n";
+  } else {
+    line += stamp;
+    line += ' ';
+    line += name_of(lvl);
+    line += ' ';
+    line += component;
+    line += ": ";
+    line += message;
+    for (auto& [name, value] : extra) {
+      line += ' ';
+      line += name;
+      line += '=';
+      line += value;
+    }
+    line += '\n';
+  }
   std::lock_guard<std::mutex> guard{out_mutex};
-  std::fprintf(stderr, "%s %-5s %.*s: %.*s\n", stamp, name_of(lvl),
-               static_cast<int>(component.size()), component.data(),
-               static_cast<int>(message.size()), message.data());
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
 }
 
 } // namespace goring::log

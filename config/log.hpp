@@ -1,20 +1,33 @@
-/// A small leveled logger: one line per event on stderr, safe from any thread.
+/// A small leveled logger: one JSON line per event on stdout (or plain text
+/// with LOG_FORMAT=text), safe from any thread.
 #pragma once
 
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace goring::log {
 
 enum class level : int { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 
 /// Sets the lowest level that is written; false if `name` is not a level.
+/// Changeable at runtime (PUT /admin/log-level).
 bool set_level(std::string_view name);
 level current_level();
 
-/// Writes one line: time, level, component, message.
-void write(level lvl, std::string_view component, std::string_view message);
+/// "json" (default) or "text"; false if `name` is neither.
+bool set_format(std::string_view name);
+
+/// Names this process in every line (`server_id`).
+void set_server_id(std::string id);
+
+/// Extra fields of one line, such as {"user_id", id}.
+using fields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+/// Writes one line: ts, level, server_id, component, msg, then `extra`.
+void write(level lvl, std::string_view component, std::string_view message, fields extra = {});
 
 inline bool enabled(level lvl) {
   return static_cast<int>(lvl) >= static_cast<int>(current_level());
@@ -24,10 +37,15 @@ inline bool enabled(level lvl) {
 
 /// GORING_LOG(info, "bridge", "connected to " << addr);
 #define GORING_LOG(lvl, component, stream_expr)                                                    \
+  GORING_LOG_WITH(lvl, component, {}, stream_expr)
+
+/// GORING_LOG_WITH(info, "call_actor", ({{"session_id", sid}}), "ended");
+#define GORING_LOG_WITH(lvl, component, extra, stream_expr)                                        \
   do {                                                                                             \
     if (::goring::log::enabled(::goring::log::level::lvl)) {                                       \
       std::ostringstream goring_log_os_;                                                           \
       goring_log_os_ << stream_expr;                                                               \
-      ::goring::log::write(::goring::log::level::lvl, component, goring_log_os_.str());            \
+      ::goring::log::write(::goring::log::level::lvl, component, goring_log_os_.str(),             \
+                           ::goring::log::fields extra);                                           \
     }                                                                                              \
   } while (false)

@@ -3,8 +3,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include "config/log.hpp"
 #include "actors/instance_metrics.hpp"
+#include "config/log.hpp"
 #include "net/metrics.hpp"
 #include "net/websocket_session.hpp"
 
@@ -148,8 +148,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       ctx_->runtime->start_drain();
       respond(req, http::status::accepted, "draining\n");
     } else if (path == "/admin/log-level" && req.method() == http::verb::put) {
-      auto level = query_parameter(std::string_view{req.target().data(), req.target().size()},
-                                   "level");
+      auto level =
+        query_parameter(std::string_view{req.target().data(), req.target().size()}, "level");
       if (level && log::set_level(*level)) {
         GORING_LOG(info, "admin", "log level set to " << *level);
         respond(req, http::status::ok, "{\"level\":\"" + *level + "\"}", "application/json");

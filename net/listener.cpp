@@ -14,9 +14,7 @@ using tcp = asio::ip::tcp;
 
 listener::listener(asio::io_context& io, tcp::endpoint where,
                    std::shared_ptr<const server_context> ctx)
-  : io_(io),
-    acceptor_(asio::make_strand(io)),
-    retry_timer_(acceptor_.get_executor()),
+  : io_(io), acceptor_(asio::make_strand(io)), retry_timer_(acceptor_.get_executor()),
     ctx_(std::move(ctx)) {
   acceptor_.open(where.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));

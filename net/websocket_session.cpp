@@ -26,9 +26,7 @@ constexpr auto close_grace = std::chrono::seconds(3);
 
 websocket_session::websocket_session(boost::asio::ip::tcp::socket socket,
                                      std::shared_ptr<const server_context> ctx, auth::claims who)
-  : ws_(std::move(socket)),
-    ctx_(std::move(ctx)),
-    who_(std::move(who)),
+  : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)),
     close_timer_(ws_.get_executor()) {
   ctx_->runtime->session_opened();
 }

@@ -104,10 +104,15 @@ private:
   const char* stage_ = "";
 };
 
-/// The first line of a body, shortened, for error messages.
-std::string first_line(const std::string& body) {
+/// What an error answer says: its `error` member when it is goring's JSON
+/// error object, else the first line of the body; shortened.
+std::string reason_of(const std::string& body) {
   constexpr std::size_t max_length = 120;
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
   auto line = body.substr(0, body.find('\n'));
+  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error") && doc["error"].IsString())
+    line = doc["error"].GetString();
   if (line.size() > max_length)
     line = line.substr(0, max_length) + "...";
   return line;
@@ -161,7 +166,7 @@ void admin_client::check(const http_answer& answer, const std::string& target,
     throw error{"admin API at " + address_ + " has no " + target + " (404)"};
   }
   throw error{"admin API at " + address_ + " answered " + std::to_string(answer.status) + " to "
-              + target + ": " + first_line(answer.body)};
+              + target + ": " + reason_of(answer.body)};
 }
 
 rapidjson::Document admin_client::parse(const http_answer& answer,

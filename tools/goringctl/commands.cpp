@@ -56,6 +56,11 @@ std::string name_of(const target& t) {
   return t.server_id.empty() ? t.client.address() : t.server_id + " (" + t.client.address() + ")";
 }
 
+/// The instance --admin names (or the default admin address).
+target admin_target(const context& ctx) {
+  return target{{}, {}, admin_client{ctx.in.admin_url, ctx.in.token}};
+}
+
 target target_of(const context& ctx, const instance_entry& entry) {
   if (entry.admin.empty())
     throw error{"instance " + entry.server_id + " has no admin listener (ADMIN_PORT=0)"};
@@ -66,7 +71,7 @@ target target_of(const context& ctx, const instance_entry& entry) {
 /// without an admin listener is reported and left out.
 std::vector<target> targets(context& ctx) {
   if (!ctx.in.use_redis())
-    return {target{{}, {}, admin_client{ctx.in.admin_url, ctx.in.token}}};
+    return {admin_target(ctx)};
   std::vector<target> out;
   for (const auto& entry : ctx.directory().instances()) {
     try {
@@ -189,8 +194,7 @@ int cmd_users(context& ctx) {
 
 int cmd_user(context& ctx) {
   const auto& user_id = ctx.in.args.at(0);
-  auto t = ctx.in.use_redis() ? owner_of(ctx, user_id)
-                              : target{{}, {}, admin_client{ctx.in.admin_url, ctx.in.token}};
+  auto t = ctx.in.use_redis() ? owner_of(ctx, user_id) : admin_target(ctx);
   auto user = t.client.get_json("/admin/users/" + url_encode(user_id),
                                 "user " + user_id + " is not connected to " + name_of(t));
   if (!user.IsObject())
@@ -229,8 +233,8 @@ int cmd_call(context& ctx) {
   const auto& session_id = ctx.in.args.at(0);
   auto path = "/admin/calls/" + url_encode(session_id);
   if (!ctx.in.use_redis()) {
-    admin_client client{ctx.in.admin_url, ctx.in.token};
-    auto call = client.get_json(path, "no call " + session_id + " on " + client.address());
+    auto t = admin_target(ctx);
+    auto call = t.client.get_json(path, "no call " + session_id + " on " + name_of(t));
     print(ctx, call, {});
     return ctx.status;
   }
@@ -284,8 +288,7 @@ int cmd_instances(context& ctx) {
   rapidjson::Document all{rapidjson::kArrayType};
   auto& alloc = all.GetAllocator();
   if (!ctx.in.use_redis()) {
-    admin_client client{ctx.in.admin_url, ctx.in.token};
-    auto one = client.get_json("/admin/instance");
+    auto one = admin_target(ctx).client.get_json("/admin/instance");
     all.PushBack(rapidjson::Value{one, alloc}, alloc);
   } else {
     for (const auto& entry : ctx.directory().instances()) {
@@ -303,10 +306,13 @@ int cmd_instances(context& ctx) {
       set_string(row, "server_id", entry.server_id, alloc);
       for (const auto& [name, value] : {std::pair{"instance", entry.instance},
                                         {"version", entry.version},
-                                        {"admin", entry.admin},
-                                        {"started_at", entry.started_at}})
+                                        {"admin", entry.admin}})
         if (!row.HasMember(name))
           set_string(row, name, value, alloc);
+      // Unix seconds, a number as the admin API's times are.
+      if (!row.HasMember("started_at") && !entry.started_at.empty()
+          && entry.started_at.find_first_not_of("0123456789") == std::string::npos)
+        row.AddMember("started_at", static_cast<int64_t>(std::stoll(entry.started_at)), alloc);
       all.PushBack(row, alloc);
     }
   }
@@ -338,8 +344,7 @@ int cmd_instances(context& ctx) {
 
 int cmd_kick(context& ctx) {
   const auto& user_id = ctx.in.args.at(0);
-  auto t = ctx.in.use_redis() ? owner_of(ctx, user_id)
-                              : target{{}, {}, admin_client{ctx.in.admin_url, ctx.in.token}};
+  auto t = ctx.in.use_redis() ? owner_of(ctx, user_id) : admin_target(ctx);
   t.client.send("POST", "/admin/kick/" + url_encode(user_id),
                 "user " + user_id + " is not connected to " + name_of(t));
   rapidjson::Document answer{rapidjson::kObjectType};
@@ -367,7 +372,7 @@ int cmd_drain(context& ctx) {
     if (!ctx.in.args.empty())
       throw usage_error("drain takes a SERVER_ID only with --redis; with --admin it drains that "
                         "instance");
-    t = target{{}, {}, admin_client{ctx.in.admin_url, ctx.in.token}};
+    t = admin_target(ctx);
   }
   t->client.send("POST", "/admin/drain");
   rapidjson::Document answer{rapidjson::kObjectType};
@@ -383,11 +388,14 @@ int cmd_drain(context& ctx) {
 
 int cmd_log_level(context& ctx) {
   const auto& level = ctx.in.args.at(0);
-  if (level != "debug" && level != "info" && level != "warn" && level != "error")
-    throw usage_error("log level '" + level + "' is not one of debug, info, warn, error");
+  if (level != "debug" && level != "info" && level != "warn" && level != "error" && level != "off")
+    throw usage_error("log level '" + level + "' is not one of debug, info, warn, error, off");
   rapidjson::Document all{rapidjson::kArrayType};
   auto& alloc = all.GetAllocator();
-  for (const auto& t : targets(ctx)) {
+  auto list = targets(ctx);
+  if (list.empty() && ctx.status == 0)
+    throw error{"no live instance is registered in Redis at " + ctx.in.redis_addr};
+  for (const auto& t : list) {
     try {
       t.client.send("PUT", "/admin/log-level?level=" + level);
       rapidjson::Value row{rapidjson::kObjectType};
@@ -521,7 +529,7 @@ const std::vector<command>& commands() {
      cmd_drain},
     {"log-level",
      "log-level LEVEL",
-     "set the log level (debug, info, warn, error) at runtime",
+     "set the log level (debug, info, warn, error, off) at runtime",
      "  With --redis, on every live instance.\n",
      {},
      1,

@@ -129,6 +129,7 @@ void print_rows(std::ostream& out, const std::vector<std::string>& headers,
       if (i + 1 < cells.size())
         line.append(widths[i] - display_width(cells[i]) + 2, ' ');
     }
+    line.erase(line.find_last_not_of(' ') + 1);
     out << line << '\n';
   };
   print_line(headers);

@@ -1,0 +1,687 @@
+/// goringctl against the real thing: two goring instances sharing one Redis,
+/// users and a call across them, and each command's --json output checked
+/// against what the clients and Redis know.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <ctime>
+#include <initializer_list>
+#include <map>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "redis/keys.hpp"
+#include "tests/support/goring_process.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/token.hpp"
+#include "tests/support/ws_client.hpp"
+
+#ifndef GORINGCTL_BINARY
+#error "GORINGCTL_BINARY must name the goringctl binary under test"
+#endif
+
+using namespace goring::test;
+namespace keys = goring::redis::keys;
+
+namespace {
+
+/// How long one goringctl run may take before the test kills it.
+constexpr auto ctl_timeout = std::chrono::seconds(20);
+
+/// What one goringctl run printed and how it ended.
+struct ctl_run {
+  /// The exit status; -1 when it had to be killed.
+  int status = -1;
+  std::string out;
+  std::string err;
+  /// `out` parsed; not valid() when it is no JSON (a table).
+  json value;
+};
+
+std::ostream& operator<<(std::ostream& os, const ctl_run& run) {
+  return os << "goringctl exited " << run.status << "\n--- stdout ---\n"
+            << run.out << "--- stderr ---\n"
+            << run.err;
+}
+
+/// Runs goringctl with `args`, in the test's environment without
+/// GORING_ADMIN_TOKEN, JWT_SECRET and REDIS_PASSWORD, plus `env`.
+ctl_run goringctl(const std::vector<std::string>& args,
+                  const std::map<std::string, std::string>& env = {}) {
+  int out_pipe[2];
+  int err_pipe[2];
+  REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(out_pipe[1], STDOUT_FILENO);
+    ::dup2(err_pipe[1], STDERR_FILENO);
+    ::close_range(3, ~0U, 0);
+    for (const char* name : {"GORING_ADMIN_TOKEN", "JWT_SECRET", "REDIS_PASSWORD"})
+      ::unsetenv(name);
+    for (const auto& [name, value] : env)
+      ::setenv(name.c_str(), value.c_str(), 1);
+    std::vector<char*> argv{const_cast<char*>(GORINGCTL_BINARY)};
+    for (const auto& arg : args)
+      argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    ::execv(GORINGCTL_BINARY, argv.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ctl_run run;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&run.out, &run.err};
+  int open_pipes = 2;
+  auto deadline = std::chrono::steady_clock::now() + ctl_timeout;
+  while (open_pipes > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (::poll(fds, 2, 100) <= 0)
+      continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0)
+        continue;
+      char buf[4096];
+      auto n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<std::size_t>(n));
+      } else {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_pipes;
+      }
+    }
+  }
+  for (auto& fd : fds)
+    if (fd.fd >= 0)
+      ::close(fd.fd);
+  int status = 0;
+  if (open_pipes > 0)
+    ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  run.status = open_pipes == 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.value = json::parse(run.out);
+  return run;
+}
+
+/// The string member `key` of an object, "" when missing.
+std::string text(const rapidjson::Value& object, const char* key) {
+  if (!object.IsObject() || !object.HasMember(key) || !object[key].IsString())
+    return {};
+  return object[key].GetString();
+}
+
+/// The integer member `key`, -1 when missing.
+int64_t number(const rapidjson::Value& object, const char* key) {
+  if (!object.IsObject() || !object.HasMember(key) || !object[key].IsInt64())
+    return -1;
+  return object[key].GetInt64();
+}
+
+/// Whether the boolean member `key` is true.
+bool flag(const rapidjson::Value& object, const char* key) {
+  return object.IsObject() && object.HasMember(key) && object[key].IsBool()
+         && object[key].GetBool();
+}
+
+/// The strings of the array member `key`, sorted.
+std::vector<std::string> strings(const rapidjson::Value& object, const char* key) {
+  std::vector<std::string> out;
+  if (object.IsObject() && object.HasMember(key) && object[key].IsArray())
+    for (const auto& item : object[key].GetArray())
+      if (item.IsString())
+        out.emplace_back(item.GetString());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The rows of an array whose `key` is `value`.
+std::vector<const rapidjson::Value*> rows_where(const rapidjson::Value& rows, const char* key,
+                                                const std::string& value) {
+  std::vector<const rapidjson::Value*> out;
+  if (rows.IsArray())
+    for (const auto& row : rows.GetArray())
+      if (text(row, key) == value)
+        out.push_back(&row);
+  return out;
+}
+
+std::size_t size_of(const json& value) {
+  return value.value().IsArray() ? value.value().Size() : 0;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+/// Two goring instances, "goring-a" and "goring-b", on one Redis, each
+/// registered there with its admin address.
+struct fleet {
+  redis_server redis;
+  goring_process a;
+  goring_process b;
+
+  explicit fleet(const std::map<std::string, std::string>& env = {})
+    : a(redis.addr(), "goring-a", env), b(redis.addr(), "goring-b", env) {
+    REQUIRE(registered(a));
+    REQUIRE(registered(b));
+  }
+
+  /// Waits until the instance's heartbeat names its admin listener.
+  bool registered(const goring_process& instance) {
+    auto expected = "127.0.0.1:" + std::to_string(instance.admin_port());
+    return wait_until(
+      [&] {
+        auto admin = redis.run({"HGET", keys::server(instance.server_id()), "admin"});
+        return admin.str == expected;
+      },
+      std::chrono::seconds(5));
+  }
+
+  static std::string admin_url(const goring_process& instance) {
+    return "http://127.0.0.1:" + std::to_string(instance.admin_port());
+  }
+
+  /// goringctl --redis ADDR --json COMMAND...
+  ctl_run via_redis(std::initializer_list<std::string> command,
+                    const std::map<std::string, std::string>& env = {}) {
+    std::vector<std::string> args{"--redis", redis.addr(), "--json"};
+    args.insert(args.end(), command);
+    return goringctl(args, env);
+  }
+
+  /// goringctl --admin URL --json COMMAND...
+  ctl_run via_admin(const goring_process& instance, std::initializer_list<std::string> command,
+                    const std::map<std::string, std::string>& env = {}) {
+    std::vector<std::string> args{"--admin", admin_url(instance), "--json"};
+    args.insert(args.end(), command);
+    return goringctl(args, env);
+  }
+
+  /// Connects `client` as the user its label names.
+  void join(ws_client& client, const goring_process& instance) {
+    connect_online(client, instance, redis, user_token(client.label()));
+  }
+};
+
+bool becomes_ready(const goring_process& instance) {
+  return wait_until([&] { return http_get(instance.admin_port(), "/ready").status == 200; },
+                    std::chrono::seconds(5));
+}
+
+} // namespace
+
+TEST_CASE("instances lists every live instance with its admin address and connections") {
+  fleet f;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  ws_client carol{"carol"};
+  f.join(alice, f.a);
+  f.join(bob, f.b);
+  f.join(carol, f.b);
+  REQUIRE(becomes_ready(f.a));
+  REQUIRE(becomes_ready(f.b));
+
+  auto all = f.via_redis({"instances"});
+  INFO(all);
+  REQUIRE(all.status == 0);
+  REQUIRE(all.value.value().IsArray());
+  CHECK(size_of(all.value) == 2);
+  for (const auto* instance : {&f.a, &f.b}) {
+    auto rows = rows_where(all.value.value(), "server_id", instance->server_id());
+    REQUIRE(rows.size() == 1);
+    const auto& row = *rows.front();
+    CHECK(number(row, "connections") == (instance == &f.a ? 1 : 2));
+    CHECK(number(row, "calls") == 0);
+    CHECK(text(row, "admin") == "127.0.0.1:" + std::to_string(instance->admin_port()));
+    CHECK(text(row, "version") == GORING_VERSION);
+    CHECK(text(row, "instance").rfind(instance->server_id() + "/", 0) == 0);
+    // From the heartbeat in Redis: when the instance started.
+    CHECK(number(row, "started_at") > 0);
+    CHECK(number(row, "started_at") <= static_cast<int64_t>(std::time(nullptr)));
+    CHECK(flag(row, "ready"));
+    CHECK_FALSE(flag(row, "draining"));
+  }
+
+  // With --admin, that one instance, still as a list.
+  auto one = f.via_admin(f.b, {"instances"});
+  INFO(one);
+  REQUIRE(one.status == 0);
+  REQUIRE(size_of(one.value) == 1);
+  CHECK(text(one.value.value()[0], "server_id") == "goring-b");
+  CHECK(number(one.value.value()[0], "connections") == 2);
+
+  // For people: a header, then one line per instance, columns aligned.
+  auto table = goringctl({"--redis", f.redis.addr(), "instances"});
+  INFO(table);
+  REQUIRE(table.status == 0);
+  auto lines = lines_of(table.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].rfind("SERVER", 0) == 0);
+  auto column = lines[0].find("CONNECTIONS");
+  REQUIRE(column != std::string::npos);
+  CHECK(lines[1].rfind("goring-a", 0) == 0);
+  CHECK(lines[1].substr(column, 2) == "1 ");
+  CHECK(lines[2].rfind("goring-b", 0) == 0);
+  CHECK(lines[2].substr(column, 2) == "2 ");
+  CHECK(lines[1].find("ready") != std::string::npos);
+}
+
+TEST_CASE("users, user, calls, call and actors show a call placed across two instances") {
+  fleet f;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  ws_client carol{"carol"};
+  auto before = static_cast<int64_t>(std::time(nullptr));
+  f.join(alice, f.a);
+  f.join(bob, f.b);
+  f.join(carol, f.b);
+
+  auto session_id = place_call(alice, bob);
+  {
+    auto ringing = f.via_redis({"call", session_id});
+    INFO(ringing);
+    REQUIRE(ringing.status == 0);
+    const auto& redis = ringing.value.value()["redis"];
+    CHECK(text(redis, "state") == "ringing");
+    CHECK(text(redis, "caller_id") == "alice");
+    CHECK(text(redis, "callee_id") == "bob");
+    auto on_a = rows_where(ringing.value.value()["actors"], "server_id", "goring-a");
+    REQUIRE(on_a.size() == 1);
+    CHECK(text(*on_a.front(), "state") == "ringing");
+  }
+
+  bob.accept(session_id);
+  alice.expect("call.accepted");
+  REQUIRE(wait_until(
+    [&] {
+      return f.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted";
+    },
+    std::chrono::seconds(3)));
+
+  SUBCASE("users: each user on its instance, with its call") {
+    auto users = f.via_redis({"users"});
+    INFO(users);
+    REQUIRE(users.status == 0);
+    CHECK(size_of(users.value) == 3);
+    auto now = static_cast<int64_t>(std::time(nullptr));
+    for (auto [user, server, session] : {std::tuple{"alice", "goring-a", session_id},
+                                         {"bob", "goring-b", session_id},
+                                         {"carol", "goring-b", std::string{}}}) {
+      CAPTURE(user);
+      auto rows = rows_where(users.value.value(), "user_id", user);
+      REQUIRE(rows.size() == 1);
+      const auto& row = *rows.front();
+      CHECK(text(row, "server_id") == server);
+      CHECK(text(row, "instance").rfind(std::string{server} + "/", 0) == 0);
+      CHECK(text(row, "session_id") == session);
+      CHECK(number(row, "connected_at") >= before - 1);
+      CHECK(number(row, "connected_at") <= now + 1);
+      CHECK(text(row, "remote_addr").find("127.0.0.1") != std::string::npos);
+    }
+
+    // The table for people: USER and INSTANCE columns line up.
+    auto table = goringctl({"--redis", f.redis.addr(), "users"});
+    INFO(table);
+    REQUIRE(table.status == 0);
+    auto lines = lines_of(table.out);
+    REQUIRE(lines.size() == 4);
+    auto column = lines[0].find("INSTANCE");
+    REQUIRE(column != std::string::npos);
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+      CAPTURE(lines[i]);
+      CHECK(lines[i].substr(column, 8).rfind("goring-", 0) == 0);
+    }
+  }
+
+  SUBCASE("user: found through its presence key, or on the instance asked") {
+    auto alice_row = f.via_redis({"user", "alice"});
+    INFO(alice_row);
+    REQUIRE(alice_row.status == 0);
+    CHECK(alice_row.value.str("user_id") == "alice");
+    CHECK(alice_row.value.str("server_id") == "goring-a");
+    CHECK(alice_row.value.str("session_id") == session_id);
+
+    auto carol_row = f.via_admin(f.b, {"user", "carol"});
+    INFO(carol_row);
+    REQUIRE(carol_row.status == 0);
+    CHECK(carol_row.value.str("user_id") == "carol");
+    CHECK(carol_row.value.str("session_id").empty());
+
+    auto elsewhere = f.via_admin(f.a, {"user", "carol"});
+    INFO(elsewhere);
+    CHECK(elsewhere.status == 1);
+    CHECK(elsewhere.err.find("carol is not connected") != std::string::npos);
+    auto nobody = f.via_redis({"user", "nobody"});
+    INFO(nobody);
+    CHECK(nobody.status == 1);
+    CHECK(nobody.err.find("nobody is not connected") != std::string::npos);
+  }
+
+  SUBCASE("calls and call: Redis's state and both instances' call actors agree") {
+    auto calls = f.via_redis({"calls"});
+    INFO(calls);
+    REQUIRE(calls.status == 0);
+    auto rows = rows_where(calls.value.value(), "session_id", session_id);
+    REQUIRE(rows.size() == 2);
+    std::set<std::string> servers;
+    for (const auto* row : rows) {
+      servers.insert(text(*row, "server_id"));
+      CHECK(text(*row, "state") == "accepted");
+      CHECK(text(*row, "redis_state") == "accepted");
+      CHECK(text(*row, "caller_id") == "alice");
+      CHECK(text(*row, "callee_id") == "bob");
+      auto local = text(*row, "server_id") == "goring-a" ? "alice" : "bob";
+      CHECK(strings(*row, "local_users") == std::vector<std::string>{local});
+    }
+    CHECK(servers == std::set<std::string>{"goring-a", "goring-b"});
+
+    auto call = f.via_redis({"call", session_id});
+    INFO(call);
+    REQUIRE(call.status == 0);
+    CHECK(call.value.str("session_id") == session_id);
+    const auto& redis = call.value.value()["redis"];
+    CHECK(text(redis, "state") == "accepted");
+    CHECK(text(redis, "caller_id") == "alice");
+    CHECK(text(redis, "callee_id") == "bob");
+    CHECK_FALSE(text(redis, "created_at").empty());
+    const auto& actors = call.value.value()["actors"];
+    REQUIRE(actors.IsArray());
+    CHECK(actors.Size() == 2);
+    for (const auto& actor : actors.GetArray())
+      CHECK(text(actor, "state") == "accepted");
+
+    auto on_b = f.via_admin(f.b, {"call", session_id});
+    INFO(on_b);
+    REQUIRE(on_b.status == 0);
+    CHECK(on_b.value.str("session_id") == session_id);
+    CHECK(on_b.value.str("state") == "accepted");
+
+    auto unknown = f.via_redis({"call", "no-such-session"});
+    INFO(unknown);
+    CHECK(unknown.status == 1);
+    CHECK(unknown.err.find("no call no-such-session") != std::string::npos);
+  }
+
+  SUBCASE("actors: one call actor on each instance, the connections where their users are") {
+    for (const auto* instance : {&f.a, &f.b}) {
+      auto actors = f.via_admin(*instance, {"actors", "--kind", "call"});
+      INFO(actors);
+      REQUIRE(actors.status == 0);
+      REQUIRE(size_of(actors.value) == 1);
+      const auto& row = actors.value.value()[0];
+      CHECK(text(row, "kind") == "call");
+      CHECK(text(row, "session_id") == session_id);
+      CHECK(text(row, "state") == "accepted");
+      CHECK(number(row, "id") > 0);
+    }
+    auto connections = f.via_admin(f.b, {"actors", "--kind", "connection"});
+    INFO(connections);
+    REQUIRE(connections.status == 0);
+    std::set<std::string> users;
+    for (const auto& row : connections.value.value().GetArray()) {
+      CHECK(text(row, "kind") == "connection");
+      users.insert(text(row, "user_id"));
+    }
+    CHECK(users == std::set<std::string>{"bob", "carol"});
+
+    auto everything = f.via_redis({"actors"});
+    INFO(everything);
+    REQUIRE(everything.status == 0);
+    CHECK(rows_where(everything.value.value(), "kind", "bridge").size() == 2);
+    CHECK(rows_where(everything.value.value(), "kind", "connection").size() == 3);
+    CHECK(rows_where(everything.value.value(), "kind", "call").size() == 2);
+  }
+}
+
+TEST_CASE("kick closes the right connection, on whichever instance holds it") {
+  fleet f;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  ws_client carol{"carol"};
+  f.join(alice, f.a);
+  f.join(bob, f.b);
+  f.join(carol, f.b);
+
+  // Asked of the wrong instance, nothing happens.
+  auto wrong = f.via_admin(f.a, {"kick", "bob"});
+  INFO(wrong);
+  CHECK(wrong.status == 1);
+  CHECK(wrong.err.find("bob is not connected") != std::string::npos);
+  bob.expect_nothing(200ms);
+
+  auto kicked = f.via_redis({"kick", "bob"});
+  INFO(kicked);
+  REQUIRE(kicked.status == 0);
+  CHECK(kicked.value.str("user_id") == "bob");
+  CHECK(kicked.value.str("server_id") == "goring-b");
+  auto closed = bob.expect_close();
+  REQUIRE(closed);
+  CHECK(closed->code == 4002);
+  CHECK(closed->reason == "kicked by operator");
+  alice.expect_nothing();
+  carol.expect_nothing();
+  CHECK(alice.is_open());
+  CHECK(carol.is_open());
+
+  CHECK(
+    wait_until([&] { return !key_exists(f.redis, keys::user("bob")); }, std::chrono::seconds(3)));
+  auto again = f.via_redis({"kick", "bob"});
+  INFO(again);
+  CHECK(again.status == 1);
+  CHECK(again.err.find("bob is not connected") != std::string::npos);
+  auto users = f.via_redis({"users"});
+  INFO(users);
+  REQUIRE(users.status == 0);
+  CHECK(size_of(users.value) == 2);
+  CHECK(rows_where(users.value.value(), "user_id", "bob").empty());
+}
+
+TEST_CASE("drain turns that instance's readiness off and leaves the other ready") {
+  fleet f;
+  REQUIRE(becomes_ready(f.a));
+  REQUIRE(becomes_ready(f.b));
+
+  auto level = f.via_redis({"log-level", "info"});
+  INFO(level);
+  CHECK(level.status == 0);
+  CHECK(size_of(level.value) == 2);
+  CHECK(f.via_redis({"log-level", "loud"}).status == 2);
+
+  CHECK(f.via_redis({"drain"}).status == 2);
+  auto unknown = f.via_redis({"drain", "goring-z"});
+  CHECK(unknown.status == 1);
+  CHECK(unknown.err.find("goring-z") != std::string::npos);
+
+  auto drained = f.via_redis({"drain", "goring-b"});
+  INFO(drained);
+  REQUIRE(drained.status == 0);
+  CHECK(drained.value.str("server_id") == "goring-b");
+  auto ready_b = http_get(f.b.admin_port(), "/ready");
+  CHECK(ready_b.status == 503);
+  CHECK(ready_b.body == "draining");
+  CHECK(http_get(f.a.admin_port(), "/ready").status == 200);
+
+  auto instances = f.via_redis({"instances"});
+  INFO(instances);
+  auto b_rows = rows_where(instances.value.value(), "server_id", "goring-b");
+  REQUIRE(b_rows.size() == 1);
+  CHECK(flag(*b_rows.front(), "draining"));
+
+  // With --admin, the instance it names.
+  auto direct = goringctl({"--admin", fleet::admin_url(f.a), "drain"});
+  INFO(direct);
+  CHECK(direct.status == 0);
+  CHECK(http_get(f.a.admin_port(), "/ready").status == 503);
+}
+
+TEST_CASE("token mints a token goring accepts, with the claims asked for") {
+  redis_server redis;
+  goring_process goring{redis.addr()};
+
+  auto minted = goringctl({"token", "--secret", test_jwt_secret, "--user", "dave", "--name", "Dave",
+                           "--username", "dave.h", "--ttl", "10m", "--json"});
+  INFO(minted);
+  REQUIRE(minted.status == 0);
+  auto token = minted.value.str("token");
+  REQUIRE_FALSE(token.empty());
+  auto expires_at = number(minted.value.value(), "expires_at");
+  auto now = static_cast<int64_t>(std::time(nullptr));
+  CHECK(expires_at >= now + 598);
+  CHECK(expires_at <= now + 601);
+
+  ws_client dave{"dave"};
+  ws_client erin{"erin"};
+  connect_online(dave, goring, redis, token);
+  connect_online(erin, goring, redis, user_token("erin"));
+  dave.start_call("erin");
+  auto ring = erin.expect("call.ring");
+  auto caller = ring.at("caller_info");
+  CHECK(caller.str("user_id") == "dave");
+  CHECK(caller.str("name") == "Dave");
+  CHECK(caller.str("username") == "dave.h");
+
+  // Without --json, the token alone on one line; the secret may come from
+  // JWT_SECRET as goring's does.
+  auto plain = goringctl({"token", "--user", "frank"}, {{"JWT_SECRET", test_jwt_secret}});
+  INFO(plain);
+  REQUIRE(plain.status == 0);
+  auto lines = lines_of(plain.out);
+  REQUIRE(lines.size() == 1);
+  ws_client frank{"frank"};
+  CHECK(frank.try_connect(goring.port(), lines[0]) == 101);
+
+  auto forged = goringctl({"token", "--secret", "not-the-secret", "--user", "mallory"});
+  REQUIRE(forged.status == 0);
+  ws_client mallory{"mallory"};
+  CHECK(mallory.try_connect(goring.port(), lines_of(forged.out).at(0)) == 401);
+
+  auto no_user = goringctl({"token", "--secret", "s"});
+  CHECK(no_user.status == 2);
+  CHECK(no_user.err.find("--user") != std::string::npos);
+  auto no_secret = goringctl({"token", "--user", "u"});
+  CHECK(no_secret.status == 2);
+  CHECK(no_secret.err.find("--secret") != std::string::npos);
+  auto bad_ttl = goringctl({"token", "--secret", "s", "--user", "u", "--ttl", "soon"});
+  CHECK(bad_ttl.status == 2);
+  CHECK(bad_ttl.err.find("--ttl") != std::string::npos);
+}
+
+TEST_CASE("goringctl fails with a clear message on bad arguments and unreachable instances") {
+  auto unknown = goringctl({"frobnicate"});
+  CHECK(unknown.status == 2);
+  CHECK(unknown.err == "goringctl: unknown command 'frobnicate' (see goringctl --help)\n");
+  CHECK(unknown.out.empty());
+
+  auto bare = goringctl({});
+  CHECK(bare.status == 2);
+  CHECK(bare.err.find("Usage: goringctl") != std::string::npos);
+
+  CHECK(goringctl({"user"}).status == 2);
+  CHECK(goringctl({"kick", "a", "b"}).status == 2);
+  auto stray = goringctl({"users", "--kind", "call"});
+  CHECK(stray.status == 2);
+  CHECK(stray.err.find("unknown option --kind for 'users'") != std::string::npos);
+  auto both = goringctl({"--admin", "127.0.0.1:1", "--redis", "127.0.0.1:1", "users"});
+  CHECK(both.status == 2);
+  CHECK(goringctl({"--admin", "https://127.0.0.1:9090", "users"}).status == 2);
+
+  // --help on every command, and help for each.
+  for (const char* command : {"actors", "users", "user", "calls", "call", "instances", "kick",
+                              "drain", "log-level", "token"}) {
+    CAPTURE(command);
+    auto help = goringctl({command, "--help"});
+    CHECK(help.status == 0);
+    CHECK(help.out.find(std::string{"Usage: goringctl"}) != std::string::npos);
+    CHECK(help.out.find(command) != std::string::npos);
+  }
+  CHECK(goringctl({"--help"}).status == 0);
+
+  auto port = std::to_string(free_port());
+  auto refused = goringctl({"--admin", "http://127.0.0.1:" + port, "instances"});
+  INFO(refused);
+  CHECK(refused.status == 1);
+  CHECK(refused.err.rfind("goringctl: cannot reach admin API at 127.0.0.1:" + port, 0) == 0);
+  CHECK(lines_of(refused.err).size() == 1);
+  CHECK(refused.out.empty());
+
+  auto no_redis = goringctl({"--redis", "127.0.0.1:" + port, "users"});
+  INFO(no_redis);
+  CHECK(no_redis.status == 1);
+  CHECK(no_redis.err.rfind("goringctl: cannot reach Redis at 127.0.0.1:" + port, 0) == 0);
+
+  // An admin port that accepts but never answers: the request gives up.
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(silent >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(silent, 4) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto started = std::chrono::steady_clock::now();
+  auto hung =
+    goringctl({"--admin", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), "instances"});
+  auto took = std::chrono::steady_clock::now() - started;
+  ::close(silent);
+  INFO(hung);
+  CHECK(hung.status == 1);
+  CHECK(hung.err.find("did not answer within 5 s") != std::string::npos);
+  CHECK(took < std::chrono::seconds(8));
+}
+
+TEST_CASE("with ADMIN_TOKEN set, goringctl needs the token and works with it") {
+  fleet f{{{"ADMIN_TOKEN", "s3cret-admin"}}};
+
+  auto without = f.via_admin(f.a, {"instances"});
+  INFO(without);
+  CHECK(without.status == 1);
+  CHECK(without.err.find("requires a token (401)") != std::string::npos);
+  CHECK(without.err.find("GORING_ADMIN_TOKEN") != std::string::npos);
+  CHECK(without.out.empty());
+
+  auto wrong = f.via_admin(f.a, {"--token", "guess", "instances"});
+  INFO(wrong);
+  CHECK(wrong.status == 1);
+  CHECK(wrong.err.find("refused the token (401)") != std::string::npos);
+
+  auto from_env = f.via_admin(f.a, {"instances"}, {{"GORING_ADMIN_TOKEN", "s3cret-admin"}});
+  INFO(from_env);
+  CHECK(from_env.status == 0);
+  CHECK(size_of(from_env.value) == 1);
+
+  auto fleet_wide = f.via_redis({"--token", "s3cret-admin", "instances"});
+  INFO(fleet_wide);
+  CHECK(fleet_wide.status == 0);
+  CHECK(size_of(fleet_wide.value) == 2);
+
+  // Without it, each instance is reported; what Redis knows still shows.
+  auto refused = f.via_redis({"instances"});
+  INFO(refused);
+  CHECK(refused.status == 1);
+  CHECK(lines_of(refused.err).size() == 2);
+  CHECK(size_of(refused.value) == 2);
+  for (const auto& row : refused.value.value().GetArray())
+    CHECK(text(row, "error").find("requires a token") != std::string::npos);
+}
