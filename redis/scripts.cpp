@@ -86,7 +86,7 @@ script_call call_start(std::string_view caller_id, std::string_view callee_id,
           {keys::user(callee_id), keys::user_call(caller_id), keys::user_call(callee_id),
            keys::session(session_id)},
           {str(caller_id), str(callee_id), str(session_id), std::to_string(created_at), ms(ttl),
-           str(caller_info_json), str(keys::session_prefix)}};
+           str(caller_info_json), str(keys::session_prefix), str(keys::server_prefix)}};
 }
 
 script_call call_accept(std::string_view session_id, std::string_view user_id, millis ttl,

@@ -239,8 +239,11 @@ struct call_store {
     REQUIRE(run({"PEXPIRE", key, std::to_string(short_ttl.count())}).integer == 1);
   }
 
+  /// The user connects to instance_1, whose heartbeat is alive.
   void go_online(const std::string& user) {
     run(claim(user, token_of(user)));
+    if (!exists(keys::server("server-1")))
+      server_up("server-1", instance_1);
   }
   /// The user's connection closes and gives its presence key back.
   void go_away(const std::string& user) {
@@ -948,6 +951,20 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts while the caller hangs up: bot
   CHECK_FALSE(exists(keys::user_call("bob")));
 }
 
+TEST_CASE_FIXTURE(call_store, "a callee whose instance crashed counts as offline") {
+  go_online("alice");
+  go_online("bob");
+  // The heartbeat of their instance expired: bob's key names a dead run.
+  run({"DEL", keys::server("server-1")});
+  CHECK(status(start("alice", "bob", "s-1")) == "offline");
+  CHECK_FALSE(exists(keys::session("s-1")));
+  // A run of the same SERVER_ID that restarted does not vouch for it either.
+  server_up("server-1", restarted_1);
+  CHECK(status(start("alice", "bob", "s-1")) == "offline");
+  server_up("server-1", instance_1);
+  CHECK(status(start("alice", "bob", "s-1")) == "ok");
+}
+
 TEST_CASE_FIXTURE(call_store, "ending a call spares a user key that already points at "
                               "another call") {
   ringing("alice", "bob", "s-1");
@@ -967,7 +984,8 @@ TEST_CASE_FIXTURE(call_store, "ending a call spares a user key that already poin
     expected_state = "ended";
   }
   SUBCASE("a check finding a crashed instance's key") {
-    // No heartbeat: both presence keys name an instance that is gone.
+    // The heartbeat expires: both presence keys name an instance that is gone.
+    run({"DEL", keys::server("server-1")});
     REQUIRE(status_of(run(check("s-1", check_at))) == "ended");
     expected_state = "ended";
   }

@@ -11,12 +11,16 @@
 -- ARGV[5]  session TTL in milliseconds
 -- ARGV[6]  caller_info, JSON object
 -- ARGV[7]  key prefix of call sessions ("call:session:")
+-- ARGV[8]  key prefix of instances' heartbeats ("ws:server:")
 -- Returns  'ok' | 'offline' | 'caller_busy' | 'callee_busy' | 'exists'
 --
 -- Race prevented: two callers calling one callee at the same moment (or
 -- A calling B while B calls A): the check that both are free and the
 -- writes that make them busy happen in one step, so exactly one wins.
--- A call:user key whose session is gone is stale and is cleared here.
+-- A call:user key whose session is gone is stale and is cleared here. A
+-- callee whose ws:user key names a connection of a crashed instance (no
+-- heartbeat for that run) is offline, not left to ring into nothing until
+-- the key expires.
 local function in_call(user_call_key)
   local sid = redis.call('GET', user_call_key)
   if not sid then
@@ -32,7 +36,13 @@ local function in_call(user_call_key)
   return false
 end
 
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local owner = redis.call('GET', KEYS[1])
+if not owner then
+  return 'offline'
+end
+local instance = string.match(owner, '^(.*)/[^/]*$')
+local server = instance and string.match(instance, '^(.*)/[^/]*$')
+if not server or redis.call('HGET', ARGV[8] .. server, 'instance') ~= instance then
   return 'offline'
 end
 if in_call(KEYS[2]) then
