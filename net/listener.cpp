@@ -56,6 +56,10 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
     });
     return;
   }
+  // Signaling frames are small and latency-bound: without this, Nagle's
+  // algorithm holds a frame back until the client's delayed ACK (~40 ms).
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
   std::make_shared<http_session>(std::move(socket), ctx_)->run();
   do_accept();
 }

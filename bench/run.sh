@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs goring's standard benchmark suite on this machine and writes JSON
+# plus a markdown table into bench/results/: goring on one instance, on two
+# instances, and the bare relay (the near-physical limit of a WebSocket
+# relay here). Every run is bounded; every process started here is stopped
+# by its PID.
+# Usage: bench/run.sh [seconds per scenario, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-10}"
+./deploy/install-build-deps.sh >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target goring goring-bench bare-relay >/dev/null
+
+out="bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
+bench=build/tools/bench/goring-bench
+secret="bench-$(date +%s)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >/dev/null &
+pids+=($!)
+wait_port "$rport"
+
+start_goring() { # id port -> pid
+  PORT="$2" ADMIN_PORT=0 SERVER_ID="$1" REDIS_ADDR="127.0.0.1:$rport" JWT_SECRET="$secret" \
+    LOG_LEVEL=warn build/goring >"$out/$1.log" 2>&1 &
+  echo $!
+}
+p1=$(free_port); g1=$(start_goring bench-1 "$p1"); pids+=("$g1")
+p2=$(free_port); g2=$(start_goring bench-2 "$p2"); pids+=("$g2")
+bp=$(free_port)
+build/tools/bench/bare-relay --port "$bp" --threads 1 >"$out/bare.log" 2>&1 &
+bare=$!; pids+=("$bare")
+wait_port "$p1"; wait_port "$p2"; wait_port "$bp"
+
+common=(--secret "$secret" --redis "127.0.0.1:$rport")
+run() { # name args...
+  local name=$1; shift
+  echo "== $name: $bench $*" | tee -a "$out/commands.txt"
+  "$bench" "$@" >"$out/$name.json" 2>"$out/$name.txt" || true
+  cat "$out/$name.txt"
+}
+run connect connect --url "ws://127.0.0.1:$p1/ws" --connections 5000 --concurrency 200 --server-pid "$g1" "${common[@]}"
+run setup-1 setup --url "ws://127.0.0.1:$p1/ws" --pairs 100 --duration "$secs" --server-pid "$g1" "${common[@]}"
+run setup-2 setup --url "ws://127.0.0.1:$p1/ws" --url2 "ws://127.0.0.1:$p2/ws" --pairs 100 --duration "$secs" --server-pid "$g1" --server-pid "$g2" "${common[@]}"
+run relay-1 relay --url "ws://127.0.0.1:$p1/ws" --calls 10 --duration "$secs" --server-pid "$g1" "${common[@]}"
+run relay-2 relay --url "ws://127.0.0.1:$p1/ws" --url2 "ws://127.0.0.1:$p2/ws" --calls 10 --duration "$secs" --server-pid "$g1" --server-pid "$g2" "${common[@]}"
+run relay-bare relay --bare --url "ws://127.0.0.1:$bp/" --calls 10 --duration "$secs" --server-pid "$bare"
+run idle idle --url "ws://127.0.0.1:$p1/ws" --connections 5000 --hold "$secs" --server-pid "$g1" "${common[@]}"
+
+{
+  echo "| scenario | summary |"
+  echo "|---|---|"
+  for f in connect setup-1 setup-2 relay-1 relay-2 relay-bare idle; do
+    echo "| $f | $(tr '|' '/' <"$out/$f.txt" | tail -1) |"
+  done
+} >"$out/summary.md"
+echo "results in $out"
