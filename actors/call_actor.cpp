@@ -269,6 +269,7 @@ caf::message_handler common_handlers(call_actor* self) {
   return {
     [self](status_atom) { return status_json(self); },
     [self](join_atom, const std::string& user, const caf::actor& conn, const std::string& info) {
+      ++self->state.handled;
       auto& st = self->state;
       if (!st.is_participant(user))
         return;
@@ -278,11 +279,13 @@ caf::message_handler common_handlers(call_actor* self) {
       known = protocol::user_info_from_json(info, user);
     },
     [self](end_atom, const std::string& user) {
+      ++self->state.handled;
       auto rp = self->make_response_promise();
       end_call(self, user, false, rp);
       return rp;
     },
     [self](remote_atom, uint8_t type, const std::string&, const std::string& info) {
+      ++self->state.handled;
       auto& st = self->state;
       auto ev = static_cast<protocol::event_type>(type);
       if (ev == protocol::event_type::accepted) {
@@ -295,6 +298,7 @@ caf::message_handler common_handlers(call_actor* self) {
       }
     },
     [self](check_atom) {
+      ++self->state.handled;
       if (self->state.locals.empty()) {
         // Nobody here any more: the instances that hold a participant
         // (or the user's next connection) keep the call.
@@ -328,11 +332,13 @@ caf::behavior accepted_behavior(call_actor* self) {
                    tagged(protocol::signal_tag::relay, frame), read_at);
     },
     [self](accept_atom, const std::string& user, const std::string&) -> caf::error {
+      ++self->state.handled;
       if (user != self->state.call.callee_id)
         return signal_failure(signal_error::unauthorized, "only the callee can accept this call");
       return signal_failure(signal_error::invalid_state, "the call is already accepted");
     },
     [self](reject_atom, const std::string& user) -> caf::error {
+      ++self->state.handled;
       if (user != self->state.call.callee_id)
         return signal_failure(signal_error::unauthorized, "only the callee can reject this call");
       return signal_failure(signal_error::invalid_state,
@@ -351,6 +357,7 @@ caf::behavior ringing_behavior(call_actor* self) {
       refuse_relay(self, user, "the call has not been accepted yet");
     },
     [self](accept_atom, const std::string& user, const std::string& info) {
+      ++self->state.handled;
       auto& st = self->state;
       auto rp = self->make_response_promise();
       if (user != st.call.callee_id) {
@@ -386,6 +393,7 @@ caf::behavior ringing_behavior(call_actor* self) {
       return rp;
     },
     [self](reject_atom, const std::string& user) {
+      ++self->state.handled;
       auto& st = self->state;
       auto rp = self->make_response_promise();
       if (user != st.call.callee_id) {
@@ -412,6 +420,7 @@ caf::behavior ringing_behavior(call_actor* self) {
       return rp;
     },
     [self](ring_timeout_atom) {
+      ++self->state.handled;
       auto& st = self->state;
       run_script(self,
                  redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now()),
@@ -442,6 +451,7 @@ caf::behavior ringing_behavior(call_actor* self) {
 caf::behavior starting_behavior(call_actor* self) {
   return {
     [self](start_atom) {
+      ++self->state.handled;
       auto& st = self->state;
       auto rp = self->make_response_promise();
       run_script(
@@ -500,6 +510,7 @@ caf::behavior starting_behavior(call_actor* self) {
       return rp;
     },
     [self](join_atom, const std::string& user, const caf::actor& conn, const std::string&) {
+      ++self->state.handled;
       self->state.locals[user] = conn;
       self->monitor(conn);
     },
