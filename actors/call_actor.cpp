@@ -15,7 +15,6 @@ namespace {
 constexpr const char* component = "call_actor";
 /// How long a state change may wait for Redis before the client hears
 /// internal_error.
-constexpr auto redis_timeout = std::chrono::seconds(5);
 
 using protocol::signal_error;
 
@@ -88,7 +87,7 @@ void finish(call_actor* self) {
 /// until Redis answers: the session's operations happen one at a time.
 template <class OnReply>
 void run_script(call_actor* self, redis::script_call call, OnReply on_reply) {
-  self->request(self->state.ctx->bridge, redis_timeout, eval_atom::value, std::move(call))
+  self->request(self->state.ctx->bridge, no_request_timeout, eval_atom::value, std::move(call))
     .await([on_reply](redis::reply& r) mutable { on_reply(r); },
            [on_reply](caf::error& err) mutable {
              on_reply(redis::reply::make_error(caf::to_string(err)));

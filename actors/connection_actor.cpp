@@ -16,7 +16,6 @@ namespace goring {
 namespace {
 
 constexpr const char* component = "connection";
-constexpr auto request_timeout = std::chrono::seconds(10);
 
 using protocol::client_message;
 using protocol::client_type;
@@ -103,7 +102,7 @@ void open_call(connection_actor* self, call_setup setup, Next next) {
   own = st.me;
   auto session_id = setup.session_id;
   self
-    ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+    ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
               st.me.user_id, caf::actor{self})
     .then(
       [self, session_id, next](caf::actor& call) mutable {
@@ -125,7 +124,7 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
                                 "caller_id",  "callee_id",
                                 "state",      "caller_info",
                                 "callee_info"};
-  self->request(st.ctx->bridge, request_timeout, command_atom::value, std::move(argv))
+  self->request(st.ctx->bridge, no_request_timeout, command_atom::value, std::move(argv))
     .then(
       [self, msg, frame](redis::reply& r) mutable {
         auto& st = self->state;
@@ -191,7 +190,7 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
 template <class... Ts>
 void call_operation(connection_actor* self, const caf::actor& call, client_message msg,
                     std::string frame, bool ends_call, Ts&&... xs) {
-  self->request(call, request_timeout, std::forward<Ts>(xs)...)
+  self->request(call, no_request_timeout, std::forward<Ts>(xs)...)
     .then(
       [self, session_id = msg.session_id, ends_call](bool) {
         if (ends_call)
@@ -223,12 +222,12 @@ void start_call(connection_actor* self, const std::string& callee) {
   call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
   // Awaited: a second call.start must see this call, not race it.
   self
-    ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+    ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
               st.me.user_id, caf::actor{self})
     .await(
       [self, session_id](caf::actor& call) {
         track_call(self, session_id, call);
-        self->request(call, request_timeout, start_atom::value)
+        self->request(call, no_request_timeout, start_atom::value)
           .then([](bool) { /* call.ringing was written by the call actor */ },
                 [self, session_id](caf::error& err) {
                   self->state.calls.erase(session_id);
@@ -291,7 +290,7 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
         setup.caller_info.user_id = ev->caller_id;
       // Awaited: the client may accept the instant it sees the ring.
       self
-        ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+        ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
                   st.me.user_id, caf::actor{self})
         .await([self, id = ev->session_id](caf::actor& call) { track_call(self, id, call); },
                [](caf::error& err) {
@@ -341,7 +340,7 @@ void resume(connection_actor* self, const std::vector<std::string>& claim) {
   own = st.me;
   auto session_id = setup.session_id;
   self
-    ->request(st.ctx->bridge, request_timeout, open_call_atom::value, std::move(setup),
+    ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
               st.me.user_id, caf::actor{self})
     .await(
       [self, session_id, frame](caf::actor& call) {
@@ -398,7 +397,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
   // Frames wait in the mailbox until the user is registered: subscribed to
   // its channel and owner of its ws:user key.
   self
-    ->request(ctx->bridge, request_timeout, register_atom::value, st.me.user_id, st.token,
+    ->request(ctx->bridge, no_request_timeout, register_atom::value, st.me.user_id, st.token,
               caf::actor{self})
     .await(
       [self](std::vector<std::string>& claim) {

@@ -156,6 +156,35 @@ void run_script(bridge_actor* self, redis::script_call call, continuation k) {
     label);
 }
 
+/// Fails the commands Redis has not answered within redis_command_timeout:
+/// a connection can be up and still deliver nothing (a paused or stuck
+/// server), and everyone waiting on the bridge relies on an answer. A late
+/// reply finds no waiting command and is dropped.
+void sweep_waiting(bridge_actor* self) {
+  auto& st = self->state;
+  auto oldest =
+    steady_ns()
+    - std::chrono::duration_cast<std::chrono::nanoseconds>(redis_command_timeout).count();
+  std::vector<uint64_t> late;
+  for (auto& [id, w] : st.waiting)
+    if (w.started_ns < oldest)
+      late.push_back(id);
+  if (late.empty())
+    return;
+  GORING_LOG(warn, component,
+             late.size() << " Redis commands got no answer within " << redis_command_timeout.count()
+                         << " s; failing them");
+  for (auto id : late) {
+    auto it = st.waiting.find(id);
+    if (it == st.waiting.end())
+      continue; // answered by a continuation of an earlier one
+    auto w = std::move(it->second);
+    st.waiting.erase(it);
+    w.errors->inc();
+    w.k(redis::reply::make_error("Redis did not answer in time"));
+  }
+}
+
 /// Publishes without waiting: only failures are worth a log line.
 void publish(bridge_actor* self, const std::string& channel, std::string payload) {
   goring_metrics().pubsub_out->inc();
@@ -521,6 +550,7 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
   self->delayed_send(self, ctx->config.presence_ttl / 3, refresh_atom::value);
   self->delayed_send(self, ctx->config.heartbeat_ttl / 3, heartbeat_atom::value);
   self->delayed_send(self, ctx->config.pubsub_probe_interval, probe_atom::value);
+  self->delayed_send(self, std::chrono::seconds(1), sweep_atom::value);
 
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
@@ -701,6 +731,10 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
     [self](refresh_atom) {
       refresh_presence(self);
       self->delayed_send(self, self->state.ctx->config.presence_ttl / 3, refresh_atom::value);
+    },
+    [self](sweep_atom) {
+      sweep_waiting(self);
+      self->delayed_send(self, std::chrono::seconds(1), sweep_atom::value);
     },
     [self](heartbeat_atom) {
       if (self->state.draining)
