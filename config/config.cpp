@@ -92,7 +92,7 @@ const std::vector<setting_parser>& parsers() {
      duration(&settings::ring_timeout, 100ms)},
     {{"SESSION_TTL", "--session-ttl", "120s", "TTL of call keys in Redis; live calls refresh them"},
      duration(&settings::session_ttl, 1000ms)},
-    {{"PRESENCE_TTL", "--presence-ttl", "30s", "TTL of ws:user keys; connected users refresh them"},
+    {{"PRESENCE_TTL", "--presence-ttl", "90s", "TTL of ws:user keys; connected users refresh them"},
      duration(&settings::presence_ttl, 1000ms)},
     {{"MAX_MESSAGE_BYTES", "--max-message-bytes", "65536",
       "largest frame a client may send; bigger closes with 1009"},

@@ -23,8 +23,11 @@ struct settings {
   std::chrono::milliseconds ring_timeout{30'000};
   /// TTL of call:session and call:user keys; a live call refreshes them.
   std::chrono::milliseconds session_ttl{120'000};
-  /// TTL of ws:user keys; refreshed while the user is connected.
-  std::chrono::milliseconds presence_ttl{30'000};
+  /// TTL of ws:user keys; refreshed every third of it while the user is
+  /// connected. Only a safety net (an instance's crash is seen through its
+  /// heartbeat at once), so it is long: idle users cost Redis one key
+  /// operation per user every 30 s.
+  std::chrono::milliseconds presence_ttl{90'000};
   std::size_t max_message_bytes = 65536;
   /// Frames queued for one client before it counts as a slow consumer.
   std::size_t max_queued_frames = 1024;

@@ -66,7 +66,7 @@ TEST_CASE("with no flags and no environment every setting has its default") {
   CHECK(s.redis_password.empty());
   CHECK(s.ring_timeout == 30s);
   CHECK(s.session_ttl == 120s);
-  CHECK(s.presence_ttl == 30s);
+  CHECK(s.presence_ttl == 90s);
   CHECK(s.max_message_bytes == 65536);
   CHECK(s.max_queued_frames == 1024);
   CHECK(s.log_level == "info");

@@ -228,4 +228,10 @@ TEST_CASE("a thousand connected users share two Redis connections per instance")
   // not one per user.
   CHECK(sent(calls) == calls["evalsha"]);
   CHECK(sent(calls) < users / 10);
+  // One key operation per user and refresh: the SET that extends the key
+  // (and tells it is still this connection's); no GET, no PEXPIRE.
+  CHECK(calls["get"] == 0);
+  CHECK(calls["pexpire"] == 0);
+  CHECK(calls["set"] == 500 * calls["evalsha"]);
+  CHECK(total(calls) == sent(calls) + calls["set"]);
 }

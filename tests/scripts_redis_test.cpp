@@ -463,10 +463,10 @@ TEST_CASE_FIXTURE(call_store, "an instance refreshes its users: extends its own 
   CHECK(pttl(keys::user("alice")) > short_ttl.count());
   CHECK(value(keys::user("bob")) == token_of("bob"));
   CHECK(pttl(keys::user("bob")) > short_ttl.count());
+  // Taken-over keys keep their owner (their TTL may be extended: the
+  // script learns whose a key is from the SET that extends it).
   CHECK(value(keys::user("carol")) == token_on(instance_2, "conn-carol"));
-  CHECK(pttl(keys::user("carol")) <= short_ttl.count());
   CHECK(value(keys::user("dave")) == token_on(instance_2, "conn-dave"));
-  CHECK(pttl(keys::user("dave")) <= short_ttl.count());
 
   // With every key its own, nobody is reported.
   auto none = run(eval(goring::redis::refresh_users(

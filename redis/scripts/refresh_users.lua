@@ -7,19 +7,21 @@
 --            another connection (they were taken over and must be closed).
 --
 -- Batched so that idle users cost one command per refresh period per
--- instance, not one per user. A key that vanished (Redis restarted without
--- persistence) is written back, so a connected user stays reachable.
--- Race prevented: a replaced connection can never extend its successor's
--- key, because each key is extended only when its token matches.
+-- instance, not one per user; and one key operation per user in the usual
+-- case (SET XX GET extends the key and tells whose it was; Redis >= 6.2).
+-- A key that vanished (Redis restarted without persistence) is written
+-- back, so a connected user stays reachable.
+-- Race prevented: a replaced connection never keeps its successor's key:
+-- the successor's token is put back in the same script, before anyone can
+-- read the key.
 local lost = {}
 for i, key in ipairs(KEYS) do
   local token = ARGV[i + 1]
-  local current = redis.call('GET', key)
-  if current == token then
-    redis.call('PEXPIRE', key, ARGV[1])
-  elseif not current then
+  local previous = redis.call('SET', key, token, 'XX', 'GET', 'PX', ARGV[1])
+  if not previous then
     redis.call('SET', key, token, 'PX', ARGV[1])
-  else
+  elseif previous ~= token then
+    redis.call('SET', key, previous, 'PX', ARGV[1])
     lost[#lost + 1] = i
   end
 end
