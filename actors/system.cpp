@@ -57,11 +57,13 @@ void register_metrics(const context_ptr& ctx) {
 caf::actor_system_config& configure(caf::actor_system_config& cfg, const settings& s) {
   cfg.set("scheduler.max-threads", static_cast<size_t>(s.actor_threads));
   // After its queue runs dry a worker polls 100 times, then 500 times with
-  // 50 us sleeps, before it waits on a condition variable. Every timer
-  // (heartbeat, probe, presence, call checks) woke it into those 25 ms of
-  // polling: 2.5 % of a core with no user at all. 50 moderate polls keep
-  // the spin short; enqueues wake a waiting worker at once anyway.
-  cfg.set("work-stealing.moderate-poll-attempts", size_t{50});
+  // 50 us sleeps, before it waits on a condition variable. Those sleeps
+  // cost a context switch each, and every timer or Redis reply woke a
+  // worker into 25 ms of them. Without the moderate phase a worker that
+  // finds nothing after its short spin waits at once, and an enqueue wakes
+  // it: less CPU per relay and per call cycle, and none when idle
+  // (bench/RESULTS.md).
+  cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   cfg.set("logger.verbosity", caf::atom("quiet"));
   return cfg;
 }
