@@ -89,7 +89,7 @@ std::string read_file(const std::string& path) {
 
 } // namespace
 
-TEST_CASE("RS256 tokens verify with JWT_PUBLIC_KEY_FILE; HS256 and the confusion attack do not") {
+TEST_CASE("RS256 tokens verify with JWT_PUBLIC_KEY_FILE, HS256 and the confusion attack do not") {
   auto key_file = write_temp_file("rsa-pub", rsa_key().public_pem);
   one_instance env{{{"JWT_ALGORITHMS", "RS256"}, {"JWT_PUBLIC_KEY_FILE", key_file}}};
   auto port = env.goring.port();
@@ -125,7 +125,7 @@ TEST_CASE("RS256 tokens verify with JWT_PUBLIC_KEY_FILE; HS256 and the confusion
   }
 }
 
-TEST_CASE("ES256 tokens verify with an EC public key; an RS256 token under ES256 does not") {
+TEST_CASE("ES256 tokens verify with an EC public key, an RS256 token under ES256 does not") {
   auto key_file = write_temp_file("ec-pub", ec_key().public_pem);
   one_instance env{{{"JWT_ALGORITHMS", "ES256"}, {"JWT_PUBLIC_KEY_FILE", key_file}}};
   ws_client bob{"bob"};
@@ -143,7 +143,7 @@ TEST_CASE("ES256 tokens verify with an EC public key; an RS256 token under ES256
   CHECK(mallory.try_connect(env.goring.port(), user_token("mallory")) == 401);
 }
 
-TEST_CASE("exp is required by default; iss and aud are checked when set") {
+TEST_CASE("exp is required by default, iss and aud are checked when set") {
   SUBCASE("exp required") {
     one_instance env;
     token_spec spec;
@@ -289,8 +289,8 @@ TEST_CASE("auth.refresh with a new token of the same user keeps the connection p
   CHECK(alice.is_open());
 }
 
-TEST_CASE("a refresh for another user or with a bad token is unauthorized; the old exp still "
-          "applies") {
+TEST_CASE("a refresh for another user or with a bad token is unauthorized and the old exp "
+          "still applies") {
   one_instance env{{{"JWT_LEEWAY", "0s"}}};
   ws_client alice{"alice"};
   connect_online(alice, env.goring, env.redis, token_living("alice", 3));
