@@ -46,10 +46,14 @@ int main(int argc, char** argv) {
                                                          << " without ADMIN_TOKEN");
     return 2;
   }
-  if (config.jwt_secret == default_jwt_secret)
-    GORING_LOG(warn, "main",
-               "JWT_SECRET is the default development secret: anyone can mint tokens. "
-               "Set JWT_SECRET before exposing this server.");
+  auto verifier = auth::make_verifier(config);
+  if (!verifier.verifier) {
+    GORING_LOG(error, "main", "refusing to start: " << verifier.error);
+    std::cerr << "goring: " << verifier.error << "\n";
+    return 2;
+  }
+  if (!verifier.warning.empty())
+    GORING_LOG(warn, "main", verifier.warning);
 
   boost::asio::io_context io{static_cast<int>(config.io_threads)};
   // Keeps the io_context running while no socket is open.
@@ -67,8 +71,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     actor_runtime runtime{config, io};
-    auto ctx = std::make_shared<server_context>(
-      server_context{config, auth::jwt_verifier{config.jwt_secret}, &runtime, false});
+    runtime.set_verifier(verifier.verifier);
+    auto ctx =
+      std::make_shared<server_context>(server_context{config, verifier.verifier, &runtime, false});
     auto admin_ctx = std::make_shared<server_context>(*ctx);
     admin_ctx->admin = true;
     // Binds one listener; logs and returns nothing on failure.

@@ -59,6 +59,9 @@ using signal_atom = caf::atom_constant<caf::atom("signal")>;
 using write_atom = caf::atom_constant<caf::atom("write")>;
 using replaced_atom = caf::atom_constant<caf::atom("replaced")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+/// (token_expired, generation): the token's lifetime is up, unless a
+/// refresh since (a newer generation) moved it.
+using token_expired_atom = caf::atom_constant<caf::atom("tokexpired")>;
 
 // To the Redis bridge.
 using eval_atom = caf::atom_constant<caf::atom("eval")>;

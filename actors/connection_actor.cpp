@@ -1,5 +1,8 @@
 #include "actors/connection_actor.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -39,6 +42,11 @@ struct connection_state {
   uint64_t handled = 0;
   /// When the frame being handled was read (steady_ns), for relay timing.
   int64_t read_at = 0;
+  /// The `exp` of the token in force (from the upgrade or the last
+  /// auth.refresh); none when it has none.
+  std::optional<std::chrono::system_clock::time_point> expires_at;
+  /// Bumped at each refresh, so the timer of an older token does nothing.
+  uint64_t expiry_generation = 0;
 
   static inline const char* name = "connection_actor";
 };
@@ -84,6 +92,49 @@ void close(connection_actor* self, uint16_t code, const std::string& reason, dep
   if (auto link = self->state.link.lock())
     link->close(code, reason);
   self->quit(why);
+}
+
+/// Arms the close for when the token lapses: at exp + JWT_LEEWAY, the moment
+/// the upgrade would refuse the same token.
+void arm_expiry(connection_actor* self) {
+  using namespace std::chrono;
+  auto& st = self->state;
+  ++st.expiry_generation;
+  if (!st.expires_at)
+    return;
+  auto left =
+    duration_cast<milliseconds>(*st.expires_at + st.ctx->config.jwt_leeway - system_clock::now());
+  // A far-off exp is looked at again daily rather than armed in one go.
+  auto wait = std::clamp(left, milliseconds{0}, milliseconds{hours{24}});
+  self->delayed_send(self, wait, token_expired_atom::value, st.expiry_generation);
+}
+
+/// auth.refresh: a valid token of the same user replaces the one in force;
+/// anything else is refused and the old expiry still applies.
+void refresh_token(connection_actor* self, const std::string& token) {
+  auto& st = self->state;
+  auto check = st.ctx->verifier ? st.ctx->verifier->verify(token)
+                                : auth::token_check{std::nullopt, "no token check configured"};
+  if (!check.valid) {
+    send_error(self, signal_error::unauthorized,
+               "token refused: " + check.refusal + "; the current token still applies");
+    return;
+  }
+  if (check.valid->user_id != st.me.user_id) {
+    send_error(self, signal_error::unauthorized,
+               "the token is for another user; the current token still applies");
+    return;
+  }
+  st.expires_at = check.valid->expires_at;
+  arm_expiry(self);
+  std::optional<long long> exp;
+  if (st.expires_at)
+    exp =
+      std::chrono::duration_cast<std::chrono::seconds>(st.expires_at->time_since_epoch()).count();
+  GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
+                  "user " << st.me.user_id << " refreshed its token (exp "
+                          << (exp ? std::to_string(*exp) : std::string{"none"}) << ")");
+  write(self, protocol::encode_refreshed(exp));
 }
 
 void track_call(connection_actor* self, const std::string& session_id, const caf::actor& call) {
@@ -246,6 +297,10 @@ void dispatch(connection_actor* self, client_message msg, std::string frame) {
     start_call(self, msg.callee_id);
     return;
   }
+  if (msg.type == client_type::auth_refresh) {
+    refresh_token(self, msg.token);
+    return;
+  }
   auto it = st.calls.find(msg.session_id);
   if (it == st.calls.end()) {
     adopt_or_refuse(self, std::move(msg), std::move(frame));
@@ -382,6 +437,8 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
   st.connected_at = unix_now();
   st.link = std::move(link);
   st.me = protocol::user_info{who.user_id, who.name, who.username};
+  st.expires_at = who.expires_at;
+  arm_expiry(self);
   st.token = ctx->instance_id + "/" + std::to_string(ctx->next_connection_id++);
   ++ctx->live_connections;
   self->attach_functor([ctx] { --ctx->live_connections; });
@@ -464,6 +521,19 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       goring_metrics().relay->observe(seconds_since(read_at));
     },
     [self](status_atom) { return status_json(self); },
+    [self](token_expired_atom, uint64_t generation) {
+      auto& st = self->state;
+      if (generation != st.expiry_generation || st.closing || !st.expires_at)
+        return;
+      if (std::chrono::system_clock::now() < *st.expires_at + st.ctx->config.jwt_leeway) {
+        arm_expiry(self); // woke early: a daily re-check of a far-off exp
+        return;
+      }
+      GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
+                      "user " << st.me.user_id << ": token expired; closing with 4001");
+      // Like a kick: the user is gone until it connects with a new token.
+      close(self, close_code::token_expired, "token expired", departure::hung_up);
+    },
     [self](kick_atom) {
       GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),
                       "user " << self->state.me.user_id << " kicked by an operator");

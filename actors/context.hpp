@@ -9,6 +9,7 @@
 #include <caf/actor.hpp>
 
 #include "config/config.hpp"
+#include "net/jwt_auth.hpp"
 
 namespace goring {
 
@@ -18,6 +19,8 @@ struct instance_context {
   /// the nonce tells this run from an earlier run with the same SERVER_ID.
   std::string instance_id;
   caf::actor bridge;
+  /// Checks the tokens of auth.refresh, as the upgrade checks them.
+  std::shared_ptr<const auth::jwt_verifier> verifier;
   std::atomic<uint64_t> next_connection_id{1};
   std::atomic<int> live_connections{0};
   std::atomic<int> live_calls{0};

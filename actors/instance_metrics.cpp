@@ -9,9 +9,9 @@ namespace goring {
 
 namespace {
 
-constexpr std::array<const char*, 7> client_type_names = {
+constexpr std::array<const char*, 8> client_type_names = {
   "call.start",   "call.accept",   "call.reject", "call.end",
-  "webrtc.offer", "webrtc.answer", "webrtc.ice"};
+  "webrtc.offer", "webrtc.answer", "webrtc.ice",  "auth.refresh"};
 
 } // namespace
 

@@ -12,7 +12,7 @@ namespace goring {
 
 struct instance_metrics {
   /// Frames received from clients, by type ("invalid" when unparseable).
-  std::array<metrics::counter*, 7> received{};
+  std::array<metrics::counter*, 8> received{};
   metrics::counter* received_invalid = nullptr;
   /// Errors sent to clients, by code.
   std::array<metrics::counter*, 8> errors{};

@@ -27,7 +27,7 @@ struct type_entry {
   client_type type;
 };
 
-constexpr std::array<type_entry, 7> client_types = {{
+constexpr std::array<type_entry, 8> client_types = {{
   {"call.start", client_type::call_start},
   {"call.accept", client_type::call_accept},
   {"call.reject", client_type::call_reject},
@@ -35,7 +35,11 @@ constexpr std::array<type_entry, 7> client_types = {{
   {"webrtc.offer", client_type::webrtc_offer},
   {"webrtc.answer", client_type::webrtc_answer},
   {"webrtc.ice", client_type::webrtc_ice},
+  {"auth.refresh", client_type::auth_refresh},
 }};
+
+/// Longer than any real JWT; MAX_MESSAGE_BYTES bounds the frame anyway.
+constexpr std::size_t max_token_length = 16 * 1024;
 
 parse_result fail(std::string message) {
   parse_result r;
@@ -208,10 +212,12 @@ parse_result parse_client_frame(std::string_view text) {
   if (auto dup = duplicate_key(payload); !dup.empty())
     return fail(std::string{entry->name} + ": field " + quoted(dup) + " appears twice");
 
-  client_message msg{entry->type, {}, {}};
+  client_message msg{entry->type, {}, {}, {}};
   std::string problem;
   if (msg.type == client_type::call_start) {
     problem = required_string(payload, "callee_id", &msg.callee_id, max_id_length);
+  } else if (msg.type == client_type::auth_refresh) {
+    problem = required_string(payload, "token", &msg.token, max_token_length);
   } else {
     problem = required_string(payload, "session_id", &msg.session_id, max_id_length);
   }
@@ -323,6 +329,16 @@ std::string encode_resumed(std::string_view session_id, std::string_view peer_id
     put(w, "peer_id", peer_id);
     put(w, "state", state);
     put(w, "role", role);
+  });
+}
+
+std::string encode_refreshed(std::optional<long long> expires_at) {
+  return frame("auth.refreshed", [&](writer& w) {
+    w.Key("expires_at");
+    if (expires_at)
+      w.Int64(*expires_at);
+    else
+      w.Null();
   });
 }
 

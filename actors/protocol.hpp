@@ -33,6 +33,8 @@ enum class client_type : uint8_t {
   webrtc_offer,
   webrtc_answer,
   webrtc_ice,
+  /// A new token for the same user before the current one expires.
+  auth_refresh,
 };
 
 std::string_view type_name(client_type type);
@@ -48,6 +50,7 @@ struct client_message {
   client_type type;
   std::string session_id; // every type but call.start
   std::string callee_id;  // call.start
+  std::string token;      // auth.refresh; never logged
 };
 
 /// Either a message or the error to answer with.
@@ -85,6 +88,10 @@ std::string encode_error(signal_error code, std::string_view message);
 /// "caller" or "callee", `state` "ringing" or "accepted".
 std::string encode_resumed(std::string_view session_id, std::string_view peer_id,
                            std::string_view state, std::string_view role);
+
+/// The answer to a valid auth.refresh: the new token's `exp` (unix
+/// seconds), or null when it has none.
+std::string encode_refreshed(std::optional<long long> expires_at);
 
 /// The server events that change a call's state, as read back from a frame
 /// that came over pub/sub from another instance.

@@ -127,6 +127,10 @@ bool actor_runtime::draining() const {
   return impl_->ctx->draining.load();
 }
 
+void actor_runtime::set_verifier(std::shared_ptr<const auth::jwt_verifier> verifier) {
+  impl_->ctx->verifier = std::move(verifier);
+}
+
 void actor_runtime::set_admin_addr(std::string addr) {
   impl_->ctx->admin_addr = std::move(addr);
 }

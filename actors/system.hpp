@@ -44,6 +44,10 @@ public:
   /// Draining: new WebSockets are refused.
   bool draining() const;
 
+  /// The token check connection actors use for auth.refresh; set before
+  /// the first connection.
+  void set_verifier(std::shared_ptr<const auth::jwt_verifier> verifier);
+
   /// Publishes the admin listener's address in the instance heartbeat.
   void set_admin_addr(std::string addr);
 

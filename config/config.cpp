@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -60,6 +61,45 @@ duration(std::chrono::milliseconds settings::*field, std::chrono::milliseconds m
   };
 }
 
+/// "HS256,RS256": known names, no repeats, at least one; `none` never.
+bool apply_jwt_algorithms(settings& s, const std::string& value) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    auto comma = value.find(',', start);
+    auto item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto first = item.find_first_not_of(" \t");
+    auto last = item.find_last_not_of(" \t");
+    item = first == std::string::npos ? std::string{} : item.substr(first, last - first + 1);
+    const auto& known = known_jwt_algorithms();
+    if (std::find(known.begin(), known.end(), item) == known.end())
+      return false;
+    if (std::find(out.begin(), out.end(), item) == out.end())
+      out.push_back(item);
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  if (out.empty())
+    return false;
+  s.jwt_algorithms = std::move(out);
+  return true;
+}
+
+std::function<bool(settings&, const std::string&)> boolean(bool settings::*field) {
+  return [=](settings& s, const std::string& value) {
+    if (value == "true" || value == "1" || value == "yes") {
+      s.*field = true;
+      return true;
+    }
+    if (value == "false" || value == "0" || value == "no") {
+      s.*field = false;
+      return true;
+    }
+    return false;
+  };
+}
+
 bool apply_redis_addr(settings& s, const std::string& value) {
   auto colon = value.rfind(':');
   if (colon == std::string::npos) {
@@ -80,8 +120,40 @@ const std::vector<setting_parser>& parsers() {
     {{"PORT", "--port", "8080", "public HTTP/WebSocket port"}, number(&settings::port, 0, 65535)},
     {{"BIND_ADDR", "--bind-addr", "0.0.0.0", "address the public port listens on"},
      text(&settings::bind_addr)},
-    {{"JWT_SECRET", "--jwt-secret", default_jwt_secret, "HS256 secret that signs client tokens"},
+    {{"JWT_SECRET", "--jwt-secret", default_jwt_secret,
+      "HMAC secret of HS* tokens; the default is refused outside development mode"},
      text(&settings::jwt_secret)},
+    {{"JWT_ALGORITHMS", "--jwt-algorithms", "HS256",
+      "comma-separated token algorithms accepted: HS256/384/512, RS256/384/512, ES256/384/512"},
+     apply_jwt_algorithms},
+    {{"JWT_PUBLIC_KEY_FILE", "--jwt-public-key-file", "(empty)",
+      "PEM public key (RSA or EC) that verifies RS*/ES* tokens"},
+     text(&settings::jwt_public_key_file)},
+    {{"JWT_REQUIRE_EXP", "--jwt-require-exp", "true",
+      "refuse tokens without an exp claim (true | false)"},
+     boolean(&settings::jwt_require_exp)},
+    {{"JWT_ISSUER", "--jwt-issuer", "(empty)", "when set, a token's iss claim must equal it"},
+     text(&settings::jwt_issuer)},
+    {{"JWT_AUDIENCE", "--jwt-audience", "(empty)",
+      "when set, a token's aud claim (string or array) must name it"},
+     text(&settings::jwt_audience)},
+    {{"JWT_LEEWAY", "--jwt-leeway", "5s",
+      "clock skew allowed on exp and nbf; a connection closes this long after exp"},
+     [](settings& s, const std::string& value) {
+       auto d = parse_duration(value);
+       if (!d || *d > std::chrono::minutes(5))
+         return false;
+       s.jwt_leeway = *d;
+       return true;
+     }},
+    {{"GORING_ENV", "--dev", "production",
+      "development (or the flag --dev, no value) allows the default JWT_SECRET"},
+     [](settings& s, const std::string& value) {
+       if (value != "development" && value != "production")
+         return false;
+       s.dev_mode = value == "development";
+       return true;
+     }},
     {{"REDIS_ADDR", "--redis-addr", "localhost:6379", "Redis host:port"}, apply_redis_addr},
     {{"REDIS_PASSWORD", "--redis-password", "(empty)", "Redis password (AUTH)"},
      text(&settings::redis_password)},
@@ -160,6 +232,12 @@ std::string hostname() {
 
 } // namespace
 
+const std::vector<std::string>& known_jwt_algorithms() {
+  static const std::vector<std::string> names = {"HS256", "HS384", "HS512", "RS256", "RS384",
+                                                 "RS512", "ES256", "ES384", "ES512"};
+  return names;
+}
+
 const std::vector<setting_doc>& setting_docs() {
   static const std::vector<setting_doc> docs = [] {
     std::vector<setting_doc> out;
@@ -207,6 +285,15 @@ parse_result parse_settings(int argc, const char* const* argv, const char* const
     if (arg == "--help" || arg == "-h") {
       result.show_help = true;
       continue;
+    }
+    // The one flag without a value.
+    if (arg == "--dev") {
+      result.values.dev_mode = true;
+      continue;
+    }
+    if (arg.rfind("--dev=", 0) == 0) {
+      result.error = "--dev takes no value (or set GORING_ENV=development)";
+      return result;
     }
     std::string value;
     auto eq = arg.find('=');

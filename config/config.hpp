@@ -16,6 +16,20 @@ struct settings {
   std::string bind_addr = "0.0.0.0";
   uint16_t port = 8080;
   std::string jwt_secret = default_jwt_secret;
+  /// Token algorithms goring accepts (JWT_ALGORITHMS); `none` never is.
+  std::vector<std::string> jwt_algorithms{"HS256"};
+  /// PEM public key for RS*/ES* tokens; empty: none.
+  std::string jwt_public_key_file;
+  /// A token without `exp` is refused.
+  bool jwt_require_exp = true;
+  /// When set, a token's `iss` must equal it / its `aud` must name it.
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  /// Clock skew allowed on `exp` and `nbf`; a connection is closed this
+  /// long after its token's `exp`.
+  std::chrono::milliseconds jwt_leeway{5'000};
+  /// GORING_ENV=development or --dev: the default JWT secret is allowed.
+  bool dev_mode = false;
   std::string redis_host = "localhost";
   uint16_t redis_port = 6379;
   std::string redis_password;
@@ -80,6 +94,9 @@ parse_result parse_settings(int argc, const char* const* argv, const char* const
 
 /// The text of `goring --help`.
 std::string help_text();
+
+/// The algorithms JWT_ALGORITHMS may name.
+const std::vector<std::string>& known_jwt_algorithms();
 
 /// Parses durations as "30", "30s", "500ms", "2m" (plain numbers are seconds).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);

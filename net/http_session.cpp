@@ -6,6 +6,7 @@
 #include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "net/metrics.hpp"
+#include "net/token_source.hpp"
 #include "net/websocket_session.hpp"
 
 namespace goring {
@@ -203,22 +204,34 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
 void http_session::upgrade(request req) {
   auto target = std::string_view{req.target().data(), req.target().size()};
-  auto token = query_parameter(target, "token");
-  auto check = ctx_->verifier.verify(token ? *token : std::string_view{});
+  std::vector<std::string_view> authorization;
+  for (auto [it, end] = req.equal_range(http::field::authorization); it != end; ++it)
+    authorization.emplace_back(it->value().data(), it->value().size());
+  std::vector<std::string_view> protocols;
+  for (auto [it, end] = req.equal_range(http::field::sec_websocket_protocol); it != end; ++it)
+    protocols.emplace_back(it->value().data(), it->value().size());
+  auto source = auth::find_token(query_parameter(target, "token"), authorization, protocols);
+  auto check = source.refusal.empty()
+                 ? ctx_->verifier->verify(source.token ? *source.token : std::string_view{})
+                 : auth::token_check{std::nullopt, source.refusal};
   if (!check.valid) {
     // The reason is logged and sent; the token itself never is.
     beast::error_code ignored;
     GORING_LOG(info, "http",
-               "upgrade refused from " << stream_.socket().remote_endpoint(ignored) << ": "
-                                       << check.refusal);
+               "upgrade refused from "
+                 << stream_.socket().remote_endpoint(ignored) << ": " << check.refusal
+                 << (source.where.empty() ? "" : " (token from ") << source.where
+                 << (source.where.empty() ? "" : ")"));
     goring_metrics().count_connection("unauthorized");
     respond(req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
     return;
   }
   goring_metrics().count_connection("accepted");
   stream_.expires_never();
-  std::make_shared<websocket_session>(stream_.release_socket(), ctx_, std::move(*check.valid))
-    ->run(std::move(req));
+  auto session =
+    std::make_shared<websocket_session>(stream_.release_socket(), ctx_, std::move(*check.valid));
+  session->select_subprotocol(std::move(source.subprotocol));
+  session->run(std::move(req));
 }
 
 void http_session::respond(const request& req, http::status status, std::string body,

@@ -1,12 +1,19 @@
 #include "net/jwt_auth.hpp"
 
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
 #include <jwt/jwt.hpp>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "config/config.hpp"
 
 namespace goring::auth {
 
 namespace {
-
-constexpr std::chrono::seconds leeway{5};
 
 token_check refuse(std::string why) {
   return token_check{std::nullopt, std::move(why)};
@@ -28,17 +35,95 @@ std::optional<std::string> claim_text(const nlohmann::json& payload, const char*
   return std::nullopt;
 }
 
+/// "HS", "RS" or "ES": which key verifies the algorithm.
+std::string_view family(std::string_view alg) {
+  return alg.substr(0, 2);
+}
+
+bool is_asymmetric(std::string_view alg) {
+  return family(alg) == "RS" || family(alg) == "ES";
+}
+
+/// The `aud` claim names `audience`: equal to it, or an array holding it.
+bool audience_matches(const nlohmann::json& aud, const std::string& audience) {
+  if (aud.is_string())
+    return aud.get<std::string>() == audience;
+  if (aud.is_array())
+    return std::any_of(aud.begin(), aud.end(), [&](const nlohmann::json& item) {
+      return item.is_string() && item.get<std::string>() == audience;
+    });
+  return false;
+}
+
+std::string_view trimmed(std::string_view text) {
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos)
+    return {};
+  auto last = text.find_last_not_of(" \t\r\n");
+  return text.substr(first, last - first + 1);
+}
+
+/// The curve an ES algorithm signs with, as OpenSSL names it.
+const char* curve_of(std::string_view alg) {
+  if (alg == "ES256")
+    return "prime256v1";
+  if (alg == "ES384")
+    return "secp384r1";
+  return "secp521r1";
+}
+
+/// Checks that `pem` is a public key every RS/ES algorithm in `algorithms`
+/// can verify with; returns why not, or "".
+std::string check_public_key(const std::string& pem, const std::vector<std::string>& algorithms) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio{
+    BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free};
+  if (!bio)
+    return "out of memory reading the public key";
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key{
+    PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free};
+  if (!key)
+    return "JWT_PUBLIC_KEY_FILE holds no PEM public key (expected '-----BEGIN PUBLIC KEY-----'; "
+           "from a certificate: openssl x509 -pubkey -noout)";
+  for (auto& alg : algorithms) {
+    if (family(alg) == "RS") {
+      if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA)
+        return alg + " needs an RSA public key; JWT_PUBLIC_KEY_FILE holds another kind";
+      if (EVP_PKEY_get_bits(key.get()) < 2048)
+        return "the RSA public key has fewer than 2048 bits";
+    } else if (family(alg) == "ES") {
+      char group[64] = {};
+      std::size_t len = 0;
+      if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_EC
+          || EVP_PKEY_get_group_name(key.get(), group, sizeof(group), &len) != 1
+          || std::string_view{group} != curve_of(alg))
+        return alg + " needs an EC public key on " + curve_of(alg)
+               + "; JWT_PUBLIC_KEY_FILE holds another kind";
+    }
+  }
+  return {};
+}
+
 } // namespace
 
-jwt_verifier::jwt_verifier(std::string secret) : secret_(std::move(secret)) {
-  // nop
+jwt_verifier::jwt_verifier(verifier_options options) : options_(std::move(options)) {
+  // `none` can never be allowed, whatever the caller passed.
+  auto& algs = options_.algorithms;
+  algs.erase(std::remove_if(algs.begin(), algs.end(),
+                            [](const std::string& a) {
+                              auto f = family(a);
+                              return a.size() != 5 || (f != "HS" && f != "RS" && f != "ES");
+                            }),
+             algs.end());
+}
+
+jwt_verifier::jwt_verifier(std::string secret) : jwt_verifier(verifier_options{}) {
+  options_.secret = std::move(secret);
 }
 
 token_check jwt_verifier::verify(std::string_view token) const {
   if (token.empty())
     return refuse("missing token");
-  // Three base64url parts; the header must name HS256 exactly. Checked here
-  // before the library sees the token, so `none` can never slip through.
+  // Three base64url parts. Checked here before the library sees the token.
   auto first_dot = token.find('.');
   auto second_dot =
     first_dot == std::string_view::npos ? std::string_view::npos : token.find('.', first_dot + 1);
@@ -58,17 +143,39 @@ token_check jwt_verifier::verify(std::string_view token) const {
     auto header = nlohmann::json::parse(header_text);
     if (!header.is_object() || !header.contains("alg") || !header["alg"].is_string())
       return refuse("malformed token: header without alg");
-    if (header["alg"].get<std::string>() != "HS256")
-      return refuse("token algorithm not allowed (only HS256)");
+    // The allowlist decides before any key is touched: `none`, an algorithm
+    // not configured, or an HS token where only RS/ES is allowed (the
+    // public key used as an HMAC secret) all stop here.
+    auto alg = header["alg"].get<std::string>();
+    const auto& allowed = options_.algorithms;
+    if (std::find(allowed.begin(), allowed.end(), alg) == allowed.end()) {
+      const auto& known = known_jwt_algorithms();
+      bool named = std::find(known.begin(), known.end(), alg) != known.end() || alg == "none";
+      std::string list;
+      for (auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + a;
+      return refuse("token algorithm not allowed: " + (named ? "'" + alg + "'" : "unknown")
+                    + " (allowed: " + list + ")");
+    }
+    // Each family has its own key: the PEM only ever verifies RS/ES
+    // signatures, the secret only HS ones. The library is given just this
+    // one algorithm.
+    const auto& key = is_asymmetric(alg) ? options_.public_key_pem : options_.secret;
+    if (key.empty())
+      return refuse("token algorithm '" + alg + "' has no key configured");
     std::error_code ec;
-    auto decoded = jwt::decode(jwt::string_view{token.data(), token.size()},
-                               jwt::params::algorithms({"HS256"}), ec, jwt::params::secret(secret_),
-                               jwt::params::verify(true), jwt::params::leeway(leeway.count()));
+    auto decoded =
+      jwt::decode(jwt::string_view{token.data(), token.size()}, jwt::params::algorithms({alg}), ec,
+                  jwt::params::secret(key), jwt::params::verify(true),
+                  jwt::params::leeway(static_cast<uint32_t>(options_.leeway.count())));
     if (ec) {
       if (ec == jwt::VerificationErrc::TokenExpired)
         return refuse("token expired");
-      if (ec == jwt::VerificationErrc::InvalidSignature)
+      if (ec == jwt::VerificationErrc::InvalidSignature
+          || ec == jwt::AlgorithmErrc::VerificationErr)
         return refuse("token signature invalid");
+      if (ec == jwt::VerificationErrc::ImmatureSignature)
+        return refuse("token not valid yet (nbf)");
       return refuse("token refused: " + ec.message());
     }
     const auto& payload = decoded.payload().create_json_obj();
@@ -87,13 +194,86 @@ token_check jwt_verifier::verify(std::string_view token) const {
         std::chrono::system_clock::time_point{std::chrono::seconds{exp->get<long long>()}};
       // The library reads exp as unsigned, so a negative one passes its check.
       auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-      if (*out.expires_at + leeway < now)
+      if (*out.expires_at + options_.leeway < now)
         return refuse("token expired");
+    } else if (options_.require_exp) {
+      return refuse("token has no 'exp' claim (JWT_REQUIRE_EXP)");
+    }
+    if (!options_.issuer.empty()) {
+      auto iss = payload.find("iss");
+      if (iss == payload.end() || !iss->is_string() || iss->get<std::string>() != options_.issuer)
+        return refuse("token issuer not accepted");
+    }
+    if (!options_.audience.empty()) {
+      auto aud = payload.find("aud");
+      if (aud == payload.end() || !audience_matches(*aud, options_.audience))
+        return refuse("token audience not accepted");
     }
     return token_check{std::move(out), {}};
   } catch (const std::exception&) {
     return refuse("malformed token");
   }
+}
+
+verifier_setup make_verifier(const settings& config) {
+  verifier_setup out;
+  verifier_options options;
+  options.algorithms = config.jwt_algorithms;
+  options.secret = config.jwt_secret;
+  options.require_exp = config.jwt_require_exp;
+  options.issuer = config.jwt_issuer;
+  options.audience = config.jwt_audience;
+  options.leeway = std::chrono::duration_cast<std::chrono::seconds>(config.jwt_leeway);
+  const auto& algs = config.jwt_algorithms;
+  bool hmac =
+    std::any_of(algs.begin(), algs.end(), [](const std::string& a) { return family(a) == "HS"; });
+  bool asymmetric =
+    std::any_of(algs.begin(), algs.end(), [](const std::string& a) { return is_asymmetric(a); });
+  if (asymmetric && config.jwt_public_key_file.empty()) {
+    out.error = "JWT_ALGORITHMS allows RS/ES tokens but JWT_PUBLIC_KEY_FILE is not set";
+    return out;
+  }
+  if (!asymmetric && !config.jwt_public_key_file.empty()) {
+    out.error = "JWT_PUBLIC_KEY_FILE is set but JWT_ALGORITHMS allows no RS/ES algorithm";
+    return out;
+  }
+  if (asymmetric) {
+    std::ifstream in{config.jwt_public_key_file, std::ios::binary};
+    if (!in) {
+      out.error = "cannot read JWT_PUBLIC_KEY_FILE " + config.jwt_public_key_file;
+      return out;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    options.public_key_pem = text.str();
+    if (auto why = check_public_key(options.public_key_pem, algs); !why.empty()) {
+      out.error = why;
+      return out;
+    }
+  }
+  if (hmac) {
+    if (config.jwt_secret.empty()) {
+      out.error = "JWT_ALGORITHMS allows HS tokens but JWT_SECRET is empty";
+      return out;
+    }
+    // The public key is public: as an HMAC secret anyone could sign with it.
+    if (config.jwt_secret.find("-----BEGIN") != std::string::npos
+        || (asymmetric && trimmed(options.public_key_pem) == trimmed(config.jwt_secret))) {
+      out.error = "JWT_SECRET must not be a PEM key: HS tokens would be signed with public text";
+      return out;
+    }
+    if (config.jwt_secret == default_jwt_secret) {
+      if (!config.dev_mode) {
+        out.error = "JWT_SECRET is the default development secret: anyone could mint tokens. "
+                    "Set JWT_SECRET, or run in development mode (GORING_ENV=development or --dev)";
+        return out;
+      }
+      out.warning = "development mode: JWT_SECRET is the default development secret, anyone can "
+                    "mint tokens. Never expose this server.";
+    }
+  }
+  out.verifier = std::make_shared<const jwt_verifier>(std::move(options));
+  return out;
 }
 
 } // namespace goring::auth

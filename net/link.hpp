@@ -50,6 +50,8 @@ inline constexpr uint16_t internal_error = 1011;
 inline constexpr uint16_t service_restart = 1012;
 inline constexpr uint16_t try_again_later = 1013;
 inline constexpr uint16_t replaced = 4000;
+/// The token's exp (plus JWT_LEEWAY) passed with no auth.refresh.
+inline constexpr uint16_t token_expired = 4001;
 inline constexpr uint16_t kicked = 4002;
 } // namespace close_code
 

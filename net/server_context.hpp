@@ -1,6 +1,8 @@
 /// What every HTTP and WebSocket session of the public listener shares.
 #pragma once
 
+#include <memory>
+
 #include "actors/system.hpp"
 #include "config/config.hpp"
 #include "net/jwt_auth.hpp"
@@ -9,7 +11,7 @@ namespace goring {
 
 struct server_context {
   settings config;
-  auth::jwt_verifier verifier;
+  std::shared_ptr<const auth::jwt_verifier> verifier;
   actor_runtime* runtime;
   /// The admin listener: /health, /ready and /metrics, no WebSockets.
   bool admin = false;

@@ -43,8 +43,13 @@ void websocket_session::run(beast::http::request<beast::http::string_body> req) 
   timeouts.idle_timeout = ctx_->config.idle_timeout;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator(
-    [](websocket::response_type& res) { res.set(beast::http::field::server, "goring"); }));
+  ws_.set_option(
+    websocket::stream_base::decorator([protocol = subprotocol_](websocket::response_type& res) {
+      res.set(beast::http::field::server, "goring");
+      // Only ever the marker a client offered, never its token subprotocol.
+      if (!protocol.empty())
+        res.set(beast::http::field::sec_websocket_protocol, protocol);
+    }));
   ws_.read_message_max(ctx_->config.max_message_bytes);
   ws_.async_accept(req,
                    beast::bind_front_handler(&websocket_session::on_accept, shared_from_this()));

@@ -24,6 +24,11 @@ public:
                     auth::claims who);
   ~websocket_session() override;
 
+  /// The subprotocol the 101 answer selects (empty: none); before run().
+  void select_subprotocol(std::string name) {
+    subprotocol_ = std::move(name);
+  }
+
   /// Completes the upgrade for `req`, then starts reading.
   void run(boost::beast::http::request<boost::beast::http::string_body> req);
 
@@ -47,6 +52,7 @@ private:
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<const server_context> ctx_;
   auth::claims who_;
+  std::string subprotocol_;
   std::shared_ptr<connection_port> port_;
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;

@@ -232,3 +232,54 @@ TEST_CASE("durations without digits, with other units, signs or fractions are re
     CHECK_FALSE(parse_duration(text).has_value());
   }
 }
+
+TEST_CASE("token settings have safe defaults") {
+  auto s = parsed({});
+  CHECK(s.jwt_algorithms == strings{"HS256"});
+  CHECK(s.jwt_public_key_file.empty());
+  CHECK(s.jwt_require_exp);
+  CHECK(s.jwt_issuer.empty());
+  CHECK(s.jwt_audience.empty());
+  CHECK(s.jwt_leeway == 5s);
+  CHECK_FALSE(s.dev_mode);
+}
+
+TEST_CASE("JWT_ALGORITHMS is a comma-separated list of known algorithms, never none") {
+  CHECK(parsed({}, {"JWT_ALGORITHMS=RS256"}).jwt_algorithms == strings{"RS256"});
+  CHECK(parsed({}, {"JWT_ALGORITHMS=HS256, ES256 ,RS512"}).jwt_algorithms
+        == strings{"HS256", "ES256", "RS512"});
+  CHECK(parsed({"--jwt-algorithms", "ES256,ES256"}).jwt_algorithms == strings{"ES256"});
+  check_error({}, {"JWT_ALGORITHMS=none"}, "JWT_ALGORITHMS");
+  check_error({}, {"JWT_ALGORITHMS=HS256,none"}, "JWT_ALGORITHMS");
+  check_error({}, {"JWT_ALGORITHMS=hs256"}, "JWT_ALGORITHMS");
+  check_error({}, {"JWT_ALGORITHMS=PS256"}, "JWT_ALGORITHMS");
+  check_error({}, {"JWT_ALGORITHMS=HS256,"}, "JWT_ALGORITHMS");
+  check_error({"--jwt-algorithms=,"}, {}, "--jwt-algorithms");
+}
+
+TEST_CASE("the other token settings parse and check their values") {
+  auto s = parsed({}, {"JWT_PUBLIC_KEY_FILE=/etc/goring/jwt.pem", "JWT_REQUIRE_EXP=false",
+                       "JWT_ISSUER=https://auth.example", "JWT_AUDIENCE=goring", "JWT_LEEWAY=0s"});
+  CHECK(s.jwt_public_key_file == "/etc/goring/jwt.pem");
+  CHECK_FALSE(s.jwt_require_exp);
+  CHECK(s.jwt_issuer == "https://auth.example");
+  CHECK(s.jwt_audience == "goring");
+  CHECK(s.jwt_leeway == 0s);
+  CHECK(parsed({"--jwt-require-exp", "true"}, {"JWT_REQUIRE_EXP=0"}).jwt_require_exp);
+  CHECK(parsed({"--jwt-leeway=2m"}).jwt_leeway == 2min);
+  check_error({}, {"JWT_REQUIRE_EXP=maybe"}, "JWT_REQUIRE_EXP");
+  check_error({}, {"JWT_LEEWAY=10m"}, "JWT_LEEWAY");
+  check_error({}, {"JWT_LEEWAY=-1"}, "JWT_LEEWAY");
+}
+
+TEST_CASE("development mode is GORING_ENV=development or the flag --dev without a value") {
+  CHECK(parsed({}, {"GORING_ENV=development"}).dev_mode);
+  CHECK_FALSE(parsed({}, {"GORING_ENV=production"}).dev_mode);
+  CHECK(parsed({"--dev"}).dev_mode);
+  // --dev takes no value: what follows is the next flag.
+  auto s = parsed({"--dev", "--port", "9000"});
+  CHECK(s.dev_mode);
+  CHECK(s.port == 9000);
+  check_error({}, {"GORING_ENV=dev"}, "GORING_ENV");
+  check_error({"--dev=yes"}, {}, "--dev");
+}

@@ -11,7 +11,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "config/config.hpp"
 #include "net/jwt_auth.hpp"
+#include "net/token_source.hpp"
 #include "tests/support/token.hpp"
 
 namespace {
@@ -56,8 +58,13 @@ std::string exp_claim(long long exp) {
   return R"({"hash":"alice","exp":)" + std::to_string(exp) + "}";
 }
 
+/// HS256 with `secret`; exp optional, so the cases below can leave it out
+/// (the default, exp required, has its own cases).
 token_check verify(std::string_view token) {
-  return jwt_verifier{secret}.verify(token);
+  goring::auth::verifier_options options;
+  options.secret = secret;
+  options.require_exp = false;
+  return jwt_verifier{options}.verify(token);
 }
 
 /// Checks that `token` is refused with a refusal that mentions `words` and
@@ -125,7 +132,7 @@ TEST_CASE("a hash given as a number is read as its decimal text") {
   CHECK(accepted(token_with(R"({"hash":18446744073709551615})")).user_id == "18446744073709551615");
 }
 
-TEST_CASE("a token without exp is accepted and has no expiry") {
+TEST_CASE("with exp optional a token without exp is accepted and has no expiry") {
   auto claims = accepted(token_with(R"({"hash":"alice"})"));
   CHECK(claims.user_id == "alice");
   CHECK(claims.name.empty());
@@ -281,4 +288,282 @@ TEST_CASE("a refusal never repeats the token it refused") {
     CHECK(check.refusal.find("secret-user-id-1234") == std::string::npos);
     check_refused(token, "");
   }
+}
+
+// --- the allowlist, public keys, and the claims checks ----------------------
+
+namespace {
+
+using goring::auth::verifier_options;
+using goring::test::ec_key;
+using goring::test::rsa_key;
+using goring::test::sign_jwt;
+
+std::string header_of(const std::string& alg) {
+  return R"({"alg":")" + alg + R"(","typ":"JWT"})";
+}
+
+std::string alice_claims() {
+  return R"({"hash":"alice","exp":)" + std::to_string(now() + 600) + "}";
+}
+
+verifier_options options_for(std::vector<std::string> algorithms, std::string public_pem = {}) {
+  verifier_options options;
+  options.algorithms = std::move(algorithms);
+  options.secret = secret;
+  options.public_key_pem = std::move(public_pem);
+  return options;
+}
+
+/// Checks that `verifier` refuses `token` with words in the refusal.
+void refused_by(const jwt_verifier& verifier, const std::string& token, std::string_view words) {
+  auto check = verifier.verify(token);
+  CAPTURE(check.refusal);
+  CHECK_FALSE(check.valid.has_value());
+  CHECK(check.refusal.find(words) != std::string::npos);
+}
+
+/// Settings as goring reads them, with `env` as its environment.
+goring::settings settings_of(const std::vector<std::string>& env, bool dev = false) {
+  std::vector<const char*> envp;
+  for (auto& e : env)
+    envp.push_back(e.c_str());
+  envp.push_back(nullptr);
+  const char* argv[] = {"goring", "--dev", nullptr};
+  auto parsed = goring::parse_settings(dev ? 2 : 1, argv, envp.data());
+  CAPTURE(parsed.error);
+  REQUIRE(parsed.error.empty());
+  return parsed.values;
+}
+
+} // namespace
+
+TEST_CASE("the default verifier refuses a token without exp") {
+  jwt_verifier hs256{secret};
+  refused_by(hs256, token_with(R"({"hash":"alice"})"), "no 'exp' claim");
+  CHECK(hs256.verify(token_with(alice_claims())).valid.has_value());
+}
+
+TEST_CASE("RS256 and ES256 tokens verify with the PEM public key") {
+  jwt_verifier rs{options_for({"RS256"}, rsa_key().public_pem)};
+  auto rs_check =
+    rs.verify(sign_jwt("RS256", rsa_key().private_pem, header_of("RS256"), alice_claims()));
+  CAPTURE(rs_check.refusal);
+  REQUIRE(rs_check.valid.has_value());
+  CHECK(rs_check.valid->user_id == "alice");
+
+  jwt_verifier es{options_for({"ES256"}, ec_key().public_pem)};
+  auto es_check =
+    es.verify(sign_jwt("ES256", ec_key().private_pem, header_of("ES256"), alice_claims()));
+  CAPTURE(es_check.refusal);
+  REQUIRE(es_check.valid.has_value());
+  CHECK(es_check.valid->user_id == "alice");
+
+  // Another payload under the original signature: refused.
+  auto token = sign_jwt("RS256", rsa_key().private_pem, header_of("RS256"), alice_claims());
+  auto forged = token.substr(0, token.find('.') + 1)
+                + base64url(R"({"hash":"admin","exp":)" + std::to_string(now() + 600) + "}")
+                + token.substr(token.rfind('.'));
+  refused_by(rs, forged, "signature invalid");
+}
+
+TEST_CASE("algorithm confusion: an HS256 token signed with the public key text is refused") {
+  // The classic attack: the server's public key is public, so an attacker
+  // signs an HS256 token with its PEM text as the HMAC secret.
+  auto forged = sign_jwt("HS256", rsa_key().public_pem, header_of("HS256"), alice_claims());
+  jwt_verifier rs_only{options_for({"RS256"}, rsa_key().public_pem)};
+  refused_by(rs_only, forged, "algorithm not allowed: 'HS256'");
+  // Even with HS256 also allowed, HS tokens verify with JWT_SECRET only.
+  jwt_verifier both{options_for({"HS256", "RS256"}, rsa_key().public_pem)};
+  refused_by(both, forged, "signature invalid");
+  // Without any secret, HS is refused outright, never verified with the PEM.
+  auto no_secret = options_for({"HS256", "RS256"}, rsa_key().public_pem);
+  no_secret.secret.clear();
+  refused_by(jwt_verifier{no_secret}, forged, "no key");
+  // The same with an EC key.
+  auto forged_ec = sign_jwt("HS256", ec_key().public_pem, header_of("HS256"), alice_claims());
+  refused_by(jwt_verifier{options_for({"ES256"}, ec_key().public_pem)}, forged_ec,
+             "algorithm not allowed");
+}
+
+TEST_CASE("a token for one algorithm presented under another is refused") {
+  jwt_verifier rs{options_for({"RS256"}, rsa_key().public_pem)};
+  jwt_verifier es{options_for({"ES256"}, ec_key().public_pem)};
+  auto rs_token = sign_jwt("RS256", rsa_key().private_pem, header_of("RS256"), alice_claims());
+  auto es_token = sign_jwt("ES256", ec_key().private_pem, header_of("ES256"), alice_claims());
+  // Not in the allowlist.
+  refused_by(rs, es_token, "algorithm not allowed: 'ES256'");
+  refused_by(es, rs_token, "algorithm not allowed: 'RS256'");
+  refused_by(rs, token_with(alice_claims()), "algorithm not allowed: 'HS256'");
+  // The header relabelled to an allowed algorithm, signature kept.
+  auto relabel = [](const std::string& token, const std::string& alg) {
+    return base64url(header_of(alg)) + token.substr(token.find('.'));
+  };
+  refused_by(rs, relabel(es_token, "RS256"), "signature invalid");
+  refused_by(es, relabel(rs_token, "ES256"), "signature invalid");
+  refused_by(rs, relabel(rs_token, "RS384"), "algorithm not allowed");
+  jwt_verifier rs_family{options_for({"RS256", "RS512"}, rsa_key().public_pem)};
+  refused_by(rs_family, relabel(rs_token, "RS512"), "signature invalid");
+  // An HS256 token relabelled HS512 under an HS512 allowlist.
+  jwt_verifier hs512{options_for({"HS512"})};
+  refused_by(hs512, relabel(token_with(alice_claims()), "HS512"), "signature invalid");
+}
+
+TEST_CASE("alg none can never be allowed") {
+  jwt_verifier verifier{options_for({"none", "HS256"})};
+  refused_by(verifier, signing_input(R"({"alg":"none"})", alice_claims()) + ".",
+             "algorithm not allowed: 'none' (allowed: HS256)");
+}
+
+TEST_CASE("issuer and audience are checked when configured") {
+  auto options = options_for({"HS256"});
+  options.issuer = "https://auth.example";
+  options.audience = "goring";
+  jwt_verifier verifier{options};
+  auto exp = std::to_string(now() + 600);
+  auto with = [&](const std::string& extra) {
+    return token_with(R"({"hash":"alice","exp":)" + exp + extra + "}");
+  };
+  CHECK(verifier.verify(with(R"(,"iss":"https://auth.example","aud":"goring")")).valid);
+  CHECK(verifier.verify(with(R"(,"iss":"https://auth.example","aud":["x","goring"])")).valid);
+  refused_by(verifier, with(R"(,"aud":"goring")"), "issuer");
+  refused_by(verifier, with(R"(,"iss":"https://evil.example","aud":"goring")"), "issuer");
+  refused_by(verifier, with(R"(,"iss":7,"aud":"goring")"), "issuer");
+  refused_by(verifier, with(R"(,"iss":"https://auth.example")"), "audience");
+  refused_by(verifier, with(R"(,"iss":"https://auth.example","aud":"other")"), "audience");
+  refused_by(verifier, with(R"(,"iss":"https://auth.example","aud":["other"])"), "audience");
+  // Not configured: not checked.
+  CHECK(jwt_verifier{options_for({"HS256"})}.verify(with(R"(,"iss":"anyone")")).valid);
+}
+
+TEST_CASE("the leeway is configurable") {
+  auto strict = options_for({"HS256"});
+  strict.leeway = std::chrono::seconds{0};
+  refused_by(jwt_verifier{strict}, token_with(exp_claim(now() - 3)), "expired");
+  auto lenient = options_for({"HS256"});
+  lenient.leeway = std::chrono::seconds{60};
+  CHECK(jwt_verifier{lenient}.verify(token_with(exp_claim(now() - 30))).valid);
+  CHECK(jwt_verifier{lenient}.leeway() == std::chrono::seconds{60});
+  // nbf in the future (beyond the leeway) is refused.
+  refused_by(jwt_verifier{strict},
+             token_with(R"({"hash":"alice","nbf":)" + std::to_string(now() + 600) + "}"),
+             "not valid yet");
+}
+
+// --- the verifier goring builds from its settings ---------------------------
+
+TEST_CASE("the default development secret is refused outside development mode") {
+  auto production = goring::auth::make_verifier(settings_of({}));
+  CHECK(!production.verifier);
+  CHECK(production.error.find("default development secret") != std::string::npos);
+  CHECK(production.error.find("GORING_ENV=development") != std::string::npos);
+
+  auto dev = goring::auth::make_verifier(settings_of({}, true));
+  CHECK(static_cast<bool>(dev.verifier));
+  CHECK(dev.warning.find("development") != std::string::npos);
+  CHECK(static_cast<bool>(
+    goring::auth::make_verifier(settings_of({"GORING_ENV=development"})).verifier));
+
+  auto real = goring::auth::make_verifier(settings_of({"JWT_SECRET=a-real-secret"}));
+  CHECK(static_cast<bool>(real.verifier));
+  CHECK(real.warning.empty());
+  // Only RS256 allowed: the default secret is never used, so no refusal.
+  auto key_file = goring::test::write_temp_file("rsa-pub", rsa_key().public_pem);
+  auto rs = goring::auth::make_verifier(
+    settings_of({"JWT_ALGORITHMS=RS256", "JWT_PUBLIC_KEY_FILE=" + key_file}));
+  CAPTURE(rs.error);
+  CHECK(static_cast<bool>(rs.verifier));
+}
+
+TEST_CASE("a public key setting that cannot work stops the start with a reason") {
+  auto rsa_file = goring::test::write_temp_file("rsa-pub", rsa_key().public_pem);
+  auto ec_file = goring::test::write_temp_file("ec-pub", ec_key().public_pem);
+  auto private_file = goring::test::write_temp_file("rsa-priv", rsa_key().private_pem);
+  auto error_of = [](const std::vector<std::string>& env) {
+    auto setup = goring::auth::make_verifier(settings_of(env));
+    CHECK(!setup.verifier);
+    return setup.error;
+  };
+  CHECK(error_of({"JWT_ALGORITHMS=RS256"}).find("JWT_PUBLIC_KEY_FILE is not set")
+        != std::string::npos);
+  CHECK(error_of({"JWT_SECRET=s", "JWT_PUBLIC_KEY_FILE=" + rsa_file}).find("no RS/ES")
+        != std::string::npos);
+  CHECK(error_of({"JWT_ALGORITHMS=RS256", "JWT_PUBLIC_KEY_FILE=/nonexistent/key.pem"})
+          .find("cannot read")
+        != std::string::npos);
+  CHECK(error_of({"JWT_ALGORITHMS=RS256", "JWT_PUBLIC_KEY_FILE=" + private_file})
+          .find("no PEM public key")
+        != std::string::npos);
+  CHECK(error_of({"JWT_ALGORITHMS=ES256", "JWT_PUBLIC_KEY_FILE=" + rsa_file}).find("EC public key")
+        != std::string::npos);
+  CHECK(error_of({"JWT_ALGORITHMS=RS256", "JWT_PUBLIC_KEY_FILE=" + ec_file}).find("RSA public key")
+        != std::string::npos);
+  CHECK(error_of({"JWT_ALGORITHMS=ES384", "JWT_PUBLIC_KEY_FILE=" + ec_file}).find("secp384r1")
+        != std::string::npos);
+  // The public key as the HMAC secret: algorithm confusion by configuration.
+  CHECK(error_of({"JWT_ALGORITHMS=HS256,RS256", "JWT_PUBLIC_KEY_FILE=" + rsa_file,
+                  "JWT_SECRET=" + rsa_key().public_pem})
+          .find("PEM")
+        != std::string::npos);
+  auto ok = goring::auth::make_verifier(
+    settings_of({"JWT_ALGORITHMS=ES256", "JWT_PUBLIC_KEY_FILE=" + ec_file}));
+  CAPTURE(ok.error);
+  REQUIRE(static_cast<bool>(ok.verifier));
+  CHECK(
+    ok.verifier->verify(sign_jwt("ES256", ec_key().private_pem, header_of("ES256"), alice_claims()))
+      .valid);
+}
+
+// --- where the token comes from ---------------------------------------------
+
+TEST_CASE("the token comes from the query, a Bearer header or a subprotocol, exactly one") {
+  using goring::auth::find_token;
+  using views = std::vector<std::string_view>;
+  auto query = find_token(std::string{"q.q.q"}, {}, {});
+  CHECK(query.token == std::string{"q.q.q"});
+  CHECK(query.where == "query");
+  CHECK(query.subprotocol.empty());
+
+  auto bearer = find_token(std::nullopt, views{"Bearer a.b.c"}, {});
+  CHECK(bearer.token == std::string{"a.b.c"});
+  CHECK(bearer.where == "authorization");
+  CHECK(find_token(std::nullopt, views{"bearer   a.b.c  "}, {}).token == std::string{"a.b.c"});
+  // Another scheme is not a token (a proxy's Basic auth, say).
+  CHECK_FALSE(find_token(std::nullopt, views{"Basic dXNlcjpwdw=="}, {}).token);
+  CHECK_FALSE(find_token(std::nullopt, views{"Bearer"}, {}).token);
+  CHECK_FALSE(find_token(std::nullopt, views{"Bearera.b.c"}, {}).token);
+
+  auto browser = find_token(std::nullopt, {}, views{"goring, goring.bearer.x.y.z"});
+  CHECK(browser.token == std::string{"x.y.z"});
+  CHECK(browser.where == "subprotocol");
+  CHECK(browser.subprotocol == "goring");
+  CHECK(browser.refusal.empty());
+  // Split over two headers, other subprotocols around.
+  auto split = find_token(std::nullopt, {}, views{"chat", "goring.bearer.x.y.z ,goring"});
+  CHECK(split.token == std::string{"x.y.z"});
+  CHECK(split.subprotocol == "goring");
+  // The marker alone (token in the query) is still selected.
+  auto marker = find_token(std::string{"q.q.q"}, {}, views{"goring"});
+  CHECK(marker.where == "query");
+  CHECK(marker.subprotocol == "goring");
+
+  // A token subprotocol without the marker could only be answered by
+  // echoing the token: refused.
+  auto lone = find_token(std::nullopt, {}, views{"goring.bearer.x.y.z"});
+  CHECK_FALSE(lone.token);
+  CHECK(lone.refusal.find("'goring'") != std::string::npos);
+  CHECK(lone.refusal.find("x.y.z") == std::string::npos);
+
+  // Two places, or two of one kind: refused, naming the places only.
+  auto two = find_token(std::string{"q.q.q"}, views{"Bearer a.b.c"}, {});
+  CHECK_FALSE(two.token);
+  CHECK(two.refusal.find("query, authorization") != std::string::npos);
+  CHECK(two.refusal.find("a.b.c") == std::string::npos);
+  CHECK_FALSE(find_token(std::nullopt, views{"Bearer a.b.c", "Bearer d.e.f"}, {}).token);
+  CHECK_FALSE(
+    find_token(std::nullopt, {}, views{"goring,goring.bearer.a.b.c,goring.bearer.d.e.f"}).token);
+  CHECK_FALSE(find_token(std::string{"q.q.q"}, {}, views{"goring, goring.bearer.a.b.c"}).token);
+  // Empty values count as absent.
+  CHECK_FALSE(find_token(std::string{}, {}, {}).token);
+  CHECK(find_token(std::string{}, views{"Bearer a.b.c"}, {}).token == std::string{"a.b.c"});
 }

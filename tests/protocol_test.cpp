@@ -615,3 +615,29 @@ TEST_CASE("user info read from garbage falls back to the given id") {
   CHECK(named.name == "Alice");
   CHECK(named.username.empty());
 }
+
+TEST_CASE("auth.refresh carries a token and nothing else is needed") {
+  auto msg = accepted(frame("auth.refresh", R"({"token":"a.b.c"})"));
+  CHECK(msg.type == client_type::auth_refresh);
+  CHECK(msg.token == "a.b.c");
+  CHECK(msg.session_id.empty());
+  CHECK_FALSE(goring::protocol::is_relay(msg.type));
+  check_refused(frame("auth.refresh", "{}"), "'token'");
+  check_refused(frame("auth.refresh", R"({"token":""})"), "'token'");
+  check_refused(frame("auth.refresh", R"({"token":42})"), "'token'");
+  check_refused(frame("auth.refresh", R"({"token":")" + std::string(16 * 1024 + 1, 'a') + "\"}"),
+                "too long");
+  // The refusal never quotes the token it refused.
+  auto refused = parse_client_frame(frame("auth.refresh", R"({"token":"a.b.c","token":"x"})"));
+  CHECK(refused.error_message.find("a.b.c") == std::string::npos);
+}
+
+TEST_CASE("auth.refreshed tells the new expiry, or null for a token without exp") {
+  auto doc = parsed(goring::protocol::encode_refreshed(1768732667));
+  const auto& payload = payload_of(doc, "auth.refreshed");
+  CHECK(keys_of(payload) == std::set<std::string>{"expires_at"});
+  REQUIRE(payload["expires_at"].IsInt64());
+  CHECK(payload["expires_at"].GetInt64() == 1768732667);
+  auto none = parsed(goring::protocol::encode_refreshed(std::nullopt));
+  CHECK(payload_of(none, "auth.refreshed")["expires_at"].IsNull());
+}

@@ -32,6 +32,20 @@ if [ -z "${REDIS_ADDR:-}" ]; then
   echo "run.sh: started a private redis-server at $REDIS_ADDR (pid $redis_pid)"
 fi
 
+# goring refuses the default development secret outside development mode.
+# A first run without JWT_SECRET is a development run: say so.
+dev_args=()
+if [ -z "${JWT_SECRET:-}" ] && [ -z "${GORING_ENV:-}" ]; then
+  case " $* " in
+    *" --jwt-secret"*) ;;
+    *)
+      dev_args=(--dev)
+      echo "run.sh: JWT_SECRET is not set: running in development mode (--dev) with the" \
+        "development secret; anyone can mint tokens. Set JWT_SECRET for anything else."
+      ;;
+  esac
+fi
+
 # In the foreground and not exec'd, so the EXIT trap stops the private Redis
 # after goring has drained (Ctrl-C reaches goring as SIGINT).
-./build/goring "$@"
+./build/goring ${dev_args[@]+"${dev_args[@]}"} "$@"

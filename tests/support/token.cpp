@@ -3,29 +3,102 @@
 #include <cctype>
 #include <ctime>
 
+#include <filesystem>
+#include <fstream>
+
+#include <doctest/doctest.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <unistd.h>
 
 namespace goring::test {
 
 namespace {
 
-std::string hs256(const std::string& secret, const std::string& data) {
+int temp_files = 0;
+
+const EVP_MD* digest_of(const std::string& alg) {
+  auto bits = alg.substr(2);
+  if (bits == "384")
+    return EVP_sha384();
+  if (bits == "512")
+    return EVP_sha512();
+  return EVP_sha256();
+}
+
+std::string hmac(const EVP_MD* md, const std::string& secret, const std::string& data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+  HMAC(md, secret.data(), static_cast<int>(secret.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
   return std::string(reinterpret_cast<const char*>(mac), len);
 }
 
-std::string header_json(const char* alg) {
+std::string bio_text(BIO* bio) {
+  char* data = nullptr;
+  auto len = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
+key_pair pem_pair(EVP_PKEY* key) {
+  REQUIRE(key != nullptr);
+  key_pair out;
+  BIO* priv = BIO_new(BIO_s_mem());
+  BIO* pub = BIO_new(BIO_s_mem());
+  REQUIRE(PEM_write_bio_PrivateKey(priv, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
+  REQUIRE(PEM_write_bio_PUBKEY(pub, key) == 1);
+  out.private_pem = bio_text(priv);
+  out.public_pem = bio_text(pub);
+  BIO_free(priv);
+  BIO_free(pub);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+/// Signs with a private key PEM; ES signatures turn from DER into r||s.
+std::string sign_with_key(const std::string& alg, const std::string& private_pem,
+                          const std::string& data) {
+  BIO* bio = BIO_new_mem_buf(private_pem.data(), static_cast<int>(private_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  REQUIRE_MESSAGE(key != nullptr, "signing ", alg, " needs a private key PEM");
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  std::size_t len = 0;
+  REQUIRE(EVP_DigestSignInit(ctx, nullptr, digest_of(alg), nullptr, key) == 1);
+  REQUIRE(EVP_DigestSignUpdate(ctx, data.data(), data.size()) == 1);
+  REQUIRE(EVP_DigestSignFinal(ctx, nullptr, &len) == 1);
+  std::string sig(len, '\0');
+  REQUIRE(EVP_DigestSignFinal(ctx, reinterpret_cast<unsigned char*>(&sig[0]), &len) == 1);
+  sig.resize(len);
+  EVP_MD_CTX_free(ctx);
+  int bits = EVP_PKEY_get_bits(key);
+  bool ec = EVP_PKEY_get_base_id(key) == EVP_PKEY_EC;
+  EVP_PKEY_free(key);
+  if (!ec)
+    return sig;
+  auto size = static_cast<std::size_t>((bits + 7) / 8);
+  const auto* der = reinterpret_cast<const unsigned char*>(sig.data());
+  ECDSA_SIG* parsed = d2i_ECDSA_SIG(nullptr, &der, static_cast<long>(sig.size()));
+  REQUIRE(parsed != nullptr);
+  std::string raw(2 * size, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(&raw[0]);
+  BN_bn2binpad(ECDSA_SIG_get0_r(parsed), out, static_cast<int>(size));
+  BN_bn2binpad(ECDSA_SIG_get0_s(parsed), out + size, static_cast<int>(size));
+  ECDSA_SIG_free(parsed);
+  return raw;
+}
+
+std::string header_json(const std::string& alg) {
   rapidjson::StringBuffer out;
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartObject();
   w.Key("alg");
-  w.String(alg);
+  w.String(alg.c_str());
   w.Key("typ");
   w.String("JWT");
   w.EndObject();
@@ -53,8 +126,18 @@ std::string claims_json(const token_spec& spec) {
   auto exp = spec.flaw == token_flaw::expired ? now - 3600 : now + spec.expires_in.count();
   w.Key("iat");
   w.Int64(iat);
-  w.Key("exp");
-  w.Int64(exp);
+  if (spec.with_exp || spec.flaw == token_flaw::expired) {
+    w.Key("exp");
+    w.Int64(exp);
+  }
+  if (!spec.issuer.empty()) {
+    w.Key("iss");
+    w.String(spec.issuer.c_str());
+  }
+  if (!spec.audience.empty()) {
+    w.Key("aud");
+    w.String(spec.audience.c_str());
+  }
   w.EndObject();
   return out.GetString();
 }
@@ -93,10 +176,36 @@ std::string mint_token(const token_spec& spec) {
     return "this-is-not-a-jwt";
   if (spec.flaw == token_flaw::alg_none)
     return base64url(header_json("none")) + "." + base64url(claims_json(spec)) + ".";
-  auto signing_input = base64url(header_json("HS256")) + "." + base64url(claims_json(spec));
   auto secret =
     spec.flaw == token_flaw::wrong_secret ? spec.secret + "-but-not-the-right-one" : spec.secret;
-  return signing_input + "." + base64url(hs256(secret, signing_input));
+  return sign_jwt(spec.algorithm, secret, header_json(spec.algorithm), claims_json(spec));
+}
+
+std::string sign_jwt(const std::string& alg, const std::string& key, const std::string& header,
+                     const std::string& payload) {
+  auto input = base64url(header) + "." + base64url(payload);
+  auto sig =
+    alg.rfind("HS", 0) == 0 ? hmac(digest_of(alg), key, input) : sign_with_key(alg, key, input);
+  return input + "." + base64url(sig);
+}
+
+const key_pair& rsa_key() {
+  static const key_pair pair = pem_pair(EVP_RSA_gen(2048));
+  return pair;
+}
+
+const key_pair& ec_key() {
+  static const key_pair pair = pem_pair(EVP_EC_gen("P-256"));
+  return pair;
+}
+
+std::string write_temp_file(const std::string& stem, const std::string& content) {
+  auto path = std::filesystem::temp_directory_path()
+              / (stem + "." + std::to_string(::getpid()) + "." + std::to_string(++temp_files));
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out << content;
+  REQUIRE_MESSAGE(out.good(), "could not write ", path.string());
+  return path.string();
 }
 
 std::string token_for(const std::string& user_id, const std::string& name,

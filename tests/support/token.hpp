@@ -30,7 +30,15 @@ struct token_spec {
   std::optional<std::string> username;
   /// `exp` is now plus this (ignored for `token_flaw::expired`).
   std::chrono::seconds expires_in{3600};
+  /// Without it the token has no `exp` at all.
+  bool with_exp = true;
+  /// The header's `alg`; HS* sign with `secret`, RS*/ES* with the private
+  /// key PEM in `secret`.
+  std::string algorithm = "HS256";
   std::string secret = test_jwt_secret;
+  /// `iss` and `aud` claims; left out when empty.
+  std::string issuer;
+  std::string audience;
   token_flaw flaw = token_flaw::none;
 };
 
@@ -51,6 +59,26 @@ std::string user_token(const std::string& user_id);
 
 /// A token for `user_id` that has the flaw `flaw`.
 std::string flawed_token(const std::string& user_id, token_flaw flaw);
+
+/// A key pair made at test time, as PEM texts.
+struct key_pair {
+  std::string private_pem;
+  std::string public_pem;
+};
+
+/// A 2048-bit RSA key pair (one per test process, made on first use).
+const key_pair& rsa_key();
+/// A P-256 EC key pair (one per test process, made on first use).
+const key_pair& ec_key();
+
+/// `base64url(header).base64url(payload).signature` with `alg`: HS* use
+/// `key` as the HMAC secret, RS*/ES* as a private key PEM (ES signatures in
+/// the JOSE r||s form).
+std::string sign_jwt(const std::string& alg, const std::string& key, const std::string& header_json,
+                     const std::string& payload_json);
+
+/// Writes `content` to a new file in the temp directory; returns its path.
+std::string write_temp_file(const std::string& stem, const std::string& content);
 
 /// base64url without padding, as JWTs use it.
 std::string base64url(const std::string& bytes);

@@ -251,6 +251,12 @@ ws_client& ws_client::operator=(ws_client&&) noexcept = default;
 
 int ws_client::try_connect_target(uint16_t port, const std::string& target,
                                   std::chrono::milliseconds timeout) {
+  return try_connect_with(port, target, {}, timeout).status;
+}
+
+upgrade_answer ws_client::try_connect_with(uint16_t port, const std::string& target,
+                                           const header_list& headers,
+                                           std::chrono::milliseconds timeout) {
   impl_ = std::make_unique<impl>(); // a fresh connection each time
   auto& self = *impl_;
   auto deadline = clock_type::now() + timeout;
@@ -262,22 +268,32 @@ int ws_client::try_connect_target(uint16_t port, const std::string& target,
   if (!run_until(
         self.ioc, [&] { return connected->has_value(); }, deadline)
       || **connected)
-    return 0;
+    return {};
 
   auto res = std::make_shared<websocket::response_type>();
   auto shaken = std::make_shared<std::optional<error_code>>();
   self.ws.auto_fragment(false);
+  if (!headers.empty())
+    self.ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+      for (auto& [name, value] : headers)
+        req.insert(name, value);
+    }));
   self.ws.async_handshake(*res, "127.0.0.1:" + std::to_string(port), target,
                           [res, shaken](error_code ec) { *shaken = ec; });
   if (!run_until(
         self.ioc, [&] { return shaken->has_value(); }, deadline))
-    return 0;
+    return {};
+  upgrade_answer answer;
+  answer.subprotocol = std::string{(*res)[http::field::sec_websocket_protocol]};
+  answer.body = res->body();
   if (!**shaken) {
     self.open = true;
     self.start_read();
-    return 101;
+    answer.status = 101;
+    return answer;
   }
-  return static_cast<int>(res->result_int());
+  answer.status = static_cast<int>(res->result_int());
+  return answer;
 }
 
 int ws_client::try_connect(uint16_t port, const std::string& token,

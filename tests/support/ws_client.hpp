@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -91,6 +92,20 @@ struct http_response {
   std::string body;
 };
 
+/// What the server answered an upgrade request.
+struct upgrade_answer {
+  /// 101 when the WebSocket is open, the HTTP status of a refusal, 0 when
+  /// nothing came.
+  int status = 0;
+  /// The Sec-WebSocket-Protocol the answer selected ("" when none).
+  std::string subprotocol;
+  /// The body of a refusal.
+  std::string body;
+};
+
+/// Extra request headers, e.g. {"Authorization", "Bearer ..."}.
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
 /// GET http://127.0.0.1:PORT{target}, bounded by `timeout`.
 http_response http_get(uint16_t port, const std::string& target,
                        std::chrono::milliseconds timeout = frame_timeout);
@@ -114,6 +129,10 @@ public:
   /// when it did not answer within `timeout`.
   int try_connect_target(uint16_t port, const std::string& target,
                          std::chrono::milliseconds timeout = frame_timeout);
+  /// try_connect_target with extra request headers; says what came back.
+  upgrade_answer try_connect_with(uint16_t port, const std::string& target,
+                                  const header_list& headers,
+                                  std::chrono::milliseconds timeout = frame_timeout);
   /// try_connect_target with "/ws?token=TOKEN".
   int try_connect(uint16_t port, const std::string& token,
                   std::chrono::milliseconds timeout = frame_timeout);
