@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
                                                          << " without ADMIN_TOKEN");
     return 2;
   }
+  if (config.allowed_origins.empty())
+    GORING_LOG(warn, "main",
+               "ALLOWED_ORIGINS is not set: web pages of any site may open WebSockets here. "
+               "Set ALLOWED_ORIGINS to the origins of your web app.");
   if (config.jwt_secret == default_jwt_secret)
     GORING_LOG(warn, "main",
                "JWT_SECRET is the default development secret: anyone can mint tokens. "
@@ -67,10 +71,15 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     actor_runtime runtime{config, io};
+    auto gate = std::make_shared<admission>(
+      admission::limits{static_cast<double>(config.upgrade_rate_per_ip),
+                        static_cast<double>(config.upgrade_burst_per_ip),
+                        config.max_connections_per_ip, config.max_connections});
     auto ctx = std::make_shared<server_context>(
-      server_context{config, auth::jwt_verifier{config.jwt_secret}, &runtime, false});
+      server_context{config, auth::jwt_verifier{config.jwt_secret}, &runtime, false, gate});
     auto admin_ctx = std::make_shared<server_context>(*ctx);
     admin_ctx->admin = true;
+    admin_ctx->admission_control = nullptr;
     // Binds one listener; logs and returns nothing on failure.
     auto open_listener = [&](const std::string& addr, uint16_t port,
                              std::shared_ptr<const server_context> routes) {
