@@ -261,8 +261,9 @@ void http_session::upgrade(request req) {
       return;
     }
   }
-  auto& gate = *ctx_->admission_control;
-  switch (gate.check_ip(ticket_, steady_ns())) {
+  // No admission table (a context built without one): no limits to apply.
+  auto* gate = ctx_->admission_control.get();
+  switch (gate ? gate->check_ip(ticket_, steady_ns()) : admission::verdict::admitted) {
     case admission::verdict::admitted:
       break;
     case admission::verdict::ip_rate_limited:
@@ -292,7 +293,7 @@ void http_session::upgrade(request req) {
     respond(req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
     return;
   }
-  if (!gate.take_instance_slot(ticket_)) {
+  if (gate && !gate->take_instance_slot(ticket_)) {
     GORING_LOG(warn, "http",
                "upgrade refused from " << remote << ": MAX_CONNECTIONS ("
                                        << ctx_->config.max_connections << ") WebSockets are open");
