@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   }
   if (!verifier.warning.empty())
     GORING_LOG(warn, "main", verifier.warning);
+  if (config.allowed_origins.empty())
+    GORING_LOG(warn, "main",
+               "ALLOWED_ORIGINS is not set: web pages of any site may open WebSockets here. "
+               "Set ALLOWED_ORIGINS to the origins of your web app.");
 
   boost::asio::io_context io{static_cast<int>(config.io_threads)};
   // Keeps the io_context running while no socket is open.
@@ -72,10 +76,15 @@ int main(int argc, char** argv) {
   {
     actor_runtime runtime{config, io};
     runtime.set_verifier(verifier.verifier);
-    auto ctx =
-      std::make_shared<server_context>(server_context{config, verifier.verifier, &runtime, false});
+    auto gate = std::make_shared<admission>(
+      admission::limits{static_cast<double>(config.upgrade_rate_per_ip),
+                        static_cast<double>(config.upgrade_burst_per_ip),
+                        config.max_connections_per_ip, config.max_connections});
+    auto ctx = std::make_shared<server_context>(
+      server_context{config, verifier.verifier, &runtime, false, gate});
     auto admin_ctx = std::make_shared<server_context>(*ctx);
     admin_ctx->admin = true;
+    admin_ctx->admission_control = nullptr;
     // Binds one listener; logs and returns nothing on failure.
     auto open_listener = [&](const std::string& addr, uint16_t port,
                              std::shared_ptr<const server_context> routes) {

@@ -479,7 +479,9 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       ++self->state.handled;
       if (self->state.closing)
         return;
-      auto parsed = protocol::parse_client_frame(frame);
+      auto& config = self->state.ctx->config;
+      auto parsed = protocol::parse_client_frame(
+        frame, protocol::frame_limits{config.max_sdp_bytes, config.max_candidate_bytes});
       goring_metrics().count_received(parsed);
       self->state.read_at = read_at;
       if (!parsed.message) {

@@ -31,9 +31,26 @@ instance_metrics& goring_metrics() {
         &errors.with({std::string{protocol::wire_code(static_cast<protocol::signal_error>(i))}});
     out->sent =
       &reg.counter("goring_messages_sent_total", "Frames sent to clients, by type.", {"type"});
-    out->connections_opened = &reg.counter(
-      "goring_connections_opened_total",
-      "WebSocket upgrades by result: accepted, unauthorized, draining, replaced.", {"result"});
+    out->connections_opened =
+      &reg.counter("goring_connections_opened_total",
+                   "WebSocket upgrades by result: accepted, unauthorized, draining, replaced, "
+                   "forbidden_origin, ip_rate_limited, ip_connections, instance_full.",
+                   {"result"});
+    out->rate_limited_frames =
+      &reg
+         .counter("goring_rate_limited_frames_total",
+                  "Client frames dropped with error rate_limited (over MESSAGE_RATE).")
+         .with();
+    out->rate_limit_disconnects =
+      &reg
+         .counter("goring_rate_limit_disconnects_total",
+                  "Clients closed with 1008 for going on over MESSAGE_RATE.")
+         .with();
+    out->http_refused =
+      &reg.counter("goring_http_requests_refused_total",
+                   "HTTP requests on the public port refused while being read, by reason: "
+                   "header_too_large, body_too_large, handshake_timeout.",
+                   {"reason"});
     out->calls =
       &reg.counter("goring_calls_total", "Calls by outcome, counted where decided.", {"outcome"});
     out->call_setup =

@@ -15,7 +15,7 @@ struct instance_metrics {
   std::array<metrics::counter*, 8> received{};
   metrics::counter* received_invalid = nullptr;
   /// Errors sent to clients, by code.
-  std::array<metrics::counter*, 8> errors{};
+  std::array<metrics::counter*, 9> errors{};
   metrics::counter_family* sent = nullptr;
   metrics::counter_family* connections_opened = nullptr;
   metrics::counter_family* calls = nullptr;
@@ -27,12 +27,22 @@ struct instance_metrics {
   metrics::counter* redis_reconnects = nullptr;
   metrics::counter* pubsub_in = nullptr;
   metrics::counter* pubsub_out = nullptr;
+  /// Frames dropped for going over MESSAGE_RATE, and clients closed (1008)
+  /// for going on.
+  metrics::counter* rate_limited_frames = nullptr;
+  metrics::counter* rate_limit_disconnects = nullptr;
+  /// HTTP requests on the public port refused before any routing:
+  /// header_too_large (431), body_too_large (413), handshake_timeout.
+  metrics::counter_family* http_refused = nullptr;
 
   /// Frames sent to clients, by type; cached per type name.
   metrics::counter& sent_of(std::string_view type);
   /// goring_calls_total{outcome}: accepted, rejected, cancelled, no_answer,
   /// busy, offline, failed, ended.
   void count_call(const char* outcome);
+  /// goring_connections_opened_total{result}: accepted, unauthorized,
+  /// draining, replaced, forbidden_origin, ip_rate_limited, ip_connections,
+  /// instance_full.
   void count_connection(const char* result);
   void count_received(const protocol::parse_result& parsed);
   void count_error(protocol::signal_error code);

@@ -83,6 +83,21 @@ std::string required_string(const rapidjson::Value& payload, const char* name, s
   return {};
 }
 
+/// required_string for a relayed field whose size the server bounds, naming
+/// the setting in the message.
+std::string bounded_string(const rapidjson::Value& payload, const char* name,
+                           std::size_t max_length, const char* setting) {
+  auto problem = required_string(payload, name, nullptr, static_cast<std::size_t>(-1));
+  if (!problem.empty())
+    return problem;
+  auto length = payload.FindMember(name)->value.GetStringLength();
+  if (length > max_length)
+    return std::string{"field '"} + name + "' is " + std::to_string(length)
+           + " bytes, more than the " + std::to_string(max_length) + " this server accepts ("
+           + setting + ")";
+  return {};
+}
+
 void put(writer& w, const char* key, std::string_view value) {
   w.Key(key);
   w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
@@ -166,6 +181,8 @@ std::string_view wire_code(signal_error code) {
       return "invalid_state";
     case signal_error::internal_error:
       return "internal_error";
+    case signal_error::rate_limited:
+      return "rate_limited";
   }
   return "internal_error";
 }
@@ -177,7 +194,7 @@ std::string_view type_name(client_type type) {
   return "unknown";
 }
 
-parse_result parse_client_frame(std::string_view text) {
+parse_result parse_client_frame(std::string_view text, const frame_limits& limits) {
   // RapidJSON stops at a NUL byte as if the text ended there, and JSON never
   // has a raw one: refuse it, or what follows would ride along in a relay.
   if (text.find('\0') != std::string_view::npos)
@@ -222,16 +239,16 @@ parse_result parse_client_frame(std::string_view text) {
     problem = required_string(payload, "session_id", &msg.session_id, max_id_length);
   }
   if (problem.empty()) {
-    // SDP and candidates are relayed as they are; size is bounded by
-    // MAX_MESSAGE_BYTES for the whole frame.
-    constexpr auto unbounded = static_cast<std::size_t>(-1);
+    // SDP and candidates are relayed as they are, within their own limits
+    // (the whole frame is bounded by MAX_MESSAGE_BYTES already).
     switch (msg.type) {
       case client_type::webrtc_offer:
       case client_type::webrtc_answer:
-        problem = required_string(payload, "sdp", nullptr, unbounded);
+        problem = bounded_string(payload, "sdp", limits.max_sdp_bytes, "MAX_SDP_BYTES");
         break;
       case client_type::webrtc_ice: {
-        problem = required_string(payload, "candidate", nullptr, unbounded);
+        problem =
+          bounded_string(payload, "candidate", limits.max_candidate_bytes, "MAX_CANDIDATE_BYTES");
         auto mid = payload.FindMember("sdpMid");
         if (problem.empty() && mid != payload.MemberEnd() && !mid->value.IsString()
             && !mid->value.IsNull())

@@ -20,6 +20,8 @@ enum class signal_error : uint8_t {
   session_not_found,
   invalid_state,
   internal_error,
+  /// More frames than MESSAGE_RATE/MESSAGE_BURST allow; the frame was dropped.
+  rate_limited,
 };
 
 std::string_view wire_code(signal_error code);
@@ -60,8 +62,16 @@ struct parse_result {
   std::string error_message;
 };
 
+/// Sizes of relayed fields the server accepts (MAX_SDP_BYTES,
+/// MAX_CANDIDATE_BYTES); the whole frame is bounded by MAX_MESSAGE_BYTES
+/// before it gets here.
+struct frame_limits {
+  std::size_t max_sdp_bytes = 32'768;
+  std::size_t max_candidate_bytes = 1024;
+};
+
 /// Parses and validates one text frame from a client.
-parse_result parse_client_frame(std::string_view text);
+parse_result parse_client_frame(std::string_view text, const frame_limits& limits = {});
 
 /// Who a user is, from their token's claims. Empty name/username are left
 /// out of the JSON.

@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include "net/origin_policy.hpp"
+
 namespace goring {
 
 namespace {
@@ -112,6 +114,29 @@ bool apply_redis_addr(settings& s, const std::string& value) {
   s.redis_host = value.substr(0, colon);
   s.redis_port = static_cast<uint16_t>(port);
   return !s.redis_host.empty();
+}
+
+/// ALLOWED_ORIGINS: comma-separated origins, each normalized; "" allows any.
+bool apply_origins(settings& s, const std::string& value) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= value.size()) {
+    auto comma = value.find(',', start);
+    auto item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto first = item.find_first_not_of(" \t");
+    auto last = item.find_last_not_of(" \t");
+    if (first != std::string::npos) {
+      auto origin = normalize_origin(item.substr(first, last - first + 1));
+      if (!origin)
+        return false;
+      out.push_back(*origin);
+    }
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  s.allowed_origins = std::move(out);
+  return true;
 }
 
 const std::vector<setting_parser>& parsers() {
@@ -219,6 +244,39 @@ const std::vector<setting_parser>& parsers() {
     {{"SHUTDOWN_GRACE", "--shutdown-grace", "8s",
       "how long SIGTERM waits for calls and keys to be released"},
      duration(&settings::shutdown_grace, 0ms)},
+    {{"ALLOWED_ORIGINS", "--allowed-origins", "(any)",
+      "comma-separated scheme://host[:port] that browsers may connect from; others get 403"},
+     apply_origins},
+    {{"MESSAGE_RATE", "--message-rate", "50",
+      "frames a second one connection may send (over it: error rate_limited); 0: no limit"},
+     number(&settings::message_rate, 0, 1'000'000)},
+    {{"MESSAGE_BURST", "--message-burst", "200",
+      "frames one connection may send at once before MESSAGE_RATE applies"},
+     number(&settings::message_burst, 1, 1'000'000)},
+    {{"UPGRADE_RATE_PER_IP", "--upgrade-rate-per-ip", "10",
+      "WebSocket upgrades a second from one IP (over it: 429); 0: no limit"},
+     number(&settings::upgrade_rate_per_ip, 0, 1'000'000)},
+    {{"UPGRADE_BURST_PER_IP", "--upgrade-burst-per-ip", "20",
+      "upgrades one IP may make at once before UPGRADE_RATE_PER_IP applies"},
+     number(&settings::upgrade_burst_per_ip, 1, 1'000'000)},
+    {{"MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", "100",
+      "connections open at once from one IP (over it: 429); 0: no limit"},
+     number(&settings::max_connections_per_ip, 0, 10'000'000)},
+    {{"MAX_CONNECTIONS", "--max-connections", "10000",
+      "WebSockets this instance holds (over it: 503); 0: no limit"},
+     number(&settings::max_connections, 0, 10'000'000)},
+    {{"MAX_SDP_BYTES", "--max-sdp-bytes", "32768",
+      "largest sdp of webrtc.offer/answer (over it: error invalid_message)"},
+     number(&settings::max_sdp_bytes, 256, 16u << 20)},
+    {{"MAX_CANDIDATE_BYTES", "--max-candidate-bytes", "1024",
+      "largest candidate of webrtc.ice (over it: error invalid_message)"},
+     number(&settings::max_candidate_bytes, 64, 1u << 20)},
+    {{"HANDSHAKE_TIMEOUT", "--handshake-timeout", "10s",
+      "time a client has to send its whole HTTP request and finish the upgrade"},
+     duration(&settings::handshake_timeout, 100ms)},
+    {{"MAX_HEADER_BYTES", "--max-header-bytes", "8192",
+      "largest HTTP request line and headers (over it: 431)"},
+     number(&settings::max_header_bytes, 1024, 1u << 20)},
   };
   return all;
 }

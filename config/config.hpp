@@ -70,6 +70,29 @@ struct settings {
   unsigned actor_threads = 2;
   /// How long a shutdown waits for calls and keys to be released.
   std::chrono::milliseconds shutdown_grace{8'000};
+
+  // -- Limits (README: Security / Limits). 0 turns a count or rate off. --
+  /// Browser origins that may upgrade, normalized (see net/origin_policy);
+  /// empty: any origin.
+  std::vector<std::string> allowed_origins;
+  /// Frames a second one connection may send, and how many at once.
+  unsigned message_rate = 50;
+  unsigned message_burst = 200;
+  /// Upgrade requests a second from one IP, and how many at once.
+  unsigned upgrade_rate_per_ip = 10;
+  unsigned upgrade_burst_per_ip = 20;
+  /// TCP connections open at once from one IP on the public port.
+  unsigned max_connections_per_ip = 100;
+  /// WebSockets this instance holds at once.
+  unsigned max_connections = 10'000;
+  /// Largest `sdp` of webrtc.offer/answer and `candidate` of webrtc.ice.
+  std::size_t max_sdp_bytes = 32'768;
+  std::size_t max_candidate_bytes = 1024;
+  /// Time to send the whole HTTP request (upgrade included) on the public
+  /// port, and for the WebSocket handshake.
+  std::chrono::milliseconds handshake_timeout{10'000};
+  /// Largest HTTP request line and headers.
+  std::size_t max_header_bytes = 8192;
 };
 
 /// One documented setting, for --help and README.

@@ -7,6 +7,7 @@
 #include "config/log.hpp"
 #include "net/metrics.hpp"
 #include "net/token_source.hpp"
+#include "net/origin_policy.hpp"
 #include "net/websocket_session.hpp"
 
 namespace goring {
@@ -16,9 +17,15 @@ namespace http = beast::http;
 
 namespace {
 
-constexpr auto request_timeout = std::chrono::seconds(30);
-constexpr std::size_t header_limit = 8 * 1024;
+/// The admin listener's time for a request (or between keep-alive
+/// requests): scrapers keep connections open between scrapes.
+constexpr auto admin_request_timeout = std::chrono::seconds(30);
+/// No route of the public or admin port takes a body bigger than this.
 constexpr std::size_t body_limit = 4 * 1024;
+/// How long a refused client's further bytes are read and dropped before
+/// the socket closes (closing with unread bytes would reset the connection
+/// and could destroy the answer before the client reads it).
+constexpr auto linger = std::chrono::seconds(1);
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9')
@@ -76,6 +83,11 @@ std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
+/// Client text for a log line, cut short.
+std::string_view clipped(std::string_view text) {
+  return text.substr(0, 200);
+}
+
 } // namespace
 
 std::optional<std::string> query_parameter(std::string_view target, std::string_view name) {
@@ -97,8 +109,8 @@ std::optional<std::string> query_parameter(std::string_view target, std::string_
 }
 
 http_session::http_session(boost::asio::ip::tcp::socket socket,
-                           std::shared_ptr<const server_context> ctx)
-  : stream_(std::move(socket)), ctx_(std::move(ctx)) {
+                           std::shared_ptr<const server_context> ctx, admission::ticket ticket)
+  : stream_(std::move(socket)), ctx_(std::move(ctx)), ticket_(std::move(ticket)) {
   // nop
 }
 
@@ -109,9 +121,11 @@ void http_session::run() {
 
 void http_session::do_read() {
   parser_.emplace();
-  parser_->header_limit(header_limit);
+  parser_->header_limit(static_cast<std::uint32_t>(ctx_->config.max_header_bytes));
   parser_->body_limit(body_limit);
-  stream_.expires_after(request_timeout);
+  // The whole request within HANDSHAKE_TIMEOUT, however slowly it trickles
+  // in (slowloris); between keep-alive requests too.
+  stream_.expires_after(ctx_->admin ? admin_request_timeout : ctx_->config.handshake_timeout);
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
@@ -121,9 +135,38 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
     return;
   }
+  if (ec == http::error::header_limit) {
+    beast::error_code ignored;
+    GORING_LOG(info, "http",
+               "request from " << stream_.socket().remote_endpoint(ignored)
+                               << " refused: header over MAX_HEADER_BYTES ("
+                               << ctx_->config.max_header_bytes << ")");
+    goring_metrics().http_refused->with({"header_too_large"}).inc();
+    refuse(11, http::status::request_header_fields_too_large,
+           "request header fields too large: at most "
+             + std::to_string(ctx_->config.max_header_bytes) + " bytes\n");
+    return;
+  }
+  if (ec == http::error::body_limit) {
+    goring_metrics().http_refused->with({"body_too_large"}).inc();
+    refuse(11, http::status::payload_too_large,
+           "payload too large: at most " + std::to_string(body_limit) + " bytes\n");
+    return;
+  }
+  if (ec == beast::error::timeout) {
+    // Only a request begun and not finished is worth counting: an idle
+    // keep-alive connection timing out is normal.
+    if (parser_->got_some() && !ctx_->admin) {
+      beast::error_code ignored;
+      GORING_LOG(info, "http",
+                 "request from " << stream_.socket().remote_endpoint(ignored)
+                                 << " not complete within HANDSHAKE_TIMEOUT; closed");
+      goring_metrics().http_refused->with({"handshake_timeout"}).inc();
+    }
+    return;
+  }
   if (ec) {
-    if (ec != beast::error::timeout && ec != boost::asio::error::operation_aborted
-        && ec != boost::asio::error::connection_reset)
+    if (ec != boost::asio::error::operation_aborted && ec != boost::asio::error::connection_reset)
       GORING_LOG(debug, "http", "read failed: " << ec.message());
     return;
   }
@@ -203,6 +246,44 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 }
 
 void http_session::upgrade(request req) {
+  beast::error_code ignored;
+  auto remote = stream_.socket().remote_endpoint(ignored);
+  // Browsers always send Origin; other clients send none or whatever they
+  // like, so this only keeps other sites' pages out.
+  if (auto origin = req.find(http::field::origin); origin != req.end()) {
+    std::string_view value{origin->value().data(), origin->value().size()};
+    if (!origin_allowed(ctx_->config.allowed_origins, value)) {
+      GORING_LOG(info, "http",
+                 "upgrade refused from " << remote << ": origin '" << clipped(value)
+                                         << "' is not in ALLOWED_ORIGINS");
+      goring_metrics().count_connection("forbidden_origin");
+      refuse(req.version(), http::status::forbidden,
+             "forbidden: origin '" + std::string{clipped(value)} + "' is not allowed\n");
+      return;
+    }
+  }
+  // No admission table (a context built without one): no limits to apply.
+  auto* gate = ctx_->admission_control.get();
+  switch (gate ? gate->check_ip(ticket_, steady_ns()) : admission::verdict::admitted) {
+    case admission::verdict::admitted:
+      break;
+    case admission::verdict::ip_rate_limited:
+      GORING_LOG(info, "http",
+                 "upgrade refused from " << remote << ": over UPGRADE_RATE_PER_IP ("
+                                         << ctx_->config.upgrade_rate_per_ip << "/s)");
+      goring_metrics().count_connection("ip_rate_limited");
+      refuse(req.version(), http::status::too_many_requests,
+             "too many connection attempts from your address; retry later\n");
+      return;
+    case admission::verdict::ip_connections:
+      GORING_LOG(info, "http",
+                 "upgrade refused from " << remote << ": over MAX_CONNECTIONS_PER_IP ("
+                                         << ctx_->config.max_connections_per_ip << ")");
+      goring_metrics().count_connection("ip_connections");
+      refuse(req.version(), http::status::too_many_requests,
+             "too many connections from your address\n");
+      return;
+  }
   auto target = std::string_view{req.target().data(), req.target().size()};
   std::vector<std::string_view> authorization;
   for (auto [it, end] = req.equal_range(http::field::authorization); it != end; ++it)
@@ -216,20 +297,27 @@ void http_session::upgrade(request req) {
                  : auth::token_check{std::nullopt, source.refusal};
   if (!check.valid) {
     // The reason is logged and sent; the token itself never is.
-    beast::error_code ignored;
     GORING_LOG(info, "http",
-               "upgrade refused from "
-                 << stream_.socket().remote_endpoint(ignored) << ": " << check.refusal
-                 << (source.where.empty() ? "" : " (token from ") << source.where
-                 << (source.where.empty() ? "" : ")"));
+               "upgrade refused from " << remote << ": " << check.refusal
+                                       << (source.where.empty() ? "" : " (token from ")
+                                       << source.where << (source.where.empty() ? "" : ")"));
     goring_metrics().count_connection("unauthorized");
     respond(req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
     return;
   }
+  if (gate && !gate->take_instance_slot(ticket_)) {
+    GORING_LOG(warn, "http",
+               "upgrade refused from " << remote << ": MAX_CONNECTIONS ("
+                                       << ctx_->config.max_connections << ") WebSockets are open");
+    goring_metrics().count_connection("instance_full");
+    refuse(req.version(), http::status::service_unavailable,
+           "instance full; connect to another instance\n");
+    return;
+  }
   goring_metrics().count_connection("accepted");
   stream_.expires_never();
-  auto session =
-    std::make_shared<websocket_session>(stream_.release_socket(), ctx_, std::move(*check.valid));
+  auto session = std::make_shared<websocket_session>(stream_.release_socket(), ctx_,
+                                                     std::move(*check.valid), std::move(ticket_));
   session->select_subprotocol(std::move(source.subprotocol));
   session->run(std::move(req));
 }
@@ -246,6 +334,36 @@ void http_session::respond(const request& req, http::status status, std::string 
                     [self = shared_from_this(), res](beast::error_code ec, std::size_t n) {
                       self->on_write(res->need_eof(), ec, n);
                     });
+}
+
+void http_session::refuse(unsigned version, http::status status, std::string body) {
+  auto res = std::make_shared<response>(status, version);
+  res->set(http::field::server, "goring");
+  res->set(http::field::content_type, "text/plain; charset=utf-8");
+  if (status == http::status::too_many_requests || status == http::status::service_unavailable)
+    res->set(http::field::retry_after, "1");
+  res->keep_alive(false);
+  res->body() = std::move(body);
+  res->prepare_payload();
+  stream_.expires_after(linger);
+  http::async_write(
+    stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (ec)
+        return;
+      self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+      self->drain_then_close();
+    });
+}
+
+void http_session::drain_then_close() {
+  buffer_.consume(buffer_.size());
+  stream_.async_read_some(buffer_.prepare(4096),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            // EOF, the linger timeout or an error: the
+                            // session ends and the socket closes.
+                            if (!ec)
+                              self->drain_then_close();
+                          });
 }
 
 void http_session::on_write(bool close, beast::error_code ec, std::size_t) {

@@ -1,5 +1,6 @@
 /// One HTTP connection on the public port: serves /health and upgrades
-/// /ws?token=JWT to a WebSocket (401 without a valid token).
+/// /ws?token=JWT to a WebSocket (401 without a valid token; 403, 429, 503
+/// when an origin or limit refuses it). The admin listener's routes too.
 #pragma once
 
 #include <memory>
@@ -8,13 +9,16 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "net/admission.hpp"
 #include "net/server_context.hpp"
 
 namespace goring {
 
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-  http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const server_context> ctx);
+  /// `ticket` counts the connection for its IP (empty on the admin port).
+  http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const server_context> ctx,
+               admission::ticket ticket = {});
 
   void run();
 
@@ -28,11 +32,16 @@ private:
   void respond(const request& req, boost::beast::http::status status, std::string body,
                std::string content_type = "text/plain; charset=utf-8");
   void on_write(bool close, boost::beast::error_code ec, std::size_t bytes);
+  /// Answers `status` and closes, reading (and dropping) what the client
+  /// still sends for a moment, so it gets the answer rather than a reset.
+  void refuse(unsigned version, boost::beast::http::status status, std::string body);
+  void drain_then_close();
 
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<const server_context> ctx_;
+  admission::ticket ticket_;
 };
 
 /// The value of `name` in the target's query string, percent-decoded.

@@ -4,6 +4,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
+#include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "net/http_session.hpp"
 
@@ -60,7 +61,16 @@ void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
   // algorithm holds a frame back until the client's delayed ACK (~40 ms).
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  std::make_shared<http_session>(std::move(socket), ctx_)->run();
+  // Counted per client IP from the start, so requests that never finish
+  // (slowloris) count against their address too.
+  admission::ticket ticket;
+  if (ctx_->admission_control) {
+    auto remote = socket.remote_endpoint(ignored).address();
+    if (remote.is_v6() && remote.to_v6().is_v4_mapped())
+      remote = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.to_v6());
+    ticket = ctx_->admission_control->connect(remote.to_string(), steady_ns());
+  }
+  std::make_shared<http_session>(std::move(socket), ctx_, std::move(ticket))->run();
   do_accept();
 }
 

@@ -5,6 +5,7 @@
 
 #include "actors/system.hpp"
 #include "config/config.hpp"
+#include "net/admission.hpp"
 #include "net/jwt_auth.hpp"
 
 namespace goring {
@@ -15,6 +16,9 @@ struct server_context {
   actor_runtime* runtime;
   /// The admin listener: /health, /ready and /metrics, no WebSockets.
   bool admin = false;
+  /// Connections per IP and per instance on the public port; shared by
+  /// every session, null on the admin listener.
+  std::shared_ptr<admission> admission_control;
 };
 
 } // namespace goring

@@ -3,6 +3,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include "actors/instance_metrics.hpp"
+#include "actors/protocol.hpp"
 #include "config/log.hpp"
 
 namespace goring {
@@ -25,9 +27,11 @@ constexpr auto close_grace = std::chrono::seconds(3);
 } // namespace
 
 websocket_session::websocket_session(boost::asio::ip::tcp::socket socket,
-                                     std::shared_ptr<const server_context> ctx, auth::claims who)
+                                     std::shared_ptr<const server_context> ctx, auth::claims who,
+                                     admission::ticket ticket)
   : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)),
-    close_timer_(ws_.get_executor()) {
+    close_timer_(ws_.get_executor()), ticket_(std::move(ticket)),
+    frames_(token_bucket::full(ctx_->config.message_burst, steady_ns())) {
   ctx_->runtime->session_opened();
 }
 
@@ -41,6 +45,7 @@ void websocket_session::run(beast::http::request<beast::http::string_body> req) 
   // pong, came back within it.
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
   timeouts.idle_timeout = ctx_->config.idle_timeout;
+  timeouts.handshake_timeout = ctx_->config.handshake_timeout;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.set_option(
@@ -93,12 +98,54 @@ void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
     finish(why);
     return;
   }
-  if (ws_.got_text())
-    port_->text_frame(beast::buffers_to_string(buffer_.data()));
-  else
-    port_->binary_frame();
+  // After a policy close the actor is gone (port_ reset): what the client
+  // still sends until the close handshake ends is dropped.
+  if (port_ && !closing_ && within_rate()) {
+    if (ws_.got_text())
+      port_->text_frame(beast::buffers_to_string(buffer_.data()));
+    else
+      port_->binary_frame();
+  }
   buffer_.consume(bytes);
   do_read();
+}
+
+bool websocket_session::within_rate() {
+  auto& config = ctx_->config;
+  if (config.message_rate == 0)
+    return true;
+  auto now = steady_ns();
+  if (frames_.take(config.message_rate, config.message_burst, now))
+    return true;
+  auto& metrics = goring_metrics();
+  metrics.rate_limited_frames->inc();
+  if (now - refusals_since_ > 1'000'000'000) {
+    refusals_since_ = now;
+    refusals_ = 0;
+  }
+  // A client that heeds the errors slows down; one that refuses a
+  // second's worth of frames within a second goes on regardless.
+  if (++refusals_ > std::max(1u, config.message_rate)) {
+    GORING_LOG(info, "websocket",
+               "user " << who_.user_id << " kept sending over MESSAGE_RATE (" << config.message_rate
+                       << "/s); closed with 1008");
+    metrics.rate_limit_disconnects->inc();
+    policy_close_ = true;
+    start_close(close_code::policy_violation, "rate limit exceeded");
+    finish(close_kind::policy);
+    return false;
+  }
+  if (refusals_ == 1)
+    GORING_LOG(info, "websocket",
+               "user " << who_.user_id << " is over MESSAGE_RATE (" << config.message_rate
+                       << "/s, burst " << config.message_burst << "); frames dropped");
+  metrics.count_error(protocol::signal_error::rate_limited);
+  metrics.sent_of("error").inc();
+  enqueue(protocol::encode_error(protocol::signal_error::rate_limited,
+                                 "too many messages: at most " + std::to_string(config.message_rate)
+                                   + " a second (bursts of " + std::to_string(config.message_burst)
+                                   + "); this one was dropped"));
+  return false;
 }
 
 void websocket_session::send(std::string frame) {

@@ -12,16 +12,20 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "net/admission.hpp"
 #include "net/link.hpp"
 #include "net/server_context.hpp"
+#include "net/token_bucket.hpp"
 
 namespace goring {
 
 class websocket_session : public client_link,
                           public std::enable_shared_from_this<websocket_session> {
 public:
+  /// `ticket` holds the connection's place in the per-IP and instance
+  /// counts until the session ends.
   websocket_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const server_context> ctx,
-                    auth::claims who);
+                    auth::claims who, admission::ticket ticket = {});
   ~websocket_session() override;
 
   /// The subprotocol the 101 answer selects (empty: none); before run().
@@ -40,6 +44,9 @@ private:
   void on_accept(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
+  /// MESSAGE_RATE: whether the frame just read may go on. An refused frame
+  /// gets error rate_limited; a client that goes on is closed with 1008.
+  bool within_rate();
   void enqueue(std::string frame);
   void do_write();
   void on_write(boost::beast::error_code ec, std::size_t bytes);
@@ -63,6 +70,11 @@ private:
   bool close_sent_ = false;
   boost::beast::websocket::close_reason close_reason_;
   boost::asio::steady_timer close_timer_;
+  admission::ticket ticket_;
+  token_bucket frames_;
+  /// Frames refused since `refusals_since_` (steady ns), a one-second window.
+  unsigned refusals_ = 0;
+  int64_t refusals_since_ = 0;
 };
 
 } // namespace goring

@@ -283,3 +283,59 @@ TEST_CASE("development mode is GORING_ENV=development or the flag --dev without 
   check_error({}, {"GORING_ENV=dev"}, "GORING_ENV");
   check_error({"--dev=yes"}, {}, "--dev");
 }
+
+TEST_CASE("the limits have their documented defaults") {
+  auto s = parsed({});
+  CHECK(s.allowed_origins.empty());
+  CHECK(s.message_rate == 50);
+  CHECK(s.message_burst == 200);
+  CHECK(s.upgrade_rate_per_ip == 10);
+  CHECK(s.upgrade_burst_per_ip == 20);
+  CHECK(s.max_connections_per_ip == 100);
+  CHECK(s.max_connections == 10000);
+  CHECK(s.max_sdp_bytes == 32768);
+  CHECK(s.max_candidate_bytes == 1024);
+  CHECK(s.handshake_timeout == 10s);
+  CHECK(s.max_header_bytes == 8192);
+}
+
+TEST_CASE("the limits are set by variable or flag, and 0 turns a rate or count off") {
+  auto s = parsed({"--message-rate", "0", "--max-connections=0"},
+                  {"MESSAGE_BURST=5", "UPGRADE_RATE_PER_IP=0", "UPGRADE_BURST_PER_IP=7",
+                   "MAX_CONNECTIONS_PER_IP=0", "MAX_SDP_BYTES=4096", "MAX_CANDIDATE_BYTES=256",
+                   "HANDSHAKE_TIMEOUT=500ms", "MAX_HEADER_BYTES=16384"});
+  CHECK(s.message_rate == 0);
+  CHECK(s.message_burst == 5);
+  CHECK(s.upgrade_rate_per_ip == 0);
+  CHECK(s.upgrade_burst_per_ip == 7);
+  CHECK(s.max_connections_per_ip == 0);
+  CHECK(s.max_connections == 0);
+  CHECK(s.max_sdp_bytes == 4096);
+  CHECK(s.max_candidate_bytes == 256);
+  CHECK(s.handshake_timeout == 500ms);
+  CHECK(s.max_header_bytes == 16384);
+}
+
+TEST_CASE("limits out of their range are refused by name") {
+  check_error({}, {"MESSAGE_BURST=0"}, "MESSAGE_BURST");
+  check_error({}, {"UPGRADE_BURST_PER_IP=0"}, "UPGRADE_BURST_PER_IP");
+  check_error({}, {"MESSAGE_RATE=-1"}, "MESSAGE_RATE");
+  check_error({}, {"MAX_HEADER_BYTES=100"}, "MAX_HEADER_BYTES");
+  check_error({}, {"MAX_SDP_BYTES=10"}, "MAX_SDP_BYTES");
+  check_error({}, {"MAX_CANDIDATE_BYTES=abc"}, "MAX_CANDIDATE_BYTES");
+  check_error({}, {"HANDSHAKE_TIMEOUT=50ms"}, "HANDSHAKE_TIMEOUT");
+  check_error({"--max-connections", "lots"}, {}, "--max-connections");
+}
+
+TEST_CASE("ALLOWED_ORIGINS is a comma-separated list, normalized; a malformed entry is an "
+          "error") {
+  auto s = parsed({}, {"ALLOWED_ORIGINS=https://App.Example.com, http://localhost:3000 ,"
+                       "https://secure.example.com:443,"});
+  CHECK(s.allowed_origins
+        == std::vector<std::string>{"https://app.example.com", "http://localhost:3000",
+                                    "https://secure.example.com"});
+  CHECK(parsed({"--allowed-origins", "*"}).allowed_origins == std::vector<std::string>{"*"});
+  check_error({}, {"ALLOWED_ORIGINS=https://ok.example.com,example.com"}, "ALLOWED_ORIGINS");
+  check_error({}, {"ALLOWED_ORIGINS=https://example.com/app"}, "ALLOWED_ORIGINS");
+  check_error({"--allowed-origins=ftp//x"}, {}, "--allowed-origins");
+}

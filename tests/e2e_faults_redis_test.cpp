@@ -515,6 +515,11 @@ std::string big_offer(const std::string& session_id, int n) {
 
 /// One goring whose queues hold 64 KiB per client, alice and bob in an
 /// accepted call on it.
+std::map<std::string, std::string> with_no_message_rate(std::map<std::string, std::string> env) {
+  env.emplace("MESSAGE_RATE", "0");
+  return env;
+}
+
 struct slow_consumer_env {
   redis_server redis;
   goring_process goring;
@@ -522,8 +527,9 @@ struct slow_consumer_env {
   ws_client bob{"bob"};
   std::string session_id;
 
+  /// The flooder must not be stopped by MESSAGE_RATE first: off.
   explicit slow_consumer_env(std::map<std::string, std::string> settings)
-    : goring(redis.addr(), "goring-1", fast_settings(std::move(settings))) {
+    : goring(redis.addr(), "goring-1", fast_settings(with_no_message_rate(std::move(settings)))) {
     connect_online(alice, goring, redis, user_token("alice"));
     connect_online(bob, goring, redis, user_token("bob"));
     session_id = connect_call(alice, bob);

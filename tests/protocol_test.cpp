@@ -223,6 +223,43 @@ TEST_CASE("an SDP is not bound by the id limit") {
   accepted(frame("webrtc.answer", R"({"session_id":"s","sdp":")" + sdp + "\"}"));
 }
 
+TEST_CASE("an SDP up to MAX_SDP_BYTES is accepted, one byte more is refused naming the limit") {
+  goring::protocol::frame_limits limits{1000, 100};
+  auto offer = [](std::size_t n) {
+    return frame("webrtc.offer", R"({"session_id":"s","sdp":")" + std::string(n, 'v') + "\"}");
+  };
+  CHECK(parse_client_frame(offer(1000), limits).message.has_value());
+  for (auto type : {"webrtc.offer", "webrtc.answer"}) {
+    auto text = frame(type, R"({"session_id":"s","sdp":")" + std::string(1001, 'v') + "\"}");
+    auto r = parse_client_frame(text, limits);
+    CAPTURE(r.error_message);
+    CHECK_FALSE(r.message.has_value());
+    CHECK(r.error == signal_error::invalid_message);
+    CHECK(r.error_message.find("'sdp' is 1001 bytes") != std::string::npos);
+    CHECK(r.error_message.find("MAX_SDP_BYTES") != std::string::npos);
+  }
+  // The default limit takes a large real-world SDP.
+  CHECK(parse_client_frame(offer(30'000)).message.has_value());
+  check_refused(offer(40'000), "MAX_SDP_BYTES");
+}
+
+TEST_CASE("a candidate up to MAX_CANDIDATE_BYTES is accepted, one byte more is refused naming "
+          "the limit") {
+  goring::protocol::frame_limits limits{1000, 100};
+  auto ice = [](std::size_t n) {
+    return frame("webrtc.ice", R"({"session_id":"s","candidate":")" + std::string(n, 'c') + "\"}");
+  };
+  CHECK(parse_client_frame(ice(100), limits).message.has_value());
+  auto r = parse_client_frame(ice(101), limits);
+  CHECK_FALSE(r.message.has_value());
+  CHECK(r.error == signal_error::invalid_message);
+  CHECK(r.error_message.find("MAX_CANDIDATE_BYTES") != std::string::npos);
+  // Missing or empty is still refused as before, whatever the limit.
+  check_refused(frame("webrtc.ice", R"({"session_id":"s","candidate":""})"), "candidate");
+  CHECK(parse_client_frame(ice(1024)).message.has_value());
+  check_refused(ice(1025), "MAX_CANDIDATE_BYTES");
+}
+
 TEST_CASE("an escaped NUL inside an id is kept, not cut short") {
   auto msg = accepted(R"({"type":"call.start","payload":{"callee_id":"a\u0000b"}})");
   CHECK(msg.callee_id == "a\0b"s);
@@ -455,7 +492,7 @@ TEST_CASE("an error frame carries the wire code and the message for every error"
   for (auto code :
        {signal_error::none, signal_error::invalid_message, signal_error::unauthorized,
         signal_error::user_busy, signal_error::user_offline, signal_error::session_not_found,
-        signal_error::invalid_state, signal_error::internal_error}) {
+        signal_error::invalid_state, signal_error::internal_error, signal_error::rate_limited}) {
     auto doc = parsed(goring::protocol::encode_error(code, "what went wrong"));
     const auto& payload = payload_of(doc, "error");
     CHECK(keys_of(payload) == std::set<std::string>{"code", "message"});
@@ -474,6 +511,7 @@ TEST_CASE("wire codes are the documented names, one per error") {
   CHECK(wire_code(signal_error::session_not_found) == "session_not_found");
   CHECK(wire_code(signal_error::invalid_state) == "invalid_state");
   CHECK(wire_code(signal_error::internal_error) == "internal_error");
+  CHECK(wire_code(signal_error::rate_limited) == "rate_limited");
   CHECK(wire_code(static_cast<signal_error>(200)) == "internal_error");
 }
 

@@ -151,6 +151,10 @@ goring_process::goring_process(const std::string& redis_addr, std::string server
     {"JWT_SECRET", test_jwt_secret}, {"SERVER_ID", server_id_},  {"LOG_LEVEL", "debug"},
     {"ADMIN_PORT", std::to_string(admin_port_)},
   };
+  // Every test connects from 127.0.0.1: to per-IP limits the whole suite
+  // would be one client. The tests of those limits set them.
+  env.emplace("UPGRADE_RATE_PER_IP", "0");
+  env.emplace("MAX_CONNECTIONS_PER_IP", "0");
   for (auto& [key, value] : extra_env)
     env[key] = value;
   proc_ = child_process({GORING_BINARY}, env, log_path_);
