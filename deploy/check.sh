@@ -57,19 +57,27 @@ base_packages="libc6 libgcc-s1 libstdc++6 zlib1g"
 image_packages="$(sed -n '/^FROM debian:bookworm-slim$/,$p' deploy/Dockerfile | tr '\\\n' '  ' |
   sed -n 's/.*apt-get install -y --no-install-recommends \([^&]*\)&&.*/\1/p')"
 libs_ok=1
+needed=" "
 for bin in "$GORING_BINARY" "$goringctl_binary"; do
   [ -x "$bin" ] || continue
   for lib in $(ldd "$bin" | awk '/=> \//{print $3}'); do
-    pkg="$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1)" ||
-      pkg="$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1)" || true
-    [ -n "$pkg" ] || pkg="$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1)"
+    pkg="$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 | cut -d: -f1)" || true
+    [ -n "$pkg" ] || pkg="$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1)" || true
+    needed+="$pkg "
     if [[ " $base_packages $image_packages " != *" $pkg "* ]]; then
       echo "deploy/check: $(basename "$bin") needs $lib from '$pkg', which deploy/Dockerfile's runtime stage does not install" >&2
       libs_ok=0
     fi
   done
 done
+for pkg in $image_packages; do
+  if [[ "$needed" != *" $pkg "* ]]; then
+    echo "deploy/check: deploy/Dockerfile's runtime stage installs $pkg, which neither binary loads" >&2
+    libs_ok=0
+  fi
+done
 [ "$libs_ok" = 1 ] || exit 1
+image_packages="$(echo $image_packages)"
 echo "runtime packages cover ldd: $image_packages"
 
 step "cross-check against a running goring"

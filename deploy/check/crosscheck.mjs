@@ -12,6 +12,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { createHmac } from "node:crypto";
+import WebSocket from "ws";
 import { parse, parseAllDocuments } from "yaml";
 
 const args = process.argv.slice(2);
@@ -269,6 +271,62 @@ const exited = (child) =>
     if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
     else child.once("exit", (code) => resolve(code));
   });
+/// An HS256 token for `user`, as clients get them.
+function token(secret, user) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ hash: user, name: user, iat: now, exp: now + 300 })}`;
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
+}
+/// A WebSocket client that collects frames; next(type) waits for one.
+function client(port, jwt) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${jwt}`);
+  const frames = [];
+  const waiting = [];
+  ws.on("message", (data) => {
+    frames.push(JSON.parse(String(data)));
+    for (const w of waiting.splice(0)) w();
+  });
+  const opened = new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+    ws.once("unexpected-response", (_, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
+  });
+  const next = async (type, seconds = 10) => {
+    const end = Date.now() + seconds * 1000;
+    for (;;) {
+      const i = frames.findIndex((f) => f.type === type);
+      if (i >= 0) return frames.splice(i, 1)[0].payload;
+      if (Date.now() > end) throw new Error(`no ${type} frame within ${seconds} s`);
+      await Promise.race([new Promise((r) => waiting.push(r)), sleep(200)]);
+    }
+  };
+  const send = (type, payload) => ws.send(JSON.stringify({ type, payload }));
+  return { ws, opened, next, send };
+}
+/// alice calls bob, bob accepts, an offer is relayed, alice hangs up; and
+/// one upgrade with a bad token.
+async function oneCall(port, secret) {
+  const refused = client(port, token("wrong-secret", "mallory"));
+  check(await refused.opened.then(() => false, (e) => /401/.test(e.message)), "a wrongly signed token gets 401");
+  const alice = client(port, token(secret, "alice"));
+  const bob = client(port, token(secret, "bob"));
+  await Promise.all([alice.opened, bob.opened]);
+  alice.send("call.start", { callee_id: "bob" });
+  const { session_id } = await alice.next("call.ringing");
+  check((await bob.next("call.ring")).caller_id === "alice", "bob hears alice ring");
+  bob.send("call.accept", { session_id });
+  await alice.next("call.accepted");
+  alice.send("webrtc.offer", { session_id, sdp: "v=0" });
+  check((await bob.next("webrtc.offer")).sdp === "v=0", "the offer reaches bob");
+  alice.send("call.end", { session_id });
+  check((await bob.next("call.ended")).reason === "ended_by_user", "bob hears the call end");
+  alice.send("call.accept", { session_id: "no-such-session" });
+  await alice.next("error");
+  alice.ws.close();
+  bob.ws.close();
+}
+
 const children = [];
 const stopAll = () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) process.kill(c.pid, "SIGKILL");
@@ -320,6 +378,9 @@ try {
     timeout: 10000,
   });
   check(hc.status === 0, `healthcheck.sh against the admin port exits 0 (got ${hc.status})`);
+
+  // A call through this goring, so every metric family has samples.
+  await oneCall(publicPort, env.JWT_SECRET);
 
   // Metrics the rules and the dashboard use.
   const metrics = (await get(adminPort, "/metrics")).body;
