@@ -2,6 +2,9 @@
 # Installs what goring needs to build, test and run, from Debian 12 packages.
 # One script for every place that builds goring: README's commands, .ci/run,
 # and the container image's build stage.
+# Usage: install-build-deps.sh [--build-only]
+#   --build-only  what building goring and goringctl needs, without the test
+#                 tools (redis-server, curl, prometheus): the image's build stage.
 set -euo pipefail
 
 packages=(
@@ -9,9 +12,15 @@ packages=(
   libcaf-dev libboost-dev libboost-system-dev
   libhiredis-dev libcpp-jwt-dev nlohmann-json3-dev libssl-dev
   rapidjson-dev doctest-dev
-  redis-server curl
-  prometheus
 )
+case "${1:-}" in
+  --build-only) ;;
+  "") packages+=(redis-server curl prometheus) ;;
+  *)
+    echo "usage: $0 [--build-only]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
