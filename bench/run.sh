@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
+# 15,000 connections need as many files in goring and in goring-bench.
+ulimit -n 20000 2>/dev/null || true
 ./deploy/install-build-deps.sh >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target goring goring-bench bare-relay >/dev/null
@@ -54,15 +56,24 @@ run connect connect --url "ws://127.0.0.1:$p1/ws" --connections 5000 --concurren
 run setup-1 setup --url "ws://127.0.0.1:$p1/ws" --pairs 100 --duration "$secs" --server-pid "$g1" "${common[@]}"
 run setup-2 setup --url "ws://127.0.0.1:$p1/ws" --url2 "ws://127.0.0.1:$p2/ws" --pairs 100 --duration "$secs" --server-pid "$g1" --server-pid "$g2" "${common[@]}"
 run relay-1 relay --url "ws://127.0.0.1:$p1/ws" --calls 10 --duration "$secs" --server-pid "$g1" "${common[@]}"
+# Round-trip latency at half the rate relay-1 reached.
+half=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["messages"]["per_s"] / 2))' "$out/relay-1.json" 2>/dev/null || echo 0)
+if [ "$half" -gt 0 ]; then
+  run relay-1-half relay --url "ws://127.0.0.1:$p1/ws" --calls 10 --duration "$secs" --rate "$half" --server-pid "$g1" "${common[@]}"
+fi
 run relay-2 relay --url "ws://127.0.0.1:$p1/ws" --url2 "ws://127.0.0.1:$p2/ws" --calls 10 --duration "$secs" --server-pid "$g1" --server-pid "$g2" "${common[@]}"
 run relay-bare relay --bare --url "ws://127.0.0.1:$bp/" --calls 10 --duration "$secs" --server-pid "$bare"
 run idle idle --url "ws://127.0.0.1:$p1/ws" --connections 5000 --hold "$secs" --server-pid "$g1" "${common[@]}"
+# 15,000 idle connections on a fresh instance, held long enough to include
+# a round of keep-alive pings (IDLE_TIMEOUT/2 = 30 s after connecting).
+p3=$(free_port); g3=$(start_goring bench-3 "$p3"); pids+=("$g3"); wait_port "$p3"
+run idle-15k idle --url "ws://127.0.0.1:$p3/ws" --connections 15000 --settle 5 --hold 35 --server-pid "$g3" "${common[@]}"
 
 {
   echo "| scenario | summary |"
   echo "|---|---|"
-  for f in connect setup-1 setup-2 relay-1 relay-2 relay-bare idle; do
-    echo "| $f | $(tr '|' '/' <"$out/$f.txt" | tail -1) |"
+  for f in connect setup-1 setup-2 relay-1 relay-1-half relay-2 relay-bare idle idle-15k; do
+    if [ -f "$out/$f.txt" ]; then echo "| $f | $(tr '|' '/' <"$out/$f.txt" | tail -1) |"; fi
   done
 } >"$out/summary.md"
 echo "results in $out"

@@ -202,11 +202,14 @@ std::size_t call_pair::relay_frame_bytes() const {
   return wire::ice(session_id_.empty() ? wire::placeholder_session_id : session_id_).size();
 }
 
-void call_pair::start_relay(std::size_t window, clock::time_point stop_at, event_handler done) {
+void call_pair::start_relay(std::size_t window, clock::time_point stop_at, event_handler done,
+                            clock::duration interval) {
   relay_frame_ = wire::ice(session_id_.empty() ? wire::placeholder_session_id : session_id_);
   relay_stop_ = stop_at;
   relay_done_ = std::move(done);
   relaying_ = true;
+  relay_interval_ = interval;
+  next_ping_ = clock::now() + interval;
   for (std::size_t i = 0; i < window; ++i)
     send_ping();
 }
@@ -227,10 +230,26 @@ void call_pair::on_pong() {
     stats_.round_trip.record(now - in_flight_.front());
   }
   in_flight_.pop_front();
-  if (now < relay_stop_)
+  if (now >= relay_stop_) {
+    if (in_flight_.empty())
+      relay_over();
+    return;
+  }
+  if (relay_interval_ == clock::duration{} || next_ping_ <= now) {
+    next_ping_ = std::max(next_ping_, now) + relay_interval_;
     send_ping();
-  else if (in_flight_.empty())
-    relay_over();
+    return;
+  }
+  // Paced: the next ping waits for its slot.
+  auto at = next_ping_;
+  next_ping_ += relay_interval_;
+  pause_timer_.expires_at(at);
+  pause_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && relaying_ && clock::now() < relay_stop_)
+      send_ping();
+    else if (!ec && relaying_ && in_flight_.empty())
+      relay_over();
+  });
 }
 
 void call_pair::relay_over() {

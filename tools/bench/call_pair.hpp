@@ -58,7 +58,10 @@ public:
   /// calls `done` once the frames in flight have come back after it. Works
   /// on a live call, or on two plain connections (the bare relay), where
   /// the frame carries a placeholder session id.
-  void start_relay(std::size_t window, clock::time_point stop_at, event_handler done);
+  /// With `interval` > 0 each ping leaves `interval` after the previous
+  /// one (or at its pong, when that comes later): a set rate of round trips.
+  void start_relay(std::size_t window, clock::time_point stop_at, event_handler done,
+                   clock::duration interval = {});
   /// The size of the frames start_relay sends.
   std::size_t relay_frame_bytes() const;
 
@@ -113,6 +116,8 @@ private:
   std::string relay_frame_;
   clock::time_point relay_stop_;
   std::deque<clock::time_point> in_flight_;
+  clock::duration relay_interval_{};
+  clock::time_point next_ping_;
   event_handler relay_done_;
 };
 

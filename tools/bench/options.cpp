@@ -113,7 +113,10 @@ Options
   --pairs P            setup                                            [10]
   --cycles K           setup: cycles per pair     [100 unless --duration set]
   --duration S         setup, relay (relay: 5); at most 120
-  --rate R             setup: open loop, R cycle starts per second
+  --rate R             setup: open loop, R cycle starts per second;
+                       relay: R relayed messages per second over all calls
+                       (two per round trip), each call's pings paced evenly:
+                       round trips at a set load
   --calls K            relay                                            [10]
   --window W           relay: frames in flight per call                  [1]
   --bare               relay: the target is bare-relay (no call protocol);
@@ -242,8 +245,8 @@ bench_options parse_options(int argc, char** argv) {
     throw usage_error("--bare is for the relay scenario only");
   if (opt.bare && !opt.url2.empty())
     throw usage_error("--bare pairs connections on one bare-relay; --url2 does not apply");
-  if (opt.rate > 0 && opt.scenario != scenario_kind::setup)
-    throw usage_error("--rate is for the setup scenario only");
+  if (opt.rate > 0 && opt.scenario != scenario_kind::setup && opt.scenario != scenario_kind::relay)
+    throw usage_error("--rate is for the setup and relay scenarios only");
   if (opt.scenario == scenario_kind::setup && !cycles_set)
     opt.cycles = duration_set ? 0 : 100;
   if (opt.scenario == scenario_kind::relay && !duration_set)

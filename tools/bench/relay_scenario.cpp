@@ -82,6 +82,10 @@ scenario_outcome run_relay(bench_env& env, json_object root) {
   auto started = clock::now();
   auto stop_at = started + seconds_of(opt.duration);
   std::atomic<std::size_t> frame_bytes{0};
+  // --rate R relayed messages/s: each call's share of the round trips (two
+  // relays each), evenly paced.
+  auto interval =
+    opt.rate > 0 ? seconds_of(2.0 * static_cast<double>(opt.calls) / opt.rate) : clock::duration{};
   for (std::size_t t = 0; t < threads; ++t) {
     env.on_thread(t, [&, mine = by_thread[t]] {
       for (auto* pair : mine) {
@@ -89,8 +93,9 @@ scenario_outcome run_relay(bench_env& env, json_object root) {
           continue;
         frame_bytes = pair->relay_frame_bytes();
         progress.relaying_pairs.fetch_add(1);
-        pair->start_relay(opt.window, stop_at,
-                          [&progress](call_pair&) { progress.relay_done.fetch_add(1); });
+        pair->start_relay(
+          opt.window, stop_at, [&progress](call_pair&) { progress.relay_done.fetch_add(1); },
+          interval);
       }
     });
   }
@@ -140,6 +145,8 @@ scenario_outcome run_relay(bench_env& env, json_object root) {
   messages.set("seconds", seconds);
   messages.set("per_s", per_s);
   messages.set("window", opt.window);
+  if (opt.rate > 0)
+    messages.set("rate", opt.rate);
   messages.set("frame_bytes", frame_bytes.load());
   messages.set("drained", drained);
   put_latency(root.object("latency_ms"), "round_trip", stats.round_trip);
