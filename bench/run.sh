@@ -54,6 +54,9 @@ run() { # name args...
 }
 run connect connect --url "ws://127.0.0.1:$p1/ws" --connections 5000 --concurrency 200 --server-pid "$g1" "${common[@]}"
 run setup-1 setup --url "ws://127.0.0.1:$p1/ws" --pairs 100 --duration "$secs" --server-pid "$g1" "${common[@]}"
+# Open loop at the reference's maximum rate: latency with 100 pairs calling
+# when the server is not saturated.
+run setup-1-open setup --url "ws://127.0.0.1:$p1/ws" --pairs 100 --rate 1000 --duration "$secs" --server-pid "$g1" "${common[@]}"
 run setup-2 setup --url "ws://127.0.0.1:$p1/ws" --url2 "ws://127.0.0.1:$p2/ws" --pairs 100 --duration "$secs" --server-pid "$g1" --server-pid "$g2" "${common[@]}"
 run relay-1 relay --url "ws://127.0.0.1:$p1/ws" --calls 10 --duration "$secs" --server-pid "$g1" "${common[@]}"
 # Round-trip latency at half the rate relay-1 reached.
@@ -72,7 +75,7 @@ run idle-15k idle --url "ws://127.0.0.1:$p3/ws" --connections 15000 --settle 5 -
 {
   echo "| scenario | summary |"
   echo "|---|---|"
-  for f in connect setup-1 setup-2 relay-1 relay-1-half relay-2 relay-bare idle idle-15k; do
+  for f in connect setup-1 setup-1-open setup-2 relay-1 relay-1-half relay-2 relay-bare idle idle-15k; do
     if [ -f "$out/$f.txt" ]; then echo "| $f | $(tr '|' '/' <"$out/$f.txt" | tail -1) |"; fi
   done
 } >"$out/summary.md"
