@@ -106,13 +106,18 @@ std::shared_ptr<connection_port> actor_runtime::open_connection(std::weak_ptr<cl
 
 void actor_runtime::admin(std::string method, std::string target,
                           std::function<void(unsigned status, std::string body)> done) {
-  auto bridge = impl_->ctx->bridge;
-  // A one-shot actor waits for the bridge, so no I/O thread ever blocks.
-  impl_->sys.spawn([=](caf::event_based_actor* self) {
-    self->request(bridge, std::chrono::seconds(3), admin_atom::value, method, target)
-      .then([=](uint16_t status, std::string& body) { done(status, std::move(body)); },
-            [=](caf::error& err) { done(503, "{\"error\":\"" + caf::to_string(err) + "\"}"); });
-  });
+  using done_fn = std::function<void(unsigned, std::string)>;
+  // A one-shot actor waits for the bridge, so no I/O thread ever blocks. What
+  // it needs are spawn arguments, not captures: CAF 0.17 dereferences a null
+  // argument tuple when an actor is spawned with none (UBSan reports it).
+  impl_->sys.spawn(
+    [](caf::event_based_actor* self, caf::actor bridge, std::string method, std::string target,
+       done_fn done) {
+      self->request(bridge, std::chrono::seconds(3), admin_atom::value, method, target)
+        .then([=](uint16_t status, std::string& body) { done(status, std::move(body)); },
+              [=](caf::error& err) { done(503, "{\"error\":\"" + caf::to_string(err) + "\"}"); });
+    },
+    impl_->ctx->bridge, std::move(method), std::move(target), done_fn{std::move(done)});
 }
 
 bool actor_runtime::redis_healthy() const {

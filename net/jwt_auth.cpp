@@ -103,6 +103,41 @@ std::string check_public_key(const std::string& pem, const std::vector<std::stri
   return {};
 }
 
+/// Expiries later than this (2242) are read as this: no token lives that
+/// long, and seconds beyond it overflow a system_clock time_point.
+constexpr long long max_exp_seconds = 1LL << 33;
+
+/// The library reads `exp` and `nbf` as uint64_t, before it checks the
+/// signature: a fractional one that does not fit (1e300, -2.5) would be
+/// undefined behaviour there, so such a token is refused before it gets
+/// that far. Returns a refusal or "".
+std::string time_claims_problem(const nlohmann::json& payload) {
+  if (!payload.is_object())
+    return "malformed token: payload is not an object";
+  for (const char* name : {"exp", "nbf"}) {
+    auto it = payload.find(name);
+    if (it == payload.end())
+      continue;
+    if (!it->is_number())
+      return std::string{"token '"} + name + "' is not a number";
+    if (it->is_number_float()) {
+      auto value = it->get<double>();
+      if (!(value >= 0 && value < 0x1p63))
+        return std::string{"token '"} + name + "' is out of range";
+    }
+    if (it->is_number_unsigned() && it->get<unsigned long long>() > 0x7fffffffffffffffULL)
+      return std::string{"token '"} + name + "' is out of range";
+  }
+  return {};
+}
+
+/// Seconds since the epoch of a number `time_claims_problem` let through.
+long long seconds_of(const nlohmann::json& value) {
+  if (value.is_number_float())
+    return static_cast<long long>(value.get<double>());
+  return value.get<long long>();
+}
+
 } // namespace
 
 jwt_verifier::jwt_verifier(verifier_options options) : options_(std::move(options)) {
@@ -131,12 +166,16 @@ token_check jwt_verifier::verify(std::string_view token) const {
       || token.find('.', second_dot + 1) != std::string_view::npos)
     return refuse("malformed token: not three dot-separated parts");
   // The library's base64 decoder indexes a table with a signed char, so bytes
-  // above 0x7f would read outside it: only base64url characters pass.
+  // above 0x7f would read outside it: only base64url characters pass. It
+  // also shifts the -1 it maps '=' to, which is undefined behaviour unless
+  // every '=' is trailing padding (found by fuzzing): '=' ends a part.
+  bool padding = false;
   for (char c : token) {
     bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
                    || c == '-' || c == '_' || c == '.' || c == '=';
-    if (!allowed)
+    if (!allowed || (padding && c != '=' && c != '.'))
       return refuse("malformed token: not base64url");
+    padding = c == '=';
   }
   try {
     auto header_text = jwt::base64_uri_decode(token.data(), first_dot);
@@ -163,6 +202,10 @@ token_check jwt_verifier::verify(std::string_view token) const {
     const auto& key = is_asymmetric(alg) ? options_.public_key_pem : options_.secret;
     if (key.empty())
       return refuse("token algorithm '" + alg + "' has no key configured");
+    auto payload_text =
+      jwt::base64_uri_decode(token.data() + first_dot + 1, second_dot - first_dot - 1);
+    if (auto problem = time_claims_problem(nlohmann::json::parse(payload_text)); !problem.empty())
+      return refuse(problem);
     std::error_code ec;
     auto decoded =
       jwt::decode(jwt::string_view{token.data(), token.size()}, jwt::params::algorithms({alg}), ec,
@@ -188,12 +231,12 @@ token_check jwt_verifier::verify(std::string_view token) const {
     out.username = claim_text(payload, "username").value_or("");
     auto exp = payload.find("exp");
     if (exp != payload.end()) {
-      if (!exp->is_number())
-        return refuse("token 'exp' is not a number");
-      out.expires_at =
-        std::chrono::system_clock::time_point{std::chrono::seconds{exp->get<long long>()}};
       // The library reads exp as unsigned, so a negative one passes its check.
+      // Compared as plain seconds: a far-off exp must not overflow.
+      auto seconds = seconds_of(*exp);
       auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+      out.expires_at = std::chrono::system_clock::time_point{
+        std::chrono::seconds{std::clamp(seconds, 0LL, max_exp_seconds)}};
       if (*out.expires_at + options_.leeway < now)
         return refuse("token expired");
     } else if (options_.require_exp) {
