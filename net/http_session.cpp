@@ -6,8 +6,8 @@
 #include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "net/metrics.hpp"
-#include "net/token_source.hpp"
 #include "net/origin_policy.hpp"
+#include "net/token_source.hpp"
 #include "net/websocket_session.hpp"
 
 namespace goring {
@@ -115,8 +115,21 @@ http_session::http_session(boost::asio::ip::tcp::socket socket,
 }
 
 void http_session::run() {
-  boost::asio::dispatch(stream_.get_executor(),
-                        beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  boost::asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    // Over MAX_CONNECTIONS_PER_IP: refused before anything is read, or a
+    // client could hold sockets with requests other than upgrades.
+    if (self->ticket_.over_ip_limit()) {
+      beast::error_code ignored;
+      GORING_LOG(info, "http",
+                 "connection refused from " << self->stream_.socket().remote_endpoint(ignored)
+                                            << ": over MAX_CONNECTIONS_PER_IP ("
+                                            << self->ctx_->config.max_connections_per_ip << ")");
+      goring_metrics().count_connection("ip_connections");
+      self->refuse(11, http::status::too_many_requests, "too many connections from your address\n");
+      return;
+    }
+    self->do_read();
+  });
 }
 
 void http_session::do_read() {
@@ -248,20 +261,6 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 void http_session::upgrade(request req) {
   beast::error_code ignored;
   auto remote = stream_.socket().remote_endpoint(ignored);
-  // Browsers always send Origin; other clients send none or whatever they
-  // like, so this only keeps other sites' pages out.
-  if (auto origin = req.find(http::field::origin); origin != req.end()) {
-    std::string_view value{origin->value().data(), origin->value().size()};
-    if (!origin_allowed(ctx_->config.allowed_origins, value)) {
-      GORING_LOG(info, "http",
-                 "upgrade refused from " << remote << ": origin '" << clipped(value)
-                                         << "' is not in ALLOWED_ORIGINS");
-      goring_metrics().count_connection("forbidden_origin");
-      refuse(req.version(), http::status::forbidden,
-             "forbidden: origin '" + std::string{clipped(value)} + "' is not allowed\n");
-      return;
-    }
-  }
   // No admission table (a context built without one): no limits to apply.
   auto* gate = ctx_->admission_control.get();
   switch (gate ? gate->check_ip(ticket_, steady_ns()) : admission::verdict::admitted) {
@@ -283,6 +282,20 @@ void http_session::upgrade(request req) {
       refuse(req.version(), http::status::too_many_requests,
              "too many connections from your address\n");
       return;
+  }
+  // Browsers always send Origin; other clients send none or whatever they
+  // like, so this only keeps other sites' pages out.
+  if (auto origin = req.find(http::field::origin); origin != req.end()) {
+    std::string_view value{origin->value().data(), origin->value().size()};
+    if (!origin_allowed(ctx_->config.allowed_origins, value)) {
+      GORING_LOG(info, "http",
+                 "upgrade refused from " << remote << ": origin '" << clipped(value)
+                                         << "' is not in ALLOWED_ORIGINS");
+      goring_metrics().count_connection("forbidden_origin");
+      refuse(req.version(), http::status::forbidden,
+             "forbidden: origin '" + std::string{clipped(value)} + "' is not allowed\n");
+      return;
+    }
   }
   auto target = std::string_view{req.target().data(), req.target().size()};
   std::vector<std::string_view> authorization;

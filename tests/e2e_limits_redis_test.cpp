@@ -230,6 +230,9 @@ TEST_CASE("MAX_CONNECTIONS_PER_IP: connections beyond it get 429, requests still
   ws_client carol{"carol"};
   CHECK(carol.try_connect(port, user_token("carol")) == 429);
   CHECK(env.metric(opened("ip_connections")) == 1);
+  // Not only upgrades: a connection over the limit gets nothing else
+  // either, or requests such as /health could hold sockets without end.
+  CHECK(http_get(port, "/health").status == 429);
 
   // The silent one gives up its place (or the server drops it at
   // HANDSHAKE_TIMEOUT): carol gets in.
