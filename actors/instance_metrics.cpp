@@ -7,22 +7,15 @@
 
 namespace goring {
 
-namespace {
-
-constexpr std::array<const char*, 8> client_type_names = {
-  "call.start",   "call.accept",   "call.reject", "call.end",
-  "webrtc.offer", "webrtc.answer", "webrtc.ice",  "auth.refresh"};
-
-} // namespace
-
 instance_metrics& goring_metrics() {
   static instance_metrics* m = [] {
     auto* out = new instance_metrics;
     auto& reg = metrics::global();
     auto& received = reg.counter("goring_messages_received_total",
                                  "Frames received from clients, by type.", {"type"});
-    for (std::size_t i = 0; i < client_type_names.size(); ++i)
-      out->received[i] = &received.with({client_type_names[i]});
+    for (std::size_t i = 0; i < out->received.size(); ++i)
+      out->received[i] =
+        &received.with({std::string{protocol::type_name(static_cast<protocol::client_type>(i))}});
     out->received_invalid = &received.with({"invalid"});
     auto& errors =
       reg.counter("goring_errors_sent_total", "Error frames sent to clients, by code.", {"code"});

@@ -12,10 +12,10 @@ namespace goring {
 
 struct instance_metrics {
   /// Frames received from clients, by type ("invalid" when unparseable).
-  std::array<metrics::counter*, 8> received{};
+  std::array<metrics::counter*, protocol::client_type_count> received{};
   metrics::counter* received_invalid = nullptr;
   /// Errors sent to clients, by code.
-  std::array<metrics::counter*, 9> errors{};
+  std::array<metrics::counter*, protocol::signal_error_count> errors{};
   metrics::counter_family* sent = nullptr;
   metrics::counter_family* connections_opened = nullptr;
   metrics::counter_family* calls = nullptr;

@@ -27,7 +27,7 @@ struct type_entry {
   client_type type;
 };
 
-constexpr std::array<type_entry, 8> client_types = {{
+constexpr std::array<type_entry, client_type_count> client_types = {{
   {"call.start", client_type::call_start},
   {"call.accept", client_type::call_accept},
   {"call.reject", client_type::call_reject},

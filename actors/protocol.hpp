@@ -2,6 +2,7 @@
 /// signaling errors. Pure code: no sockets, no actors, no Redis.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,8 +22,12 @@ enum class signal_error : uint8_t {
   invalid_state,
   internal_error,
   /// More frames than MESSAGE_RATE/MESSAGE_BURST allow; the frame was dropped.
-  rate_limited,
+  rate_limited, // keep last: signal_error_count follows it
 };
+
+/// Codes including `none`: the size of tables indexed by signal_error.
+inline constexpr std::size_t signal_error_count =
+  static_cast<std::size_t>(signal_error::rate_limited) + 1;
 
 std::string_view wire_code(signal_error code);
 
@@ -36,8 +41,12 @@ enum class client_type : uint8_t {
   webrtc_answer,
   webrtc_ice,
   /// A new token for the same user before the current one expires.
-  auth_refresh,
+  auth_refresh, // keep last: client_type_count follows it
 };
+
+/// The size of tables indexed by client_type.
+inline constexpr std::size_t client_type_count =
+  static_cast<std::size_t>(client_type::auth_refresh) + 1;
 
 std::string_view type_name(client_type type);
 
