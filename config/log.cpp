@@ -30,9 +30,38 @@ const char* name_of(level lvl) {
   }
 }
 
-/// Appends `text` as the inside of a JSON string.
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out += ",\"";
+  out += name;
+  out += "\":\"";
+  append_escaped(out, value);
+  out += '"';
+}
+
+/// The length of the UTF-8 sequence at the start of `text`, 0 when it is
+/// not one (stray continuation byte, overlong form, surrogate, beyond
+/// U+10FFFF, or cut short).
+std::size_t utf8_sequence(std::string_view text) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  auto lead = byte(0);
+  std::size_t length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+  if (length == 0 || lead > 0xf4 || lead == 0xc0 || lead == 0xc1 || text.size() < length)
+    return 0;
+  for (std::size_t i = 1; i < length; ++i)
+    if ((byte(i) & 0xc0) != 0x80)
+      return 0;
+  auto second = byte(1);
+  if ((lead == 0xe0 && second < 0xa0) || (lead == 0xed && second > 0x9f)
+      || (lead == 0xf0 && second < 0x90) || (lead == 0xf4 && second > 0x8f))
+    return 0;
+  return length;
+}
+
+} // namespace
+
 void append_escaped(std::string& out, std::string_view text) {
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
     switch (c) {
       case '"':
         out += "\\\"";
@@ -54,22 +83,19 @@ void append_escaped(std::string& out, std::string_view text) {
           char buf[8];
           std::snprintf(buf, sizeof(buf), "\\u%04x", c);
           out += buf;
-        } else {
+        } else if (static_cast<unsigned char>(c) < 0x80) {
           out += c;
+        } else if (auto length = utf8_sequence(text.substr(i)); length > 0) {
+          out.append(text.substr(i, length));
+          i += length - 1;
+        } else {
+          // Client bytes (an Origin header, say) that are not UTF-8 would
+          // make the whole line invalid JSON for log pipelines.
+          out += "\\ufffd";
         }
     }
   }
 }
-
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  out += ",\"";
-  out += name;
-  out += "\":\"";
-  append_escaped(out, value);
-  out += '"';
-}
-
-} // namespace
 
 bool set_level(std::string_view name) {
   for (int i = 0; i <= static_cast<int>(level::off); ++i) {

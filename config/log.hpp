@@ -26,6 +26,11 @@ void set_server_id(std::string id);
 /// Extra fields of one line, such as {"user_id", id}.
 using fields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 
+/// Appends `text` as the inside of a JSON string: quotes, backslashes and
+/// control characters escaped, each byte that is not part of valid UTF-8
+/// replaced by \ufffd, so every line stays valid JSON whatever a client sent.
+void append_escaped(std::string& out, std::string_view text);
+
 /// Writes one line: ts, level, server_id, component, msg, then `extra`.
 void write(level lvl, std::string_view component, std::string_view message, fields extra = {});
 
@@ -36,8 +41,7 @@ inline bool enabled(level lvl) {
 } // namespace goring::log
 
 /// GORING_LOG(info, "bridge", "connected to " << addr);
-#define GORING_LOG(lvl, component, stream_expr)                                                    \
-  GORING_LOG_WITH(lvl, component, {}, stream_expr)
+#define GORING_LOG(lvl, component, stream_expr) GORING_LOG_WITH(lvl, component, {}, stream_expr)
 
 /// GORING_LOG_WITH(info, "call_actor", ({{"session_id", sid}}), "ended");
 #define GORING_LOG_WITH(lvl, component, extra, stream_expr)                                        \
