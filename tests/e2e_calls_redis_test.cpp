@@ -7,6 +7,7 @@
 
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
+#include "tests/support/one_instance.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
@@ -15,32 +16,6 @@ using namespace goring::test;
 namespace keys = goring::redis::keys;
 
 namespace {
-
-/// One goring and its own Redis.
-struct one_instance {
-  redis_server redis;
-  goring_process goring;
-
-  explicit one_instance(std::map<std::string, std::string> env = {})
-    : goring(redis.addr(), "goring-1", std::move(env)) {
-    // nop
-  }
-
-  /// Connects `client` as the user its label names, with full claims.
-  void join(ws_client& client) {
-    connect_online(client, goring, redis, user_token(client.label()));
-  }
-
-  std::string hget(const std::string& key, const std::string& field) {
-    auto r = redis.run({"HGET", key, field});
-    return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
-  }
-
-  std::string get(const std::string& key) {
-    auto r = redis.run({"GET", key});
-    return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
-  }
-};
 
 /// Checks a `*_info` object names `user_id` with the claims of user_token.
 void check_full_info(const json& info, const std::string& user_id) {

@@ -10,6 +10,7 @@
 
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
+#include "tests/support/one_instance.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
@@ -18,30 +19,6 @@ using namespace goring::test;
 namespace keys = goring::redis::keys;
 
 namespace {
-
-/// One goring and its own Redis.
-struct one_instance {
-  redis_server redis;
-  goring_process goring;
-
-  explicit one_instance(std::map<std::string, std::string> env = {})
-    : goring(redis.addr(), "goring-1", std::move(env)) {
-    // nop
-  }
-
-  /// Connects `client` as the user its label names.
-  void join(ws_client& client) {
-    connect_online(client, goring, redis, user_token(client.label()));
-  }
-
-  /// The keys matching `pattern`.
-  std::vector<std::string> keys_matching(const std::string& pattern) {
-    std::vector<std::string> out;
-    for (auto& element : redis.run({"KEYS", pattern}).elements)
-      out.push_back(element.str);
-    return out;
-  }
-};
 
 /// A check that the connection still serves: a call to someone offline is
 /// answered with user_offline.

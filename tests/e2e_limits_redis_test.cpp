@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/goring_process.hpp"
+#include "tests/support/one_instance.hpp"
 #include "tests/support/raw_client.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/token.hpp"
@@ -22,38 +23,6 @@
 using namespace goring::test;
 
 namespace {
-
-/// One goring and its own Redis.
-struct one_instance {
-  redis_server redis;
-  goring_process goring;
-
-  explicit one_instance(std::map<std::string, std::string> env = {})
-    : goring(redis.addr(), "goring-1", std::move(env)) {
-    // nop
-  }
-
-  void join(ws_client& client) {
-    connect_online(client, goring, redis, user_token(client.label()));
-  }
-
-  /// A sample of /metrics on the admin port (`name` with its labels).
-  double metric(const std::string& name) {
-    auto res = http_get(goring.admin_port(), "/metrics");
-    REQUIRE(res.status == 200);
-    std::istringstream lines{res.body};
-    std::string line;
-    while (std::getline(lines, line))
-      if (line.rfind(name + " ", 0) == 0)
-        return std::stod(line.substr(name.size() + 1));
-    return 0; // a labelled counter shows only once counted
-  }
-
-  std::string log() const {
-    std::ifstream in{goring.log_path()};
-    return std::string{std::istreambuf_iterator<char>{in}, {}};
-  }
-};
 
 /// An upgrade over a raw connection with `headers`; returns the status and
 /// leaves the connection with `client`.
