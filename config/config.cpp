@@ -63,24 +63,33 @@ duration(std::chrono::milliseconds settings::*field, std::chrono::milliseconds m
   };
 }
 
-/// "HS256,RS256": known names, no repeats, at least one; `none` never.
-bool apply_jwt_algorithms(settings& s, const std::string& value) {
-  std::vector<std::string> out;
+/// The items of a comma-separated list, spaces and tabs trimmed; empty
+/// items kept, so each setting decides whether "a,,b" is an error.
+std::vector<std::string> comma_list(const std::string& value) {
+  std::vector<std::string> items;
   std::size_t start = 0;
-  while (start <= value.size()) {
+  while (true) {
     auto comma = value.find(',', start);
     auto item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     auto first = item.find_first_not_of(" \t");
     auto last = item.find_last_not_of(" \t");
-    item = first == std::string::npos ? std::string{} : item.substr(first, last - first + 1);
-    const auto& known = known_jwt_algorithms();
+    items.push_back(first == std::string::npos ? std::string{}
+                                               : item.substr(first, last - first + 1));
+    if (comma == std::string::npos)
+      return items;
+    start = comma + 1;
+  }
+}
+
+/// "HS256,RS256": known names, no repeats, at least one; `none` never.
+bool apply_jwt_algorithms(settings& s, const std::string& value) {
+  std::vector<std::string> out;
+  const auto& known = known_jwt_algorithms();
+  for (auto& item : comma_list(value)) {
     if (std::find(known.begin(), known.end(), item) == known.end())
       return false;
     if (std::find(out.begin(), out.end(), item) == out.end())
       out.push_back(item);
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
   }
   if (out.empty())
     return false;
@@ -119,21 +128,13 @@ bool apply_redis_addr(settings& s, const std::string& value) {
 /// ALLOWED_ORIGINS: comma-separated origins, each normalized; "" allows any.
 bool apply_origins(settings& s, const std::string& value) {
   std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= value.size()) {
-    auto comma = value.find(',', start);
-    auto item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    auto first = item.find_first_not_of(" \t");
-    auto last = item.find_last_not_of(" \t");
-    if (first != std::string::npos) {
-      auto origin = normalize_origin(item.substr(first, last - first + 1));
-      if (!origin)
-        return false;
-      out.push_back(*origin);
-    }
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
+  for (auto& item : comma_list(value)) {
+    if (item.empty())
+      continue;
+    auto origin = normalize_origin(item);
+    if (!origin)
+      return false;
+    out.push_back(*origin);
   }
   s.allowed_origins = std::move(out);
   return true;
