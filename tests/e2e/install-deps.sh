@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests of tests/e2e need beyond
+# deploy/install-build-deps.sh, from Debian 12 packages and the npm registry:
+# Debian's chromium (the browser tests drive it with playwright-core; no
+# browser is ever downloaded), coturn (TURN relay tests), iproute2 and
+# util-linux (run.sh's private network namespace), Node.js with npm, and the
+# npm packages pinned in package-lock.json (playwright-core, @roamhq/wrtc,
+# ws).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+missing=()
+for p in chromium coturn iproute2 util-linux; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# coturn's package may start its own turnserver where an init system runs;
+# the tests start their own on free ports and need none running.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet coturn 2>/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO systemctl disable --now coturn || true
+fi
+
+cd "$here"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  npm ci --no-audit --no-fund
+  touch node_modules
+fi
+echo "install-deps: chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), node $(node --version), npm packages in tests/e2e/node_modules"
