@@ -10,6 +10,7 @@ const STORAGE_KEY = 'goring-demo-signin';
 let client = null;
 let signin = null; // { token, userId, name, dev }
 let lastPeer = '';
+let lastLogged = '';
 
 // ---- plain words -------------------------------------------------------
 
@@ -134,7 +135,10 @@ function drawCall(state, call) {
   $('callee').disabled = inCall;
   $('hangup-button').hidden = !inCall || state === 'incoming';
   $('incoming').hidden = state !== 'incoming';
-  if (state === 'idle' || state === 'ended') return;
+  if (state === 'idle' || state === 'ended') {
+    lastLogged = '';
+    return;
+  }
   const p = peerName(call.peerInfo, call.peerId);
   lastPeer = p;
   const texts = {
@@ -146,7 +150,8 @@ function drawCall(state, call) {
   };
   setCall(state, texts[state] || state);
   if (state === 'incoming') $('incoming-caller').textContent = p;
-  log(texts[state] || state);
+  if (lastLogged !== texts[state]) log(texts[state] || state);
+  lastLogged = texts[state];
 }
 
 // ---- sign in -----------------------------------------------------------
