@@ -148,6 +148,7 @@ export class SignalingClient {
     this._pcQueue = Promise.resolve();
     this._cancelWhenRinging = false;
     this._endOnResume = null; // session id to end once the server hands it back
+    this._quietUntil = 0;
   }
 
   get connectionState() {
@@ -417,6 +418,9 @@ export class SignalingClient {
   }
 
   _onServerError(code, message) {
+    // A hang-up crossing the peer's (or a ring timeout) is refused as
+    // invalid_state or session_not_found: the call is over either way.
+    if ((code === 'invalid_state' || code === 'session_not_found') && Date.now() < this._quietUntil) return;
     // Errors carry no request id; one that comes while call.start waits for
     // its answer is that answer (a stale webrtc frame never says
     // session_not_found to a caller that has no session yet).
@@ -560,6 +564,7 @@ export class SignalingClient {
   _endLocally(reason, peerInfo) {
     clearTimeout(this._resumeTimer);
     if (!this._call) return;
+    this._quietUntil = Date.now() + 3000;
     const call = { ...this._call, state: 'ended', reason };
     if (peerInfo) call.peerInfo = peerInfo;
     this._call = null;
