@@ -140,7 +140,7 @@ std::string_view frame_type(std::string_view frame) {
   auto type = frame.substr(open + 1, close - open - 1);
   for (std::string_view known :
        {"call.ringing", "call.ring", "call.accepted", "call.rejected", "call.ended", "call.resumed",
-        "error", "webrtc.offer", "webrtc.answer", "webrtc.ice"})
+        "error", "webrtc.offer", "webrtc.answer", "webrtc.ice", "ice.servers"})
     if (type == known)
       return known;
   return "other";

@@ -73,7 +73,7 @@ void check_refused(const web_tree& tree, std::string_view url_path) {
 
 } // namespace
 
-TEST_CASE("URL paths map to files relative to the root; a trailing slash means index.html") {
+TEST_CASE("URL paths map to files relative to the root, a trailing slash means index.html") {
   CHECK(relative_path("/") == "index.html");
   CHECK(relative_path("/app.js") == "app.js");
   CHECK(relative_path("/docs/") == "docs/index.html");
@@ -166,7 +166,7 @@ TEST_CASE("missing files and directories without index.html are not found") {
   }
 }
 
-TEST_CASE("a file over 1 MiB is refused; one of exactly 1 MiB is served") {
+TEST_CASE("a file over 1 MiB is refused, one of exactly 1 MiB is served") {
   web_tree tree;
   web_tree::write(tree.root / "big.js", std::string(max_file_bytes + 1, 'x'));
   web_tree::write(tree.root / "limit.js", std::string(max_file_bytes, 'x'));
