@@ -304,13 +304,8 @@ void http_session::serve_static(const request& req, std::string_view path) {
   res->set("Referrer-Policy", "no-referrer");
   if (static_files::is_html(file.content_type))
     res->set("Content-Security-Policy", std::string{static_files::html_csp});
-  if (req.method() == http::verb::head) {
-    // The length the GET would have, and no body.
-    res->content_length(file.body.size());
-  } else {
-    res->body() = std::move(file.body);
-    res->prepare_payload();
-  }
+  res->body() = std::move(file.body);
+  res->prepare_payload();
   send(req, std::move(res));
 }
 
@@ -457,6 +452,12 @@ void http_session::respond(const request& req, http::status status, std::string 
 
 void http_session::send(const request& req, std::shared_ptr<response> res) {
   res->set(http::field::server, "goring");
+  // HEAD: the length the GET would have, and no body (a body would be read
+  // as the start of the next response on a kept-alive connection).
+  if (req.method() == http::verb::head && !res->body().empty()) {
+    res->content_length(res->body().size());
+    res->body().clear();
+  }
   res->keep_alive(req.keep_alive() && res->result() != http::status::unauthorized);
   http::async_write(stream_, *res,
                     [self = shared_from_this(), res](beast::error_code ec, std::size_t n) {

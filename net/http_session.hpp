@@ -33,7 +33,8 @@ private:
   void upgrade(request req);
   void respond(const request& req, boost::beast::http::status status, std::string body,
                std::string content_type = "text/plain; charset=utf-8");
-  /// Writes `res` (Server and keep-alive set here) and reads the next request.
+  /// Writes `res` (Server and keep-alive set here; no body for HEAD) and
+  /// reads the next request.
   void send(const request& req, std::shared_ptr<response> res);
   /// GET/HEAD of a file under WEB_ROOT; 405 for other methods.
   void serve_static(const request& req, std::string_view path);

@@ -219,14 +219,33 @@ TEST_CASE("WEB_ROOT: files are served with their type and security headers, read
 
   CHECK(exchange(port, "GET", "/docs/").body == "docs");
 
+  // HEAD answers carry no body, so a kept-alive connection reads the next
+  // answer cleanly: HEAD of a file, HEAD of a missing one, then a GET.
+  raw_client keep;
+  REQUIRE(keep.connect(port));
+  std::string host = "Host: 127.0.0.1\r\n\r\n";
+  REQUIRE(keep.send("HEAD /app.js HTTP/1.1\r\n" + host + "HEAD /missing.js HTTP/1.1\r\n" + host
+                    + "GET /docs/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+  keep.wait_closed(std::chrono::seconds(3));
+  auto& all = keep.received();
+  auto first = all.find("HTTP/1.1 200 OK");
+  auto second = all.find("HTTP/1.1 404 Not Found", first);
+  auto third = all.find("HTTP/1.1 200 OK", second);
+  CHECK(first == 0);
+  CHECK(second != std::string::npos);
+  CHECK(third != std::string::npos);
+  CHECK(all.substr(all.size() - 4) == "docs");
+  CHECK(all.find("console.log") == std::string::npos);
+  CHECK(all.find("not found") == std::string::npos);
+
   // An edit shows on the next request.
   web.write("root/app.js", "console.log('v2');");
   CHECK(exchange(port, "GET", "/app.js").body == "console.log('v2');");
 
   auto missing = exchange(port, "GET", "/missing.js");
   CHECK(missing.status == 404);
-  CHECK(env.metric(static_metric("served")) == 6);
-  CHECK(env.metric(static_metric("not_found")) == 1);
+  CHECK(env.metric(static_metric("served")) == 8);
+  CHECK(env.metric(static_metric("not_found")) == 2);
 
   // /health and /ws keep their meaning.
   auto health = exchange(port, "GET", "/health");
