@@ -11,12 +11,16 @@ import { call, click, media, openPhone, screenshot, text, waitCallState, waitInc
 import { pageUrl, webRoot } from './lib/web.mjs';
 
 const dir = artefactDir('calls');
+const stunUrl = 'stun:127.0.0.1:3478';
 let browser;
 let url;
 
 before(async () => {
   const redis = await startRedis(dir);
-  const goring = await startGoring(dir, { redis, env: { WEB_ROOT: webRoot } });
+  // A STUN URL that nothing answers (the network is closed): the pages must
+  // hand goring's ice.servers to their peer connections; host candidates on
+  // loopback connect the calls all the same.
+  const goring = await startGoring(dir, { redis, env: { WEB_ROOT: webRoot, STUN_URLS: stunUrl } });
   url = await pageUrl(goring);
   browser = await launchBrowser(chromium);
 });
@@ -44,6 +48,10 @@ test('alice calls bob: bob sees her name and accepts, both hear each other, alic
         return s.packetsReceived > 0 && s;
       });
       assert.equal(m.connectionState, 'connected');
+    }
+    for (const phone of [alice, bob]) {
+      const iceServers = await phone.page.evaluate(() => window.goringDemo.peerConnection().getConfiguration().iceServers);
+      assert.deepEqual(iceServers.map((s) => s.urls).flat(), [stunUrl]);
     }
     await screenshot(alice, dir, 'call-2-alice-connected');
     await screenshot(bob, dir, 'call-2-bob-connected');

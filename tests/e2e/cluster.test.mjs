@@ -49,7 +49,7 @@ before(async () => {
     path.join(web1, 'config.json'),
     JSON.stringify({ servers: [`${goring1.wsUrl}/ws`, `${goring2.wsUrl}/ws`] }),
   );
-  url1 = await pageUrl(goring1, web1);
+  url1 = await pageUrl(goring1);
   url2 = await pageUrl(goring2);
   browser = await launchBrowser(chromium);
 });
