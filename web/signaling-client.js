@@ -71,6 +71,13 @@
  * - `onTokenRefreshed(expiresAt)`: the server took the new token.
  * - `onIceServers(iceServers, payload)`: a new list came (`ice.servers`).
  *
+ * Methods: `connect()`; `disconnect()` (for good; a call ends at once);
+ * `startCall(calleeId)`; `acceptCall(sessionId?)`; `rejectCall(sessionId?)`;
+ * `endCall()` (hangs up, or cancels a call still ringing; sent once the
+ * call is back if the connection is down); `setToken(jwt)` (next
+ * connections, and `auth.refresh` now when connected). Call methods return
+ * false (and report `onError`) when they do not apply.
+ *
  * Read-only properties: `connectionState`, `callState`, `call` (a copy:
  * `{ sessionId, peerId, peerInfo, role, state }` or null), `peerConnection`,
  * `localStream`, `remoteStream`, `iceServers`.
