@@ -100,7 +100,11 @@ function dropText(code) {
 
 // ---- drawing -----------------------------------------------------------
 
+let lastLogText = '';
+
 function log(text) {
+  if (text === lastLogText) return; // an error that also ended the call
+  lastLogText = text;
   const li = document.createElement('li');
   const time = new Date().toLocaleTimeString();
   li.textContent = `${time}  ${text}`;

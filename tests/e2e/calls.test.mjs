@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { artefactDir, startGoring, startRedis, stopAll, waitFor } from './lib/cluster.mjs';
+import { artefactDir, mintToken, startGoring, startRedis, stopAll, waitFor } from './lib/cluster.mjs';
 import { launchBrowser } from './lib/browser.mjs';
 import { call, click, media, openPhone, screenshot, text, waitCallState, waitIncoming } from './lib/phone.mjs';
 import { pageUrl, webRoot } from './lib/web.mjs';
@@ -14,9 +14,10 @@ const dir = artefactDir('calls');
 const stunUrl = 'stun:127.0.0.1:3478';
 let browser;
 let url;
+let redis;
 
 before(async () => {
-  const redis = await startRedis(dir);
+  redis = await startRedis(dir);
   // A STUN URL that nothing answers (the network is closed): the pages must
   // hand goring's ice.servers to their peer connections; host candidates on
   // loopback connect the calls all the same.
@@ -105,5 +106,26 @@ test('dave calls bob while bob talks to alice: dave reads that bob is busy', asy
     await alice.close();
     await bob.close();
     await dave.close();
+  }
+});
+
+test('outside development mode the page asks for a token, and a pasted one signs in', async () => {
+  const production = await startGoring(dir, { redis, serverId: 'goring-production', dev: false, env: { WEB_ROOT: webRoot } });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(await pageUrl(production));
+    await page.fill('[data-testid="signin-user"]', 'erin');
+    await page.click('[data-testid="signin-submit"]');
+    await page.waitForSelector('[data-testid="token-form"]', { state: 'visible' });
+    assert.match(await page.textContent('[data-testid="message"]'), /not in development mode/);
+    await page.fill('[data-testid="token-input"]', mintToken('erin', { name: 'Erin' }));
+    await page.click('[data-testid="token-submit"]');
+    await page.waitForSelector('[data-testid="connection-state"][data-state="open"]');
+    assert.equal(await page.textContent('[data-testid="me"]'), 'Erin (erin)');
+    await page.screenshot({ path: `${dir}/production-token-signed-in.png`, fullPage: true });
+  } finally {
+    await context.close();
+    await production.stop();
   }
 });
