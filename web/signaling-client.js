@@ -254,6 +254,11 @@ export class SignalingClient {
     if (ws !== this._ws) return;
     this._openedAt = Date.now();
     this._attempt = 0;
+    if (this._cancelWhenRinging) {
+      // The cancelled call comes back as call.resumed (then it is ended) or
+      // not at all.
+      setTimeout(() => (this._cancelWhenRinging = false), this._opts.resumeTimeoutMs ?? 5000);
+    }
     this._setConnection('open', { url: this._urls[this._urlIndex % this._urls.length] });
     this._scheduleRefresh();
     if (this._call) {
@@ -425,9 +430,6 @@ export class SignalingClient {
   }
 
   _onServerError(code, message) {
-    // A hang-up crossing the peer's (or a ring timeout) is refused as
-    // invalid_state or session_not_found: the call is over either way.
-    if ((code === 'invalid_state' || code === 'session_not_found') && Date.now() < this._quietUntil) return;
     // Errors carry no request id; one that comes while call.start waits for
     // its answer is that answer (a stale webrtc frame never says
     // session_not_found to a caller that has no session yet).
@@ -436,6 +438,13 @@ export class SignalingClient {
       this._endLocally(code);
       return;
     }
+    if (this._cancelWhenRinging && !this._call) {
+      this._cancelWhenRinging = false; // the cancelled call.start was refused
+      return;
+    }
+    // A hang-up crossing the peer's (or a ring timeout) is refused as
+    // invalid_state or session_not_found: the call is over either way.
+    if ((code === 'invalid_state' || code === 'session_not_found') && Date.now() < this._quietUntil) return;
     this._emit('onError', code, message);
   }
 
@@ -447,12 +456,16 @@ export class SignalingClient {
       this._emit('onError', 'invalid_state', 'already in a call');
       return false;
     }
+    if (this._cancelWhenRinging) {
+      // Its session id is not known yet, so the server still counts it.
+      this._emit('onError', 'invalid_state', 'the previous call is still being cancelled; try again in a moment');
+      return false;
+    }
     if (!this._isOpen()) {
       this._emit('onError', 'connection', 'not connected');
       return false;
     }
     this._call = { sessionId: null, peerId: String(calleeId), peerInfo: { user_id: String(calleeId) }, role: 'caller', state: 'outgoing' };
-    this._cancelWhenRinging = false;
     this._acquireMedia();
     this._send('call.start', { callee_id: String(calleeId) });
     this._emitState();
@@ -539,8 +552,14 @@ export class SignalingClient {
       this._send('call.end', { session_id: p.session_id });
       return;
     }
+    if (this._cancelWhenRinging && !this._call && p.role === 'caller') {
+      this._cancelWhenRinging = false;
+      this._send('call.end', { session_id: p.session_id });
+      return;
+    }
     const accepted = p.state === 'accepted';
-    if (!this._isCurrent(p.session_id)) {
+    const adopted = !this._isCurrent(p.session_id);
+    if (adopted) {
       // A call of this user that this client did not know (a new page or a
       // takeover): take it up.
       if (this._call) this._endLocally('replaced');
@@ -552,7 +571,7 @@ export class SignalingClient {
     this._emit('onResumed', this.call);
     this._emitState();
     if (!accepted) {
-      if (this._call.state === 'incoming') this._emit('onIncomingCall', p.peer_id, p.session_id, this._call.peerInfo);
+      if (adopted && this._call.state === 'incoming') this._emit('onIncomingCall', p.peer_id, p.session_id, this._call.peerInfo);
       return;
     }
     this._acquireMedia();
