@@ -64,6 +64,23 @@ void notify(call_actor* self, const std::string& user, const std::string& frame)
                caf::actor{self});
 }
 
+/// Hands every local participant of an accepted call the way to its peer:
+/// the peer's connection when it is here, its channel otherwise. Sent to all
+/// of them before any of them can be answered a flush, so a connection that
+/// relays straight to a local peer finds the peer holding the route too
+/// (a connection drops direct relays of sessions it has no route for).
+void hand_routes(call_actor* self) {
+  auto& st = self->state;
+  for (auto& [user, conn] : st.locals) {
+    auto& peer = st.peer_of(user);
+    auto it = st.locals.find(peer);
+    if (it != st.locals.end())
+      self->send(conn, route_atom::value, st.call.session_id, it->second, std::string{});
+    else
+      self->send(conn, route_atom::value, st.call.session_id, caf::actor{}, peer);
+  }
+}
+
 /// Checks come often enough to extend the keys before they expire.
 std::chrono::milliseconds check_period(const settings& s) {
   return std::min(s.call_check_interval, s.session_ttl / 3);
@@ -175,7 +192,9 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   if (is_away(dm.reason)) {
     // The actor stays until its next check even with nobody local: the
     // user's new connection (a takeover, a quick reconnect) may be about
-    // to join it.
+    // to join it. Meanwhile the peer's relays go to the user's channel.
+    if (st.call.state == "accepted")
+      hand_routes(self);
     GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                     "call " << st.call.session_id << ": " << user
                             << " is away; the call waits for them");
@@ -240,6 +259,7 @@ void check_call(call_actor* self) {
       } else if (status == "live" && field(1) == "accepted" && st.call.state == "ringing") {
         st.call.state = "accepted";
         self->become(accepted_behavior(self));
+        hand_routes(self);
       }
     });
 }
@@ -276,6 +296,12 @@ caf::message_handler common_handlers(call_actor* self) {
       self->monitor(conn);
       auto& known = user == st.call.caller_id ? st.call.caller_info : st.call.callee_info;
       known = protocol::user_info_from_json(info, user);
+      if (st.call.state == "accepted")
+        hand_routes(self);
+    },
+    [self](flush_atom) {
+      // Everything this connection sent before is forwarded by now.
+      return true;
     },
     [self](end_atom, const std::string& user) {
       ++self->state.handled;
@@ -292,6 +318,7 @@ caf::message_handler common_handlers(call_actor* self) {
         st.call.state = "accepted";
         st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
         self->become(accepted_behavior(self));
+        hand_routes(self);
       } else if (ev == protocol::event_type::rejected || ev == protocol::event_type::ended) {
         finish(self);
       }
@@ -383,6 +410,9 @@ caf::behavior ringing_behavior(call_actor* self) {
             notify(self, st.call.caller_id,
                    protocol::encode_accepted(st.call.session_id, st.call.callee_info));
             self->become(accepted_behavior(self));
+            // After call.accepted: the caller's connection reads the route
+            // (and the callee's direct relays) only after that frame.
+            hand_routes(self);
             rp.deliver(true);
             return;
           }
@@ -532,8 +562,10 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   if (st.call.state == "starting")
     return starting_behavior(self);
   self->delayed_send(self, check_period(ctx->config), check_atom::value);
-  if (st.call.state == "accepted")
+  if (st.call.state == "accepted") {
+    hand_routes(self);
     return accepted_behavior(self);
+  }
   // One ring timer per call: the caller's instance owns it (a crashed one
   // is covered by call_check).
   if (local_user == st.call.caller_id)
