@@ -88,9 +88,10 @@ using open_call_atom = caf::atom_constant<caf::atom("opencall")>;
 using admin_atom = caf::atom_constant<caf::atom("admin")>;
 /// (status) -> json: an actor's row for the admin API.
 using status_atom = caf::atom_constant<caf::atom("status")>;
-/// (route, session_id, peer_conn, peer_user): from a call actor once its
-/// call is accepted, and again when a participant comes or goes: relays of
-/// that session may skip the call actor, straight to `peer_conn` or, when
+/// (route, session_id, peer_conn, peer_user): from the call actor of an
+/// accepted call to a participant that relayed through it, and again when
+/// the peer's connection changes: relays of that session may skip the call
+/// actor, straight to `peer_conn` or, when
 /// it is invalid, to `peer_user`'s channel through the bridge (see
 /// connection_actor.cpp, "Direct relays").
 using route_atom = caf::atom_constant<caf::atom("route")>;

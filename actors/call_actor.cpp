@@ -1,6 +1,7 @@
 #include "actors/call_actor.hpp"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
@@ -23,6 +24,8 @@ struct call_state {
   call_setup call;
   /// Connection actors of the participants on this instance.
   std::unordered_map<std::string, caf::actor> locals;
+  /// Local participants whose connection holds a route to its peer.
+  std::unordered_set<std::string> routed;
   bool over = false;
   long long created_at = 0;
   long long created_ns = 0;  // steady_ns, for call setup time
@@ -64,21 +67,32 @@ void notify(call_actor* self, const std::string& user, const std::string& frame)
                caf::actor{self});
 }
 
-/// Hands every local participant of an accepted call the way to its peer:
-/// the peer's connection when it is here, its channel otherwise. Sent to all
-/// of them before any of them can be answered a flush, so a connection that
-/// relays straight to a local peer finds the peer holding the route too
-/// (a connection drops direct relays of sessions it has no route for).
-void hand_routes(call_actor* self) {
+/// Hands `user`'s connection the way to its peer: the peer's connection
+/// when it is here, its channel otherwise (see connection_actor.cpp, "Direct
+/// relays"). Only in the accepted state, so after call.accepted went out;
+/// and only once a participant relays, so calls that never relay (or not
+/// yet) cost nothing.
+void hand_route(call_actor* self, const std::string& user) {
   auto& st = self->state;
-  for (auto& [user, conn] : st.locals) {
-    auto& peer = st.peer_of(user);
-    auto it = st.locals.find(peer);
-    if (it != st.locals.end())
-      self->send(conn, route_atom::value, st.call.session_id, it->second, std::string{});
-    else
-      self->send(conn, route_atom::value, st.call.session_id, caf::actor{}, peer);
-  }
+  auto conn = st.locals.find(user);
+  if (conn == st.locals.end())
+    return;
+  st.routed.insert(user);
+  auto& peer = st.peer_of(user);
+  auto it = st.locals.find(peer);
+  if (it != st.locals.end())
+    self->send(conn->second, route_atom::value, st.call.session_id, it->second, std::string{});
+  else
+    self->send(conn->second, route_atom::value, st.call.session_id, caf::actor{}, peer);
+}
+
+/// `user`'s connection changed (joined or left): its old route went with
+/// the old connection, and the peer's route, if any, points elsewhere now.
+void reroute(call_actor* self, const std::string& user) {
+  auto& st = self->state;
+  st.routed.erase(user);
+  if (st.call.state == "accepted" && st.routed.count(st.peer_of(user)) != 0)
+    hand_route(self, st.peer_of(user));
 }
 
 /// Checks come often enough to extend the keys before they expire.
@@ -189,12 +203,12 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   // While starting, the start script's answer sees the caller gone.
   if (user.empty() || st.over || st.call.state == "starting")
     return;
+  // The peer's relays go to the user's channel now.
+  reroute(self, user);
   if (is_away(dm.reason)) {
     // The actor stays until its next check even with nobody local: the
     // user's new connection (a takeover, a quick reconnect) may be about
-    // to join it. Meanwhile the peer's relays go to the user's channel.
-    if (st.call.state == "accepted")
-      hand_routes(self);
+    // to join it.
     GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                     "call " << st.call.session_id << ": " << user
                             << " is away; the call waits for them");
@@ -259,7 +273,6 @@ void check_call(call_actor* self) {
       } else if (status == "live" && field(1) == "accepted" && st.call.state == "ringing") {
         st.call.state = "accepted";
         self->become(accepted_behavior(self));
-        hand_routes(self);
       }
     });
 }
@@ -296,8 +309,7 @@ caf::message_handler common_handlers(call_actor* self) {
       self->monitor(conn);
       auto& known = user == st.call.caller_id ? st.call.caller_info : st.call.callee_info;
       known = protocol::user_info_from_json(info, user);
-      if (st.call.state == "accepted")
-        hand_routes(self);
+      reroute(self, user);
     },
     [self](flush_atom) {
       // Everything this connection sent before is forwarded by now.
@@ -318,7 +330,6 @@ caf::message_handler common_handlers(call_actor* self) {
         st.call.state = "accepted";
         st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
         self->become(accepted_behavior(self));
-        hand_routes(self);
       } else if (ev == protocol::event_type::rejected || ev == protocol::event_type::ended) {
         finish(self);
       }
@@ -356,6 +367,9 @@ caf::behavior accepted_behavior(call_actor* self) {
       else
         self->send(st.ctx->bridge, publish_atom::value, peer,
                    tagged(protocol::signal_tag::relay, frame), read_at);
+      // The next relays may skip this actor.
+      if (st.routed.count(user) == 0)
+        hand_route(self, user);
     },
     [self](accept_atom, const std::string& user, const std::string&) -> caf::error {
       ++self->state.handled;
@@ -410,9 +424,6 @@ caf::behavior ringing_behavior(call_actor* self) {
             notify(self, st.call.caller_id,
                    protocol::encode_accepted(st.call.session_id, st.call.callee_info));
             self->become(accepted_behavior(self));
-            // After call.accepted: the caller's connection reads the route
-            // (and the callee's direct relays) only after that frame.
-            hand_routes(self);
             rp.deliver(true);
             return;
           }
@@ -562,10 +573,8 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   if (st.call.state == "starting")
     return starting_behavior(self);
   self->delayed_send(self, check_period(ctx->config), check_atom::value);
-  if (st.call.state == "accepted") {
-    hand_routes(self);
+  if (st.call.state == "accepted")
     return accepted_behavior(self);
-  }
   // One ring timer per call: the caller's instance owns it (a crashed one
   // is covered by call_check).
   if (local_user == st.call.caller_id)

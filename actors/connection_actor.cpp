@@ -24,17 +24,20 @@ using protocol::client_message;
 using protocol::client_type;
 using protocol::signal_error;
 
-/// Direct relays. Once a call is accepted, its call actor hands each local
-/// participant a route to its peer (route_atom): the peer's connection
-/// actor, or the peer's channel through the bridge. Relays of that session
-/// then skip the call actor. Ordering: relays sent to the call actor
+/// Direct relays. When a participant of an accepted call relays through the
+/// call actor, the call actor hands its connection a route to the peer
+/// (route_atom): the peer's connection actor, or the peer's channel through
+/// the bridge; a new one whenever the peer's connection changes. Relays of
+/// that session then skip the call actor. Ordering: relays sent to the call actor
 /// before the route came may still wait in its mailbox, so the route
 /// starts "flushing": one (flush) request to the call actor, which it
 /// answers after forwarding everything this connection sent it before;
 /// relays meanwhile wait here, in order, and go out direct once the answer
-/// came. The call actor hands the routes after it sent call.accepted (and
-/// after a resuming connection joined), so direct relays reach a peer after
-/// that frame, as relays through the call actor did. A route ends with the
+/// came. The call actor hands routes only in its accepted state, after it
+/// sent call.accepted, and routes to a resuming connection after it joined
+/// (which it awaits before anything else, writing call.resumed), so direct
+/// relays reach a peer after those frames, as relays through the call
+/// actor did. A route ends with the
 /// call for this connection (its call.end or call.reject, the call's end
 /// event, the call actor's end): relays waiting here go to the call actor
 /// first, in order, and then whatever it makes of them (forwarded, refused
