@@ -10,6 +10,8 @@
 # Usage: bench/callgrind.sh relay|relay-2|setup [seconds, default 10]
 #   relay-2: two instances, the first under callgrind; its clients send
 #   half the messages and it delivers the other half.
+#   idle: 1,000 idle connections with IDLE_TIMEOUT=4s (keep-alive pings
+#   every 2 s): instructions per ping (idle_ping_op constructions).
 # Output: bench/results/callgrind-WHAT-TIME/ (callgrind.out, annotate.txt,
 # summary.txt). Every process started here is stopped by its PID.
 set -euo pipefail
@@ -34,8 +36,10 @@ redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --loglev
 pids+=($!)
 wait_port "$rport"
 
+extra=()
+if [ "$what" = idle ]; then extra=(IDLE_TIMEOUT=4s); fi
 env_of() { # id port
-  echo PORT="$2" ADMIN_PORT=0 SERVER_ID="$1" REDIS_ADDR="127.0.0.1:$rport" JWT_SECRET="$secret" \
+  echo "${extra[@]}" PORT="$2" ADMIN_PORT=0 SERVER_ID="$1" REDIS_ADDR="127.0.0.1:$rport" JWT_SECRET="$secret" \
     MESSAGE_RATE=0 UPGRADE_RATE_PER_IP=0 MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS=0 LOG_LEVEL=warn
 }
 p1=$(free_port)
@@ -55,9 +59,11 @@ fi
 case "$what" in
   relay | relay-2) args=(relay "${args[@]}" --calls 2) ;;
   setup) args=(setup "${args[@]}" --pairs 10) ;;
+  idle) args=(idle "${args[@]}" --connections 1000 --settle 1 --hold $((secs + 6))) ;;
   *) echo "unknown scenario $what" >&2; exit 2 ;;
 esac
-args+=(--duration $((secs + 8)) --secret "$secret")
+if [ "$what" != idle ]; then args+=(--duration $((secs + 8))); fi
+args+=(--secret "$secret")
 echo "$bench ${args[*]}" >"$out/commands.txt"
 "$bench" "${args[@]}" >"$out/bench.json" 2>"$out/bench.txt" &
 bpid=$!
@@ -98,6 +104,9 @@ def count(pattern):
 frames = count(r"goring::protocol::parse_client_frame\(")
 units = frames / 3 if what == "setup" else frames
 unit = "call cycle" if what == "setup" else "relayed message"
+if what == "idle":
+    frames = count(r"idle_ping_op<.*>::idle_ping_op\(")
+    units, unit = frames, "keep-alive ping"
 print(f"instructions: {total}")
 print(f"parse_client_frame calls: {frames}")
 if units:

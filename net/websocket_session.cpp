@@ -26,7 +26,7 @@ constexpr auto close_grace = std::chrono::seconds(3);
 
 } // namespace
 
-websocket_session::websocket_session(boost::asio::ip::tcp::socket socket,
+websocket_session::websocket_session(connection_socket socket,
                                      std::shared_ptr<const server_context> ctx, auth::claims who,
                                      admission::ticket ticket)
   : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)),
