@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A/B of two goring binaries on one scenario, alternating A, B, A, B... so
 # both see the same machine load; prints goring-bench's summary per run.
-# Usage: bench/ab.sh BINARY_A BINARY_B relay|relay-2|setup [rounds, default 3] [seconds, default 5]
+# Usage: bench/ab.sh BINARY_A BINARY_B relay|relay-2|setup|idle-15k [rounds, default 3] [seconds, default 5]
+#   idle-15k: 15,000 idle connections on a fresh process, held SECONDS
+#   (35 includes one round of keep-alive pings): RSS and CPU while idle.
 # Every process started here is stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +12,7 @@ bin_b="$2"
 what="$3"
 rounds="${4:-3}"
 secs="${5:-5}"
+ulimit -n 20000 2>/dev/null || true
 bench=build/tools/bench/goring-bench
 secret="ab-$(date +%s)"
 pids=()
@@ -40,9 +43,11 @@ run_one() { # label binary
   case "$what" in
     relay | relay-2) args=(relay "${args[@]}" --calls 10) ;;
     setup) args=(setup "${args[@]}" --pairs 100) ;;
+    idle-15k) args=(idle "${args[@]}" --connections 15000 --settle 5 --hold "$secs") ;;
   esac
   echo -n "$1: "
-  "$bench" "${args[@]}" --duration "$secs" --secret "$secret" --redis "127.0.0.1:$rport" 2>&1 >/dev/null | tail -1
+  if [ "$what" != idle-15k ]; then args+=(--duration "$secs"); fi
+  "$bench" "${args[@]}" --secret "$secret" --redis "127.0.0.1:$rport" 2>&1 >/dev/null | tail -1
   kill "$g1"; wait "$g1" 2>/dev/null || true
   if [ "$what" = relay-2 ]; then kill "$g2"; wait "$g2" 2>/dev/null || true; fi
 }
