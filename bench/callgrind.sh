@@ -11,7 +11,7 @@
 #   relay-2: two instances, the first under callgrind; its clients send
 #   half the messages and it delivers the other half.
 #   idle: 1,000 idle connections with IDLE_TIMEOUT=4s (keep-alive pings
-#   every 2 s): instructions per ping (idle_ping_op constructions).
+#   every 2 s): instructions per ping.
 # Output: bench/results/callgrind-WHAT-TIME/ (callgrind.out, annotate.txt,
 # summary.txt). Every process started here is stopped by its PID.
 set -euo pipefail
@@ -105,7 +105,10 @@ frames = count(r"goring::protocol::parse_client_frame\(")
 units = frames / 3 if what == "setup" else frames
 unit = "call cycle" if what == "setup" else "relayed message"
 if what == "idle":
-    frames = count(r"idle_ping_op<.*>::idle_ping_op\(")
+    # Beast's own keep-alive (before), or goring's (its ping's
+    # completion handler in websocket_session::on_keepalive).
+    frames = count(r"idle_ping_op<.*>::idle_ping_op\(") + count(
+        r"stable_async_base<goring::websocket_session::on_keepalive.*::before_invoke_hook\(\)")
     units, unit = frames, "keep-alive ping"
 print(f"instructions: {total}")
 print(f"parse_client_frame calls: {frames}")

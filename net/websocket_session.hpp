@@ -99,6 +99,9 @@ private:
   void do_close();
   /// Reports the end of the socket to the actor, once.
   void finish(close_kind why);
+  /// Keep-alive: the next tick, IDLE_TIMEOUT/2 from now on a shared grid.
+  void arm_keepalive();
+  void on_keepalive(boost::beast::error_code ec);
 
   boost::beast::websocket::stream<connection_stream> ws_;
   boost::beast::flat_buffer buffer_;
@@ -114,7 +117,15 @@ private:
   bool closing_ = false;
   bool close_sent_ = false;
   boost::beast::websocket::close_reason close_reason_;
-  connection_timer close_timer_;
+  /// The keep-alive ticks while open, then the close's grace.
+  connection_timer timer_;
+  /// A frame (data or control) came since the last keep-alive tick.
+  bool heard_ = false;
+  /// A keep-alive tick pinged.
+  bool pinged_ = false;
+  bool ping_in_flight_ = false;
+  /// Closed for want of a pong.
+  bool timed_out_ = false;
   admission::ticket ticket_;
   token_bucket frames_;
   /// Frames refused since `refusals_since_` (steady ns), a one-second window.
