@@ -28,21 +28,26 @@ using protocol::signal_error;
 /// call actor, the call actor hands its connection a route to the peer
 /// (route_atom): the peer's connection actor, or the peer's channel through
 /// the bridge; a new one whenever the peer's connection changes. Relays of
-/// that session then skip the call actor. Ordering: relays sent to the call actor
-/// before the route came may still wait in its mailbox, so the route
-/// starts "flushing": one (flush) request to the call actor, which it
-/// answers after forwarding everything this connection sent it before;
-/// relays meanwhile wait here, in order, and go out direct once the answer
-/// came. The call actor hands routes only in its accepted state, after it
-/// sent call.accepted, and routes to a resuming connection after it joined
-/// (which it awaits before anything else, writing call.resumed), so direct
-/// relays reach a peer after those frames, as relays through the call
-/// actor did. A route ends with the
-/// call for this connection (its call.end or call.reject, the call's end
-/// event, the call actor's end): relays waiting here go to the call actor
-/// first, in order, and then whatever it makes of them (forwarded, refused
-/// or dropped), as before. Nothing here outlives the call actor's word:
-/// the call actor can always hand the routes again.
+/// that session then skip the call actor.
+///
+/// Order. Relays sent to the call actor before the route came may still
+/// wait in its mailbox, so a new route starts with a flush: one request to
+/// the call actor, answered after it forwarded everything this connection
+/// sent it before (one sender's messages arrive in the order sent); relays
+/// read meanwhile wait here, in order, and go out direct once the answer
+/// came. Whatever the call actor forwarded is in the peer's mailbox before
+/// it answers, so before any direct relay. The call actor hands routes
+/// only in its accepted state, after it sent call.accepted, and a route to
+/// a resuming connection only after it joined, which that connection
+/// awaits before anything else (writing call.resumed): direct relays reach
+/// a peer after those frames, as relays through the call actor did.
+///
+/// End. A route ends with the call for this connection (its call.end or
+/// call.reject, the call's end event, the call actor's end): relays still
+/// waiting go to the call actor, in order, which forwards, refuses or
+/// drops them as before. Direct relays for a session the receiver does not
+/// hold or is leaving are dropped, as the call actor dropped relays after
+/// an end. Routes are a cache of the call actor's word and go with it.
 struct peer_route {
   /// The call actor that handed it out: the flush goes there, and relays
   /// fall back to it.
