@@ -90,6 +90,16 @@ using open_call_atom = caf::atom_constant<caf::atom("opencall")>;
 using admin_atom = caf::atom_constant<caf::atom("admin")>;
 /// (status) -> json: an actor's row for the admin API.
 using status_atom = caf::atom_constant<caf::atom("status")>;
+/// (route, session_id, peer_conn, peer_user): from the call actor of an
+/// accepted call to a participant that relayed through it, and again when
+/// the peer's connection changes: relays of that session may skip the call
+/// actor, straight to `peer_conn` or, when
+/// it is invalid, to `peer_user`'s channel through the bridge (see
+/// connection_actor.cpp, "Direct relays").
+using route_atom = caf::atom_constant<caf::atom("route")>;
+/// (flush) -> bool: to a call actor; answered once every relay the sender
+/// sent it before is forwarded.
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// (kick): an operator closes this connection (4002).
 using kick_atom = caf::atom_constant<caf::atom("kick")>;
 /// (leave) -> bool: removes this instance's heartbeat on shutdown.

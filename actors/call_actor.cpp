@@ -1,6 +1,7 @@
 #include "actors/call_actor.hpp"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
@@ -23,6 +24,8 @@ struct call_state {
   call_setup call;
   /// Connection actors of the participants on this instance.
   std::unordered_map<std::string, caf::actor> locals;
+  /// Local participants whose connection holds a route to its peer.
+  std::unordered_set<std::string> routed;
   bool over = false;
   long long created_at = 0;
   long long created_ns = 0;  // steady_ns, for call setup time
@@ -62,6 +65,34 @@ void notify(call_actor* self, const std::string& user, const std::string& frame)
   else
     self->send(self->state.ctx->bridge, deliver_atom::value, user, std::move(payload),
                caf::actor{self});
+}
+
+/// Hands `user`'s connection the way to its peer: the peer's connection
+/// when it is here, its channel otherwise (see connection_actor.cpp, "Direct
+/// relays"). Only in the accepted state, so after call.accepted went out;
+/// and only once a participant relays, so calls that never relay (or not
+/// yet) cost nothing.
+void hand_route(call_actor* self, const std::string& user) {
+  auto& st = self->state;
+  auto conn = st.locals.find(user);
+  if (conn == st.locals.end())
+    return;
+  st.routed.insert(user);
+  auto& peer = st.peer_of(user);
+  auto it = st.locals.find(peer);
+  if (it != st.locals.end())
+    self->send(conn->second, route_atom::value, st.call.session_id, it->second, std::string{});
+  else
+    self->send(conn->second, route_atom::value, st.call.session_id, caf::actor{}, peer);
+}
+
+/// `user`'s connection changed (joined or left): its old route went with
+/// the old connection, and the peer's route, if any, points elsewhere now.
+void reroute(call_actor* self, const std::string& user) {
+  auto& st = self->state;
+  st.routed.erase(user);
+  if (st.call.state == "accepted" && st.routed.count(st.peer_of(user)) != 0)
+    hand_route(self, st.peer_of(user));
 }
 
 /// Checks come often enough to extend the keys before they expire.
@@ -172,6 +203,8 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   // While starting, the start script's answer sees the caller gone.
   if (user.empty() || st.over || st.call.state == "starting")
     return;
+  // The peer's relays go to the user's channel now.
+  reroute(self, user);
   if (is_away(dm.reason)) {
     // The actor stays until its next check even with nobody local: the
     // user's new connection (a takeover, a quick reconnect) may be about
@@ -276,6 +309,11 @@ caf::message_handler common_handlers(call_actor* self) {
       self->monitor(conn);
       auto& known = user == st.call.caller_id ? st.call.caller_info : st.call.callee_info;
       known = protocol::user_info_from_json(info, user);
+      reroute(self, user);
+    },
+    [self](flush_atom) {
+      // Everything this connection sent before is forwarded by now.
+      return true;
     },
     [self](end_atom, const std::string& user) {
       ++self->state.handled;
@@ -329,6 +367,9 @@ caf::behavior accepted_behavior(call_actor* self) {
       else
         self->send(st.ctx->bridge, publish_atom::value, peer,
                    tagged(protocol::signal_tag::relay, frame), read_at);
+      // The next relays may skip this actor.
+      if (st.routed.count(user) == 0)
+        hand_route(self, user);
     },
     [self](accept_atom, const std::string& user, const std::string&) -> caf::error {
       ++self->state.handled;

@@ -25,6 +25,46 @@ using protocol::client_message;
 using protocol::client_type;
 using protocol::signal_error;
 
+/// Direct relays. When a participant of an accepted call relays through the
+/// call actor, the call actor hands its connection a route to the peer
+/// (route_atom): the peer's connection actor, or the peer's channel through
+/// the bridge; a new one whenever the peer's connection changes. Relays of
+/// that session then skip the call actor.
+///
+/// Order. Relays sent to the call actor before the route came may still
+/// wait in its mailbox, so a new route starts with a flush: one request to
+/// the call actor, answered after it forwarded everything this connection
+/// sent it before (one sender's messages arrive in the order sent); relays
+/// read meanwhile wait here, in order, and go out direct once the answer
+/// came. Whatever the call actor forwarded is in the peer's mailbox before
+/// it answers, so before any direct relay. The call actor hands routes
+/// only in its accepted state, after it sent call.accepted, and a route to
+/// a resuming connection only after it joined, which that connection
+/// awaits before anything else (writing call.resumed): direct relays reach
+/// a peer after those frames, as relays through the call actor did.
+///
+/// End. A route ends with the call for this connection (its call.end or
+/// call.reject, the call's end event, the call actor's end): relays still
+/// waiting go to the call actor, in order, which forwards, refuses or
+/// drops them as before. Direct relays for a session the receiver does not
+/// hold or is leaving are dropped, as the call actor dropped relays after
+/// an end. Routes are a cache of the call actor's word and go with it.
+struct peer_route {
+  /// The call actor that handed it out: the flush goes there, and relays
+  /// fall back to it.
+  caf::actor call;
+  /// The peer's connection actor here, or invalid: then `peer_user`'s
+  /// channel (PUBLISH through the bridge).
+  caf::actor peer_conn;
+  std::string peer_user;
+  /// Flushed: relays go direct.
+  bool ready = false;
+  /// Tells the answer of this route's flush from an older route's.
+  uint64_t id = 0;
+  /// Relays read while the flush is under way, with their read times.
+  std::vector<std::pair<std::string, int64_t>> held;
+};
+
 struct connection_state {
   context_ptr ctx;
   std::weak_ptr<client_link> link;
@@ -36,6 +76,13 @@ struct connection_state {
   /// Sessions whose end this client was already told: the same end can
   /// come twice (from the peer's instance and from a call check).
   std::unordered_set<std::string> told_over;
+  /// Direct routes to the peers of accepted calls, by session id.
+  std::unordered_map<std::string, peer_route> routes;
+  uint64_t next_route_id = 1;
+  /// Sessions this user ended or rejected (the answer is still to come):
+  /// no route is taken for them and direct relays for them are dropped, as
+  /// the call actor drops relays that come after an end.
+  std::unordered_set<std::string> leaving;
   bool closing = false;
   bool registered = false;
   std::string remote_addr;
@@ -155,6 +202,104 @@ void track_call(connection_actor* self, const std::string& session_id, const caf
 
 void dispatch(connection_actor* self, client_message msg, std::string frame);
 
+/// A relay along an established route.
+void relay_direct(connection_actor* self, const std::string& session_id, const peer_route& route,
+                  std::string frame, int64_t read_at) {
+  if (route.peer_conn) {
+    self->send(route.peer_conn, relay_atom::value, session_id, std::move(frame), read_at);
+    return;
+  }
+  std::string payload;
+  payload.reserve(frame.size() + 1);
+  payload.push_back(protocol::signal_tag::relay);
+  payload.append(frame);
+  self->send(self->state.ctx->bridge, publish_atom::value, route.peer_user, std::move(payload),
+             read_at);
+}
+
+/// Ends the route of a session, if any: relays waiting for its flush go to
+/// the call actor, after everything sent there before.
+void drop_route(connection_actor* self, const std::string& session_id) {
+  auto& st = self->state;
+  auto it = st.routes.find(session_id);
+  if (it == st.routes.end())
+    return;
+  auto call = std::move(it->second.call);
+  auto held = std::move(it->second.held);
+  st.routes.erase(it);
+  for (auto& [frame, read_at] : held)
+    self->send(call, relay_atom::value, st.me.user_id, std::move(frame), read_at);
+}
+
+/// Drops the routes that go through a call actor that is gone.
+void drop_routes_of(connection_actor* self, const caf::actor_addr& call) {
+  std::vector<std::string> gone;
+  for (auto& [session_id, route] : self->state.routes)
+    if (route.call.address() == call)
+      gone.push_back(session_id);
+  for (auto& session_id : gone)
+    drop_route(self, session_id);
+}
+
+/// A route from the call actor of `session_id` (the sender).
+void take_route(connection_actor* self, const std::string& session_id, caf::actor peer_conn,
+                std::string peer_user) {
+  auto& st = self->state;
+  auto call_it = st.calls.find(session_id);
+  // Only from the call actor this connection works with, for a call it has
+  // not left: anything else keeps the relays on the call actor.
+  if (call_it == st.calls.end() || call_it->second.address() != self->current_sender()
+      || st.leaving.count(session_id) != 0)
+    return;
+  auto it = st.routes.find(session_id);
+  if (it != st.routes.end()) {
+    // A new way to the peer (it reconnected, moved or left): relays already
+    // go past the call actor, so no flush is needed to keep their order.
+    it->second.peer_conn = std::move(peer_conn);
+    it->second.peer_user = std::move(peer_user);
+    return;
+  }
+  auto& route = st.routes[session_id];
+  route.call = call_it->second;
+  route.peer_conn = std::move(peer_conn);
+  route.peer_user = std::move(peer_user);
+  route.id = st.next_route_id++;
+  self->request(route.call, no_request_timeout, flush_atom::value)
+    .then(
+      [self, session_id, id = route.id](bool) {
+        auto it = self->state.routes.find(session_id);
+        if (it == self->state.routes.end() || it->second.id != id)
+          return;
+        auto& route = it->second;
+        route.ready = true;
+        auto held = std::move(route.held);
+        for (auto& [frame, read_at] : held)
+          relay_direct(self, session_id, route, std::move(frame), read_at);
+      },
+      [self, session_id, id = route.id](caf::error&) {
+        // The call actor ended: whatever waited goes where relays went.
+        auto it = self->state.routes.find(session_id);
+        if (it != self->state.routes.end() && it->second.id == id)
+          drop_route(self, session_id);
+      });
+}
+
+/// A relay of this user: along its route, or through the call actor.
+void relay(connection_actor* self, const caf::actor& call, const std::string& session_id,
+           std::string frame) {
+  auto& st = self->state;
+  auto it = st.routes.find(session_id);
+  if (it == st.routes.end()) {
+    self->send(call, relay_atom::value, st.me.user_id, std::move(frame), st.read_at);
+    return;
+  }
+  if (!it->second.ready) {
+    it->second.held.emplace_back(std::move(frame), st.read_at);
+    return;
+  }
+  relay_direct(self, session_id, it->second, std::move(frame), st.read_at);
+}
+
 /// Gets the instance's call actor for a session from the bridge, which
 /// joins this connection to it or spawns it, then runs `next` with it.
 template <class Next>
@@ -255,17 +400,23 @@ void call_operation(connection_actor* self, const caf::actor& call, client_messa
   self->request(call, no_request_timeout, std::forward<Ts>(xs)...)
     .then(
       [self, session_id = msg.session_id, ends_call](bool) {
-        if (ends_call)
+        if (ends_call) {
           self->state.calls.erase(session_id);
+          self->state.leaving.erase(session_id);
+        }
       },
-      [self, call, msg, frame](caf::error& err) mutable {
+      [self, call, msg, frame, ends_call](caf::error& err) mutable {
+        if (ends_call)
+          self->state.leaving.erase(msg.session_id);
         if (err.category() == caf::atom("goring")) {
           send_error(self, err);
           return;
         }
         auto it = self->state.calls.find(msg.session_id);
-        if (it != self->state.calls.end() && it->second == call)
+        if (it != self->state.calls.end() && it->second == call) {
           self->state.calls.erase(it);
+          drop_route(self, msg.session_id);
+        }
         adopt_or_refuse(self, std::move(msg), std::move(frame));
       });
 }
@@ -325,13 +476,17 @@ void dispatch(connection_actor* self, client_message msg, std::string frame) {
                      protocol::to_json(st.me));
       break;
     case client_type::call_reject:
+      drop_route(self, msg.session_id);
+      st.leaving.insert(msg.session_id);
       call_operation(self, call, std::move(msg), std::move(frame), true, reject_atom::value, me);
       break;
     case client_type::call_end:
+      drop_route(self, msg.session_id);
+      st.leaving.insert(msg.session_id);
       call_operation(self, call, std::move(msg), std::move(frame), true, end_atom::value, me);
       break;
     default: // webrtc.*: to the peer, unchanged
-      self->send(call, relay_atom::value, me, std::move(frame), st.read_at);
+      relay(self, call, msg.session_id, std::move(frame));
       break;
   }
 }
@@ -374,8 +529,11 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
     if (it->second != hint)
       self->send(it->second, remote_atom::value, static_cast<uint8_t>(ev->type), ev->reason,
                  protocol::to_json(ev->peer));
-    if (ends)
+    if (ends) {
       st.calls.erase(it);
+      st.leaving.erase(ev->session_id);
+      drop_route(self, ev->session_id);
+    }
   }
   if (ends) {
     if (st.told_over.size() >= 16)
@@ -457,13 +615,16 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
   ++ctx->live_connections;
   self->attach_functor([ctx] { --ctx->live_connections; });
   self->set_down_handler([self](const caf::down_msg& dm) {
-    auto& calls = self->state.calls;
-    for (auto it = calls.begin(); it != calls.end();) {
-      if (it->second.address() == dm.source)
-        it = calls.erase(it);
-      else
+    auto& st = self->state;
+    for (auto it = st.calls.begin(); it != st.calls.end();) {
+      if (it->second.address() == dm.source) {
+        st.leaving.erase(it->first);
+        it = st.calls.erase(it);
+      } else {
         ++it;
+      }
     }
+    drop_routes_of(self, dm.source);
   });
   // Frames wait in the mailbox until the user is registered: subscribed to
   // its channel and owner of its ws:user key.
@@ -535,6 +696,20 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       ++self->state.handled;
       write(self, std::move(frame));
       goring_metrics().relay->observe(seconds_since(read_at));
+    },
+    [self](relay_atom, const std::string& session_id, std::string& frame, int64_t read_at) {
+      // Straight from the peer's connection (see peer_route).
+      auto& st = self->state;
+      ++st.handled;
+      if (st.closing || st.calls.count(session_id) == 0 || st.leaving.count(session_id) != 0)
+        return;
+      write(self, std::move(frame));
+      goring_metrics().relay->observe(seconds_since(read_at));
+    },
+    [self](route_atom, const std::string& session_id, caf::actor& peer_conn,
+           std::string& peer_user) {
+      ++self->state.handled;
+      take_route(self, session_id, std::move(peer_conn), std::move(peer_user));
     },
     [self](status_atom) { return status_json(self); },
     [self](token_expired_atom, uint64_t generation) {

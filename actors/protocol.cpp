@@ -1,6 +1,8 @@
 #include "actors/protocol.hpp"
 
 #include <array>
+#include <cstddef>
+#include <cstring>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -14,10 +16,58 @@ namespace {
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 /// The default parser recurses once per nesting level, so a frame of '['
-/// could overflow the stack; the iterative one keeps its stack on the heap.
+/// could overflow the stack; the iterative one keeps its stack in memory of
+/// its own (scratch_document).
 constexpr unsigned parse_flags = rapidjson::kParseIterativeFlag;
 /// Client text is also checked to be UTF-8: relays reach the peer unchanged.
 constexpr unsigned client_parse_flags = parse_flags | rapidjson::kParseValidateEncodingFlag;
+
+/// A Document whose values and parse stacks live in buffers inside it, on
+/// the caller's stack. rapidjson::Document takes a 64 KiB chunk from the heap
+/// for every parse, plus two parse stacks: three malloc/free pairs per
+/// relayed frame. Frames are small (an ICE candidate's is ~300 bytes; SDP
+/// offers a few KiB), so a parse allocates nothing; a bigger one spills into
+/// heap chunks. Not reused across parses, so nothing to reset or to share
+/// between threads.
+class scratch_document {
+public:
+  using pool = rapidjson::MemoryPoolAllocator<>;
+  using document = rapidjson::GenericDocument<rapidjson::UTF8<>, pool, pool>;
+
+  scratch_document() = default;
+  scratch_document(const scratch_document&) = delete;
+  scratch_document& operator=(const scratch_document&) = delete;
+
+  document& doc() {
+    return doc_;
+  }
+
+  /// `text` copied into the value pool with a NUL after it, for ParseInsitu.
+  /// The padding keeps RapidJSON's 16-byte SIMD reads (RAPIDJSON_SSE2)
+  /// inside the copy.
+  char* copy_of(std::string_view text) {
+    auto* copy = static_cast<char*>(values_.Malloc(text.size() + 1 + 16));
+    std::memcpy(copy, text.data(), text.size());
+    copy[text.size()] = '\0';
+    return copy;
+  }
+
+private:
+  /// Values: copies of the strings (about the frame's size) and member arrays.
+  static constexpr std::size_t value_bytes = 16 * 1024;
+  /// The document's value stack (starts at 1 KiB) and the reader's state
+  /// stack (256 bytes), each grown by half when full.
+  static constexpr std::size_t stack_bytes = 4 * 1024;
+  /// What a pool takes from the heap once its buffer is full.
+  static constexpr std::size_t spill_chunk_bytes = 16 * 1024;
+  static constexpr std::size_t stack_capacity = 1024;
+
+  alignas(std::max_align_t) char value_buffer_[value_bytes];
+  alignas(std::max_align_t) char stack_buffer_[stack_bytes];
+  pool values_{value_buffer_, value_bytes, spill_chunk_bytes};
+  pool stacks_{stack_buffer_, stack_bytes, spill_chunk_bytes};
+  document doc_{&values_, stack_capacity, &stacks_};
+};
 
 struct type_entry {
   std::string_view name;
@@ -202,11 +252,17 @@ parse_result parse_client_frame(std::string_view text, const frame_limits& limit
   unsigned char high_bits = 0;
   for (char c : text)
     high_bits |= static_cast<unsigned char>(c);
-  rapidjson::Document doc;
+  scratch_document scratch;
+  auto& doc = scratch.doc();
+  // Parsed in place from a copy: strings stay where they are rather than
+  // being copied byte by byte onto the parser's stack and again into the
+  // values. The text has no NUL (checked above), so the copy's terminator
+  // is its end.
+  auto* copy = scratch.copy_of(text);
   if (high_bits < 0x80)
-    doc.Parse<parse_flags>(text.data(), text.size());
+    doc.ParseInsitu<parse_flags>(copy);
   else
-    doc.Parse<client_parse_flags>(text.data(), text.size());
+    doc.ParseInsitu<client_parse_flags>(copy);
   if (doc.HasParseError())
     return fail(std::string{"message is not valid JSON: "}
                 + rapidjson::GetParseError_En(doc.GetParseError()));
@@ -290,7 +346,8 @@ std::string to_json(const user_info& info) {
 }
 
 user_info user_info_from_json(std::string_view json, std::string_view fallback_id) {
-  rapidjson::Document doc;
+  scratch_document scratch;
+  auto& doc = scratch.doc();
   doc.Parse<parse_flags>(json.data(), json.size());
   user_info info;
   if (!doc.HasParseError())
@@ -366,7 +423,8 @@ std::string encode_refreshed(std::optional<long long> expires_at) {
 }
 
 std::optional<server_event> parse_server_event(std::string_view text) {
-  rapidjson::Document doc;
+  scratch_document scratch;
+  auto& doc = scratch.doc();
   doc.Parse<parse_flags>(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsObject())
     return std::nullopt;

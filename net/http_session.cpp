@@ -110,8 +110,8 @@ std::optional<std::string> query_parameter(std::string_view target, std::string_
   return std::nullopt;
 }
 
-http_session::http_session(boost::asio::ip::tcp::socket socket,
-                           std::shared_ptr<const server_context> ctx, admission::ticket ticket)
+http_session::http_session(connection_socket socket, std::shared_ptr<const server_context> ctx,
+                           admission::ticket ticket)
   : stream_(std::move(socket)), ctx_(std::move(ctx)), ticket_(std::move(ticket)) {
   // nop
 }

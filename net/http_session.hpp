@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include "net/admission.hpp"
+#include "net/connection_stream.hpp"
 #include "net/server_context.hpp"
 
 namespace goring {
@@ -19,7 +20,7 @@ namespace goring {
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
   /// `ticket` counts the connection for its IP (empty on the admin port).
-  http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const server_context> ctx,
+  http_session(connection_socket socket, std::shared_ptr<const server_context> ctx,
                admission::ticket ticket = {});
 
   void run();
@@ -46,7 +47,7 @@ private:
   void refuse(unsigned version, boost::beast::http::status status, std::string body);
   void drain_then_close();
 
-  boost::beast::tcp_stream stream_;
+  connection_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<const server_context> ctx_;

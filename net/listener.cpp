@@ -43,7 +43,7 @@ void listener::do_accept() {
                                                    &listener::on_accept, shared_from_this()));
 }
 
-void listener::on_accept(boost::system::error_code ec, tcp::socket socket) {
+void listener::on_accept(boost::system::error_code ec, connection_socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open())
     return;
   if (ec) {

@@ -26,11 +26,11 @@ constexpr auto close_grace = std::chrono::seconds(3);
 
 } // namespace
 
-websocket_session::websocket_session(boost::asio::ip::tcp::socket socket,
+websocket_session::websocket_session(connection_socket socket,
                                      std::shared_ptr<const server_context> ctx, auth::claims who,
                                      admission::ticket ticket)
-  : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)),
-    close_timer_(ws_.get_executor()), ticket_(std::move(ticket)),
+  : ws_(std::move(socket)), ctx_(std::move(ctx)), who_(std::move(who)), timer_(ws_.get_executor()),
+    ticket_(std::move(ticket)),
     frames_(token_bucket::full(ctx_->config.message_burst, steady_ns())) {
   ctx_->runtime->session_opened();
 }
@@ -41,13 +41,15 @@ websocket_session::~websocket_session() {
 }
 
 void websocket_session::run(beast::http::request<beast::http::string_body> req) {
-  // Pinged after half the idle timeout; closed when nothing, not even a
-  // pong, came back within it.
+  // Beast's timeouts for the opening and closing handshakes only; the
+  // keep-alive is ours (arm_keepalive).
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
-  timeouts.idle_timeout = ctx_->config.idle_timeout;
+  timeouts.idle_timeout = websocket::stream_base::none();
   timeouts.handshake_timeout = ctx_->config.handshake_timeout;
-  timeouts.keep_alive_pings = true;
+  timeouts.keep_alive_pings = false;
   ws_.set_option(timeouts);
+  // Pongs (and pings) count as signs of life, as data frames do.
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard_ = true; });
   ws_.set_option(
     websocket::stream_base::decorator([protocol = subprotocol_](websocket::response_type& res) {
       res.set(beast::http::field::server, "goring");
@@ -71,6 +73,7 @@ void websocket_session::on_accept(beast::error_code ec) {
                                          remote.address().to_string() + ":"
                                            + std::to_string(remote.port()));
   do_read();
+  arm_keepalive();
 }
 
 void websocket_session::do_read() {
@@ -80,8 +83,13 @@ void websocket_session::do_read() {
 
 void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
   if (ec) {
+    // The socket is done: nothing left for the keep-alive (or the close's
+    // grace) to do, and its wait would hold the session until it fires.
+    timer_.cancel();
     auto why = close_kind::connection_lost;
-    if (ec == websocket::error::message_too_big) {
+    if (timed_out_) {
+      GORING_LOG(info, "websocket", "user " << who_.user_id << " timed out: no pong");
+    } else if (ec == websocket::error::message_too_big) {
       GORING_LOG(info, "websocket",
                  "user " << who_.user_id << " sent a frame over " << ctx_->config.max_message_bytes
                          << " bytes; closed with 1009");
@@ -98,6 +106,7 @@ void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
     finish(why);
     return;
   }
+  heard_ = true;
   // After a policy close the actor is gone (port_ reset): what the client
   // still sends until the close handshake ends is dropped.
   if (port_ && !closing_ && within_rate()) {
@@ -222,8 +231,8 @@ void websocket_session::start_close(uint16_t code, std::string reason) {
   // Frames already queued (the last events of a call) go out first. A
   // client that reads nothing cannot take them, nor the close frame: the
   // socket goes after a short grace whatever happens.
-  close_timer_.expires_after(close_grace);
-  close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+  timer_.expires_after(close_grace); // the keep-alive ends here
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec)
       beast::get_lowest_layer(self->ws_).socket().close(ec);
   });
@@ -239,6 +248,44 @@ void websocket_session::do_close() {
     if (ec && !is_normal_end(ec))
       GORING_LOG(debug, "websocket", "close failed: " << ec.message());
   });
+}
+
+void websocket_session::arm_keepalive() {
+  // Deadlines on a grid: the connections due within one slot share one
+  // expiry, so a single wake-up of an I/O thread pings them all. Each timer
+  // of its own (Beast's keep-alive) woke a thread per ping and again per
+  // pong: two context switches per ping, most of the CPU of idle
+  // connections (bench/RESULTS.md).
+  using namespace std::chrono;
+  auto period = duration_cast<nanoseconds>(ctx_->config.idle_timeout) / 2;
+  auto slot = std::min<nanoseconds>(seconds{1}, period / 4);
+  auto due = steady_clock::now().time_since_epoch() + period;
+  auto on_grid = (due + slot - nanoseconds{1}) / slot * slot;
+  timer_.expires_at(steady_clock::time_point{duration_cast<steady_clock::duration>(on_grid)});
+  timer_.async_wait(
+    beast::bind_front_handler(&websocket_session::on_keepalive, shared_from_this()));
+}
+
+void websocket_session::on_keepalive(beast::error_code ec) {
+  // Cancelled, or the timer is the close's grace now.
+  if (ec || closing_ || !ws_.is_open())
+    return;
+  // As Beast did: a ping every tick; closed at a tick when nothing, not
+  // even a pong, came since the last one.
+  if (pinged_ && !heard_) {
+    // The pending read ends with an error and on_read reports the loss.
+    timed_out_ = true;
+    beast::get_lowest_layer(ws_).socket().close(ec);
+    return;
+  }
+  heard_ = false;
+  pinged_ = true;
+  if (!ping_in_flight_) {
+    ping_in_flight_ = true;
+    ws_.async_ping(
+      {}, [self = shared_from_this()](beast::error_code) { self->ping_in_flight_ = false; });
+  }
+  arm_keepalive();
 }
 
 void websocket_session::finish(close_kind why) {

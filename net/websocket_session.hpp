@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "net/admission.hpp"
+#include "net/connection_stream.hpp"
 #include "net/link.hpp"
 #include "net/server_context.hpp"
 #include "net/token_bucket.hpp"
@@ -69,7 +69,7 @@ class websocket_session : public client_link,
 public:
   /// `ticket` holds the connection's place in the per-IP and instance
   /// counts until the session ends.
-  websocket_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const server_context> ctx,
+  websocket_session(connection_socket socket, std::shared_ptr<const server_context> ctx,
                     auth::claims who, admission::ticket ticket = {});
   ~websocket_session() override;
 
@@ -99,8 +99,11 @@ private:
   void do_close();
   /// Reports the end of the socket to the actor, once.
   void finish(close_kind why);
+  /// Keep-alive: the next tick, IDLE_TIMEOUT/2 from now on a shared grid.
+  void arm_keepalive();
+  void on_keepalive(boost::beast::error_code ec);
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<connection_stream> ws_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<const server_context> ctx_;
   auth::claims who_;
@@ -114,7 +117,15 @@ private:
   bool closing_ = false;
   bool close_sent_ = false;
   boost::beast::websocket::close_reason close_reason_;
-  boost::asio::steady_timer close_timer_;
+  /// The keep-alive ticks while open, then the close's grace.
+  connection_timer timer_;
+  /// A frame (data or control) came since the last keep-alive tick.
+  bool heard_ = false;
+  /// A keep-alive tick pinged.
+  bool pinged_ = false;
+  bool ping_in_flight_ = false;
+  /// Closed for want of a pong.
+  bool timed_out_ = false;
   admission::ticket ticket_;
   token_bucket frames_;
   /// Frames refused since `refusals_since_` (steady ns), a one-second window.

@@ -223,6 +223,24 @@ TEST_CASE("an SDP is not bound by the id limit") {
   accepted(frame("webrtc.answer", R"({"session_id":"s","sdp":")" + sdp + "\"}"));
 }
 
+TEST_CASE("frames beyond the parser's own buffers are read whole: a long SDP, many fields") {
+  // The parse keeps its values in 16 KiB and its stacks in 4 KiB of its own
+  // before it takes more from the heap; these go well past both.
+  goring::protocol::frame_limits limits{1'000'000, 100};
+  auto big =
+    frame("webrtc.offer", R"({"session_id":"s-big","sdp":")" + std::string(300'000, 'v') + "\"}");
+  auto parsed = goring::protocol::parse_client_frame(big, limits);
+  REQUIRE(parsed.message);
+  CHECK(parsed.message->session_id == "s-big");
+  std::string fields;
+  for (int i = 0; i < 3'000; ++i)
+    fields += R"("f)" + std::to_string(i) + R"(":[)" + std::to_string(i) + "],";
+  CHECK(accepted(frame("call.end", "{" + fields + R"("session_id":"s-many"})")).session_id
+        == "s-many");
+  check_refused(frame("call.end", "{" + fields + R"("f7":1,"session_id":"s"})"),
+                "'f7' appears twice");
+}
+
 TEST_CASE("an SDP up to MAX_SDP_BYTES is accepted, one byte more is refused naming the limit") {
   goring::protocol::frame_limits limits{1000, 100};
   auto offer = [](std::size_t n) {
