@@ -18,7 +18,11 @@ import { WireClient, placeCall } from './lib/wire_client.mjs';
 import { WrtcPeer, exchangeBytes } from './lib/wrtc_peer.mjs';
 
 const TURN_SECRET = 'e2e_turn_secret';
-const SHORT_TTL = 3;
+// Short, yet long enough for a loaded machine to allocate with the second
+// credential before it expires: coturn refuses a username whose expiry has
+// passed, and that credential has at most TURN_TTL seconds left (goring
+// counts from the whole second) when the frame arrives.
+const SHORT_TTL = 4;
 
 let redis;
 let coturn;
