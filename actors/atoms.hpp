@@ -62,6 +62,8 @@ using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 /// (token_expired, generation): the token's lifetime is up, unless a
 /// refresh since (a newer generation) moved it.
 using token_expired_atom = caf::atom_constant<caf::atom("tokexpired")>;
+/// (ice_refresh): time to send fresh TURN credentials (ice.servers).
+using ice_refresh_atom = caf::atom_constant<caf::atom("icerefresh")>;
 
 // To the Redis bridge.
 using eval_atom = caf::atom_constant<caf::atom("eval")>;

@@ -10,6 +10,7 @@
 #include "actors/admin_json.hpp"
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
+#include "actors/ice_servers.hpp"
 #include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "redis/keys.hpp"
@@ -135,6 +136,16 @@ void refresh_token(connection_actor* self, const std::string& token) {
                   "user " << st.me.user_id << " refreshed its token (exp "
                           << (exp ? std::to_string(*exp) : std::string{"none"}) << ")");
   write(self, protocol::encode_refreshed(exp));
+}
+
+/// ice.servers: the STUN/TURN servers for the client's RTCPeerConnection.
+/// With TURN, fresh credentials follow at 80 % of TURN_TTL; the timer's
+/// message dies with the actor.
+void send_ice_servers(connection_actor* self) {
+  auto& config = self->state.ctx->config;
+  write(self, ice::encode_ice_servers(config, self->state.me.user_id, unix_now()));
+  if (ice::refreshes(config))
+    self->delayed_send(self, ice::refresh_interval(config), ice_refresh_atom::value);
 }
 
 void track_call(connection_actor* self, const std::string& session_id, const caf::actor& call) {
@@ -439,6 +450,9 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
   st.me = protocol::user_info{who.user_id, who.name, who.username};
   st.expires_at = who.expires_at;
   arm_expiry(self);
+  // The first frame on the connection, before call.resumed or anything else.
+  if (ice::enabled(ctx->config))
+    send_ice_servers(self);
   st.token = ctx->instance_id + "/" + std::to_string(ctx->next_connection_id++);
   ++ctx->live_connections;
   self->attach_functor([ctx] { --ctx->live_connections; });
@@ -535,6 +549,10 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
                       "user " << st.me.user_id << ": token expired; closing with 4001");
       // Like a kick: the user is gone until it connects with a new token.
       close(self, close_code::token_expired, "token expired", departure::hung_up);
+    },
+    [self](ice_refresh_atom) {
+      if (!self->state.closing)
+        send_ice_servers(self);
     },
     [self](kick_atom) {
       GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),

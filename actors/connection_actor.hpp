@@ -8,6 +8,8 @@
 ///   or an event from a local call actor.
 /// - (write, frame): a frame to write as it is.
 /// - (replaced), (shutdown): close with 4000 or 1001 and quit.
+/// - (ice_refresh): its own timer; sends ice.servers with fresh TURN
+///   credentials (the first one goes out when the actor starts).
 #pragma once
 
 #include <memory>

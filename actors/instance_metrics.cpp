@@ -44,6 +44,11 @@ instance_metrics& goring_metrics() {
                    "HTTP requests on the public port refused while being read, by reason: "
                    "header_too_large, body_too_large, handshake_timeout.",
                    {"reason"});
+    out->static_files =
+      &reg.counter("goring_static_requests_total",
+                   "GET/HEAD of the web client's files under WEB_ROOT, by result: served, "
+                   "not_found, refused.",
+                   {"result"});
     out->calls =
       &reg.counter("goring_calls_total", "Calls by outcome, counted where decided.", {"outcome"});
     out->call_setup =
@@ -135,7 +140,7 @@ std::string_view frame_type(std::string_view frame) {
   auto type = frame.substr(open + 1, close - open - 1);
   for (std::string_view known :
        {"call.ringing", "call.ring", "call.accepted", "call.rejected", "call.ended", "call.resumed",
-        "error", "webrtc.offer", "webrtc.answer", "webrtc.ice"})
+        "error", "webrtc.offer", "webrtc.answer", "webrtc.ice", "ice.servers"})
     if (type == known)
       return known;
   return "other";

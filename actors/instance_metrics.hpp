@@ -34,6 +34,9 @@ struct instance_metrics {
   /// HTTP requests on the public port refused before any routing:
   /// header_too_large (431), body_too_large (413), handshake_timeout.
   metrics::counter_family* http_refused = nullptr;
+  /// GET/HEAD under WEB_ROOT, by result: served, not_found, refused (an
+  /// unsafe path: traversal, a symlink out of the root, a file too big).
+  metrics::counter_family* static_files = nullptr;
 
   /// Frames sent to clients, by type; cached per type name.
   metrics::counter& sent_of(std::string_view type);

@@ -11,9 +11,6 @@ namespace goring::protocol {
 
 namespace {
 
-/// Ids longer than this are refused: no real user or session id is.
-constexpr std::size_t max_id_length = 256;
-
 using writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 /// The default parser recurses once per nesting level, so a frame of '['

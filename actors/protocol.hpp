@@ -10,6 +10,9 @@
 
 namespace goring::protocol {
 
+/// Ids longer than this are refused: no real user or session id is.
+inline constexpr std::size_t max_id_length = 256;
+
 /// Every way a client request can fail. `wire_code` gives the `error.code`
 /// string clients see; the numbering is also the CAF error code.
 enum class signal_error : uint8_t {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -138,6 +139,29 @@ bool apply_origins(settings& s, const std::string& value) {
   }
   s.allowed_origins = std::move(out);
   return true;
+}
+
+/// STUN_URLS / TURN_URLS: comma-separated URLs of one scheme family
+/// ("stun:"/"stuns:" or "turn:"/"turns:"), no empty items, no spaces or
+/// control characters; "" means none.
+std::function<bool(settings&, const std::string&)>
+ice_urls(std::vector<std::string> settings::*field, std::string scheme) {
+  return [=](settings& s, const std::string& value) {
+    std::vector<std::string> out;
+    for (auto& item : comma_list(value)) {
+      bool plain = item.rfind(scheme + ":", 0) == 0;
+      bool secure = item.rfind(scheme + "s:", 0) == 0;
+      auto rest = item.substr(item.find(':') + 1);
+      if ((!plain && !secure) || rest.empty())
+        return false;
+      for (unsigned char c : item)
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+          return false;
+      out.push_back(item);
+    }
+    s.*field = std::move(out);
+    return true;
+  };
 }
 
 const std::vector<setting_parser>& parsers() {
@@ -278,6 +302,28 @@ const std::vector<setting_parser>& parsers() {
     {{"MAX_HEADER_BYTES", "--max-header-bytes", "8192",
       "largest HTTP request line and headers (over it: 431)"},
      number(&settings::max_header_bytes, 1024, 1u << 20)},
+    {{"WEB_ROOT", "--web-root", "(empty)",
+      "directory of the web client served on the public port; must exist; empty: none"},
+     text(&settings::web_root)},
+    {{"STUN_URLS", "--stun-urls", "(empty)",
+      "comma-separated stun: URLs sent to clients in ice.servers"},
+     ice_urls(&settings::stun_urls, "stun")},
+    {{"TURN_URLS", "--turn-urls", "(empty)",
+      "comma-separated turn: URLs sent to clients in ice.servers with credentials; needs "
+      "TURN_SECRET"},
+     ice_urls(&settings::turn_urls, "turn")},
+    {{"TURN_SECRET", "--turn-secret", "(empty)",
+      "coturn static-auth-secret (use-auth-secret) the TURN credentials are made with"},
+     text(&settings::turn_secret)},
+    {{"TURN_TTL", "--turn-ttl", "3600",
+      "seconds the TURN credentials last; fresh ones are sent at 80 % of it"},
+     [](settings& s, const std::string& value) {
+       unsigned long long v = 0;
+       if (!parse_u64(value, 7 * 24 * 3600, v) || v < 1)
+         return false;
+       s.turn_ttl = std::chrono::seconds{v};
+       return true;
+     }},
   };
   return all;
 }
@@ -380,7 +426,25 @@ parse_result parse_settings(int argc, const char* const* argv, const char* const
   }
   if (result.values.server_id.empty())
     result.values.server_id = hostname();
+  result.error = settings_problem(result.values);
   return result;
+}
+
+std::string settings_problem(const settings& s) {
+  if (!s.turn_urls.empty() && s.turn_secret.empty())
+    return "TURN_URLS is set but TURN_SECRET is not: TURN servers need the shared secret their "
+           "credentials are made with";
+  if (s.turn_urls.empty() && !s.turn_secret.empty())
+    return "TURN_SECRET is set but TURN_URLS is not: set both, or neither";
+  if (!s.web_root.empty()) {
+    std::error_code ec;
+    auto status = std::filesystem::status(s.web_root, ec);
+    if (ec || !std::filesystem::exists(status))
+      return "WEB_ROOT " + s.web_root + " does not exist";
+    if (!std::filesystem::is_directory(status))
+      return "WEB_ROOT " + s.web_root + " is not a directory";
+  }
+  return {};
 }
 
 std::string help_text() {

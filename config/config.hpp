@@ -93,6 +93,20 @@ struct settings {
   std::chrono::milliseconds handshake_timeout{10'000};
   /// Largest HTTP request line and headers.
   std::size_t max_header_bytes = 8192;
+
+  // -- Web client and ICE servers (README: Web client, ICE servers). --
+  /// Directory whose files the public port serves (GET/HEAD of any path
+  /// but /ws, /health, /dev/token); empty: none.
+  std::string web_root;
+  /// STUN and TURN URLs sent to every client in ice.servers; both empty:
+  /// no ice.servers message at all.
+  std::vector<std::string> stun_urls;
+  std::vector<std::string> turn_urls;
+  /// The shared secret of coturn's `use-auth-secret` (REST API) scheme;
+  /// required with TURN_URLS.
+  std::string turn_secret;
+  /// Lifetime of the TURN credentials; fresh ones are sent at 80 % of it.
+  std::chrono::seconds turn_ttl{3600};
 };
 
 /// One documented setting, for --help and README.
@@ -114,6 +128,11 @@ struct parse_result {
 
 /// Reads the environment (through `getenv`) and then `argv`, flags winning.
 parse_result parse_settings(int argc, const char* const* argv, const char* const* envp);
+
+/// What makes settings unusable together (TURN_URLS without TURN_SECRET or
+/// the reverse, a WEB_ROOT that is no directory), or "". parse_settings
+/// returns it as its error.
+std::string settings_problem(const settings& s);
 
 /// The text of `goring --help`.
 std::string help_text();

@@ -5,8 +5,10 @@
 
 #include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
+#include "net/dev_token.hpp"
 #include "net/metrics.hpp"
 #include "net/origin_policy.hpp"
+#include "net/static_files.hpp"
 #include "net/token_source.hpp"
 #include "net/websocket_session.hpp"
 
@@ -255,7 +257,111 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     respond(req, http::status::upgrade_required, "WebSocket upgrade required\n");
     return;
   }
+  if (path == "/dev/token" && ctx_->config.dev_mode) {
+    mint_dev_token(req);
+    return;
+  }
+  // Outside development mode /dev/token is an unknown path, never a file.
+  if (!ctx_->config.web_root.empty() && path != "/health" && path != "/dev/token") {
+    serve_static(req, path);
+    return;
+  }
   respond(req, http::status::not_found, "not found\n");
+}
+
+void http_session::serve_static(const request& req, std::string_view path) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    auto res = std::make_shared<response>(http::status::method_not_allowed, req.version());
+    res->set(http::field::allow, "GET, HEAD");
+    res->set(http::field::content_type, "text/plain; charset=utf-8");
+    res->body() = "method not allowed: GET or HEAD\n";
+    res->prepare_payload();
+    send(req, std::move(res));
+    return;
+  }
+  auto file = static_files::load(ctx_->config.web_root, path);
+  if (!file.found) {
+    beast::error_code ignored;
+    // Probes for ../ and friends are worth seeing; a missing favicon is not.
+    if (file.refused)
+      GORING_LOG(info, "http",
+                 "static path refused from " << stream_.socket().remote_endpoint(ignored) << ": '"
+                                             << static_files::escaped(path)
+                                             << "': " << file.refusal);
+    else
+      GORING_LOG(debug, "http",
+                 "static path not found: '" << static_files::escaped(path)
+                                            << "': " << file.refusal);
+    goring_metrics().static_files->with({file.refused ? "refused" : "not_found"}).inc();
+    respond(req, http::status::not_found, "not found\n");
+    return;
+  }
+  goring_metrics().static_files->with({"served"}).inc();
+  auto res = std::make_shared<response>(http::status::ok, req.version());
+  res->set(http::field::content_type, file.content_type);
+  res->set(http::field::cache_control, "no-cache");
+  res->set("X-Content-Type-Options", "nosniff");
+  res->set("Referrer-Policy", "no-referrer");
+  if (static_files::is_html(file.content_type))
+    res->set("Content-Security-Policy", std::string{static_files::html_csp});
+  res->body() = std::move(file.body);
+  res->prepare_payload();
+  send(req, std::move(res));
+}
+
+void http_session::mint_dev_token(const request& req) {
+  beast::error_code ignored;
+  auto remote = stream_.socket().remote_endpoint(ignored);
+  auto json_answer = [&](http::status status, std::string body) {
+    respond(req, status, std::move(body), "application/json");
+  };
+  if (req.method() != http::verb::post) {
+    auto res = std::make_shared<response>(http::status::method_not_allowed, req.version());
+    res->set(http::field::allow, "POST");
+    res->set(http::field::content_type, "application/json");
+    res->body() = auth::encode_error_body("use POST");
+    res->prepare_payload();
+    send(req, std::move(res));
+    return;
+  }
+  // The same gates as an upgrade: other sites' pages, and floods.
+  if (auto origin = req.find(http::field::origin); origin != req.end()) {
+    std::string_view value{origin->value().data(), origin->value().size()};
+    if (!origin_allowed(ctx_->config.allowed_origins, value)) {
+      GORING_LOG(info, "http",
+                 "dev token refused from " << remote << ": origin '" << clipped(value)
+                                           << "' is not in ALLOWED_ORIGINS");
+      json_answer(
+        http::status::forbidden,
+        auth::encode_error_body("origin '" + std::string{clipped(value)} + "' is not allowed"));
+      return;
+    }
+  }
+  if (auto* gate = ctx_->admission_control.get();
+      gate && gate->check_ip(ticket_, steady_ns()) != admission::verdict::admitted) {
+    GORING_LOG(info, "http", "dev token refused from " << remote << ": over the per-IP limits");
+    refuse(req.version(), http::status::too_many_requests,
+           "too many requests from your address; retry later\n");
+    return;
+  }
+  if (auto why = auth::dev_token_unavailable(ctx_->config); !why.empty()) {
+    json_answer(http::status::not_implemented, auth::encode_error_body(why));
+    return;
+  }
+  auto parsed = auth::parse_dev_token_request(req.body());
+  if (!parsed.request) {
+    GORING_LOG(info, "http", "dev token refused from " << remote << ": " << parsed.error);
+    json_answer(http::status::bad_request, auth::encode_error_body(parsed.error));
+    return;
+  }
+  auto token = auth::mint_dev_token(ctx_->config, *parsed.request,
+                                    std::chrono::duration_cast<std::chrono::seconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+  // The user, never the token.
+  GORING_LOG(info, "http",
+             "dev token minted for user " << parsed.request->user_id << " from " << remote);
+  json_answer(http::status::ok, auth::encode_dev_token(token, parsed.request->user_id));
 }
 
 void http_session::upgrade(request req) {
@@ -338,11 +444,21 @@ void http_session::upgrade(request req) {
 void http_session::respond(const request& req, http::status status, std::string body,
                            std::string content_type) {
   auto res = std::make_shared<response>(status, req.version());
-  res->set(http::field::server, "goring");
   res->set(http::field::content_type, content_type);
-  res->keep_alive(req.keep_alive() && status != http::status::unauthorized);
   res->body() = std::move(body);
   res->prepare_payload();
+  send(req, std::move(res));
+}
+
+void http_session::send(const request& req, std::shared_ptr<response> res) {
+  res->set(http::field::server, "goring");
+  // HEAD: the length the GET would have, and no body (a body would be read
+  // as the start of the next response on a kept-alive connection).
+  if (req.method() == http::verb::head && !res->body().empty()) {
+    res->content_length(res->body().size());
+    res->body().clear();
+  }
+  res->keep_alive(req.keep_alive() && res->result() != http::status::unauthorized);
   http::async_write(stream_, *res,
                     [self = shared_from_this(), res](beast::error_code ec, std::size_t n) {
                       self->on_write(res->need_eof(), ec, n);

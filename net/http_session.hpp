@@ -1,6 +1,8 @@
-/// One HTTP connection on the public port: serves /health and upgrades
+/// One HTTP connection on the public port: serves /health, upgrades
 /// /ws?token=JWT to a WebSocket (401 without a valid token; 403, 429, 503
-/// when an origin or limit refuses it). The admin listener's routes too.
+/// when an origin or limit refuses it), mints development tokens on
+/// POST /dev/token (development mode only) and serves the files under
+/// WEB_ROOT (when set). The admin listener's routes too.
 #pragma once
 
 #include <memory>
@@ -31,6 +33,13 @@ private:
   void upgrade(request req);
   void respond(const request& req, boost::beast::http::status status, std::string body,
                std::string content_type = "text/plain; charset=utf-8");
+  /// Writes `res` (Server and keep-alive set here; no body for HEAD) and
+  /// reads the next request.
+  void send(const request& req, std::shared_ptr<response> res);
+  /// GET/HEAD of a file under WEB_ROOT; 405 for other methods.
+  void serve_static(const request& req, std::string_view path);
+  /// POST /dev/token: a development token for the user the body names.
+  void mint_dev_token(const request& req);
   void on_write(bool close, boost::beast::error_code ec, std::size_t bytes);
   /// Answers `status` and closes, reading (and dropping) what the client
   /// still sends for a moment, so it gets the answer rather than a reset.

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -338,4 +340,59 @@ TEST_CASE("ALLOWED_ORIGINS is a comma-separated list, normalized; a malformed en
   check_error({}, {"ALLOWED_ORIGINS=https://ok.example.com,example.com"}, "ALLOWED_ORIGINS");
   check_error({}, {"ALLOWED_ORIGINS=https://example.com/app"}, "ALLOWED_ORIGINS");
   check_error({"--allowed-origins=ftp//x"}, {}, "--allowed-origins");
+}
+
+TEST_CASE("web client and ICE settings default to off, TURN_TTL to an hour") {
+  auto s = parsed({});
+  CHECK(s.web_root.empty());
+  CHECK(s.stun_urls.empty());
+  CHECK(s.turn_urls.empty());
+  CHECK(s.turn_secret.empty());
+  CHECK(s.turn_ttl == 3600s);
+}
+
+TEST_CASE("STUN_URLS and TURN_URLS are comma-separated URLs of their scheme") {
+  auto s = parsed({}, {"STUN_URLS=stun:a:3478, stuns:b:5349",
+                       "TURN_URLS=turn:h:3478?transport=udp,turn:h:3478?transport=tcp",
+                       "TURN_SECRET=shh", "TURN_TTL=2"});
+  CHECK(s.stun_urls == strings{"stun:a:3478", "stuns:b:5349"});
+  CHECK(s.turn_urls == strings{"turn:h:3478?transport=udp", "turn:h:3478?transport=tcp"});
+  CHECK(s.turn_secret == "shh");
+  CHECK(s.turn_ttl == 2s);
+  auto f = parsed({"--turn-urls", "turns:t:5349", "--turn-secret=k", "--turn-ttl", "60"});
+  CHECK(f.turn_urls == strings{"turns:t:5349"});
+  check_error({}, {"STUN_URLS=turn:h:3478"}, "STUN_URLS");
+  check_error({}, {"STUN_URLS=stun:a,,stun:b"}, "STUN_URLS");
+  check_error({}, {"STUN_URLS=stun:"}, "STUN_URLS");
+  check_error({}, {"STUN_URLS=http://x"}, "STUN_URLS");
+  check_error({}, {"TURN_URLS=stun:h", "TURN_SECRET=k"}, "TURN_URLS");
+  check_error({}, {"TURN_URLS=turn:h\"x", "TURN_SECRET=k"}, "TURN_URLS");
+  check_error({}, {"TURN_URLS=turn:h x", "TURN_SECRET=k"}, "TURN_URLS");
+}
+
+TEST_CASE("TURN_TTL is whole seconds, at least 1") {
+  check_error({}, {"TURN_TTL=0"}, "TURN_TTL");
+  check_error({}, {"TURN_TTL=1.5"}, "TURN_TTL");
+  check_error({}, {"TURN_TTL=-1"}, "TURN_TTL");
+  check_error({}, {"TURN_TTL=1h"}, "TURN_TTL");
+  CHECK(parsed({}, {"TURN_TTL=1"}).turn_ttl == 1s);
+}
+
+TEST_CASE("TURN_URLS and TURN_SECRET go together") {
+  check_error({}, {"TURN_URLS=turn:h:3478"}, "TURN_SECRET is not");
+  check_error({}, {"TURN_SECRET=shh"}, "TURN_URLS is not");
+  check_error({"--turn-urls", "turn:h"}, {}, "TURN_SECRET");
+  // STUN alone needs no secret.
+  CHECK(parsed({}, {"STUN_URLS=stun:h"}).stun_urls == strings{"stun:h"});
+}
+
+TEST_CASE("WEB_ROOT must be an existing directory") {
+  auto dir = std::filesystem::temp_directory_path().string();
+  CHECK(parsed({}, {"WEB_ROOT=" + dir}).web_root == dir);
+  CHECK(parsed({"--web-root", dir}).web_root == dir);
+  check_error({}, {"WEB_ROOT=/nonexistent/goring/web"}, "does not exist");
+  auto file = dir + "/goring-config-test-file";
+  { std::ofstream{file} << "x"; }
+  check_error({}, {"WEB_ROOT=" + file}, "not a directory");
+  std::filesystem::remove(file);
 }

@@ -46,6 +46,25 @@ if [ -z "${JWT_SECRET:-}" ] && [ -z "${GORING_ENV:-}" ]; then
   esac
 fi
 
+# The web client (web/) is served from this checkout unless WEB_ROOT (or
+# --web-root) says otherwise.
+if [ -z "${WEB_ROOT:-}" ] && [ -d web ]; then
+  web_port="${PORT:-8080}"
+  custom_root=""
+  args=("$@")
+  for i in "${!args[@]}"; do
+    case "${args[$i]}" in
+      --port=*) web_port="${args[$i]#--port=}" ;;
+      --port) web_port="${args[$((i + 1))]:-$web_port}" ;;
+      --web-root | --web-root=*) custom_root=1 ;;
+    esac
+  done
+  if [ -z "$custom_root" ]; then
+    export WEB_ROOT="$PWD/web"
+    echo "run.sh: serving the web client from $WEB_ROOT: open http://localhost:$web_port/"
+  fi
+fi
+
 # In the foreground and not exec'd, so the EXIT trap stops the private Redis
 # after goring has drained (Ctrl-C reaches goring as SIGINT).
 ./build/goring ${dev_args[@]+"${dev_args[@]}"} "$@"
