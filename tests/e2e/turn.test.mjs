@@ -7,13 +7,13 @@
 // they connect, pass bytes, and getStats shows a relay pair on both sides.
 // A client whose credential was tampered with gets no relay candidate and
 // does not connect (coturn answers its Allocate with 401). With a short
-// TURN_TTL, a second ice.servers frame arrives with a later expiry before
-// the first expires, and its credentials work for a new connection.
+// TURN_TTL, a second ice.servers frame arrives with a later expiry, and its
+// credentials work for a new connection.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { artefactDir, sleep, startGoring, startRedis, stopAll, waitFor } from './lib/cluster.mjs';
-import { startCoturn, turnCredentials } from './lib/coturn.mjs';
+import { startCoturn } from './lib/coturn.mjs';
 import { WireClient, placeCall } from './lib/wire_client.mjs';
 import { WrtcPeer, exchangeBytes } from './lib/wrtc_peer.mjs';
 
@@ -59,19 +59,11 @@ async function connect(goring, userId) {
   return client;
 }
 
-// TODO(web-server): goring's ice.servers frame; until it lands, the same
-// payload computed here.
-const fakeTtl = new Map();
-async function nextIceServers(client, ttl = 600) {
-  const n = (fakeTtl.get(client) ?? 0) + 1;
-  fakeTtl.set(client, n);
-  if (n > 1) await sleep(ttl * 800);
-  const { username, credential } = turnCredentials(TURN_SECRET, client.userId, ttl);
-  return {
-    ice_servers: [{ urls: [`stun:127.0.0.1:${coturn.port}`] }, { urls: coturn.urls, username, credential }],
-    ttl,
-    expires_at: Number(username.split(':')[0]),
-  };
+/** The next ice.servers frame goring sent `client` (the first comes on connecting). */
+function nextIceServers(client, ttl = 600) {
+  // A refresh comes after 80 % of a short TURN_TTL; a long one only matters
+  // for the first frame, which comes at once.
+  return client.next('ice.servers', 5_000 + 1_000 * Math.min(ttl, 10));
 }
 
 /** Checks an ice.servers payload against the coturn and the REST scheme; returns its TURN entry. */
@@ -122,6 +114,8 @@ test('two peers forced through coturn with goring\'s credentials connect and pas
   const bob = await connect(g2, 'turn-bob');
   const aliceIce = await nextIceServers(alice);
   const bobIce = await nextIceServers(bob);
+  assert.equal(alice.received[0].type, 'ice.servers', 'ice.servers is the first frame');
+  assert.equal(bob.received[0].type, 'ice.servers', 'ice.servers is the first frame');
   checkIceServers(aliceIce, 'turn-alice', 600);
   const bobTurn = checkIceServers(bobIce, 'turn-bob', 600);
 
