@@ -255,15 +255,15 @@ async function httpStatus(url) {
 
 /**
  * A goring instance on free ports, in development mode (so /dev/token mints
- * tokens), with per-IP limits off (every test client is 127.0.0.1) and `env`
+ * tokens) unless `dev` is false, with per-IP limits off (every test client is 127.0.0.1) and `env`
  * on top. Resolves once GET /health answers 200.
  */
-export async function startGoring(dir, { redis, serverId = 'goring-1', env = {} }) {
+export async function startGoring(dir, { redis, serverId = 'goring-1', env = {}, dev = true }) {
   const port = await freePort();
   const adminPort = await freePort();
   const entry = startChild(
     `goring ${serverId}`,
-    [goringBinary, '--dev'],
+    dev ? [goringBinary, '--dev'] : [goringBinary],
     {
       PORT: String(port),
       ADMIN_PORT: String(adminPort),
