@@ -91,6 +91,28 @@ async function stopChild(entry, signal = 'SIGTERM', ms = 10_000) {
   return entry.code;
 }
 
+/**
+ * Any other process (coturn, say), tracked like redis and goring: its stdout
+ * and stderr go to `logPath`, stopAll stops it. Returns the tracking entry
+ * with `stop(signal)` and `logTail(lines)`.
+ */
+export function startProcess(name, argv, { env = {}, logPath }) {
+  const entry = startChild(name, argv, env, logPath);
+  return {
+    ...entry,
+    pid: entry.child.pid,
+    // The entry's own fields change when the process exits; read them there.
+    get exited() {
+      return entry.exited;
+    },
+    get code() {
+      return entry.code;
+    },
+    stop: (signal) => stopChild(entry, signal),
+    logTail: (lines) => logTail(entry, lines),
+  };
+}
+
 /** Stops every process this module started (goring first, then the rest). */
 export async function stopAll() {
   const all = [...children];
@@ -132,6 +154,73 @@ function redisPing(port) {
   });
 }
 
+/**
+ * Runs one command on the Redis at 127.0.0.1:port and resolves its reply:
+ * a string, an integer, null, or an array of those (RESP2). For checks of
+ * goring's keys; not a client library.
+ */
+export function redisCommand(port, ...args) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    sock.setTimeout(2_000, () => {
+      sock.destroy();
+      reject(new Error(`redis ${args[0]}: no reply in 2 s`));
+    });
+    sock.on('error', reject);
+    sock.on('connect', () => {
+      const parts = args.map((a) => Buffer.from(String(a)));
+      sock.write(`*${parts.length}\r\n`);
+      for (const p of parts) sock.write(Buffer.concat([Buffer.from(`$${p.length}\r\n`), p, Buffer.from('\r\n')]));
+    });
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      const parsed = parseResp(buf, 0);
+      if (!parsed) return; // incomplete
+      sock.end();
+      if (parsed.value instanceof Error) reject(parsed.value);
+      else resolve(parsed.value);
+    });
+  });
+}
+
+// One RESP2 value at buf[at]: {value, next}, or null when buf ends first.
+function parseResp(buf, at) {
+  const eol = buf.indexOf('\r\n', at);
+  if (eol < 0) return null;
+  const line = buf.toString('utf8', at + 1, eol);
+  const next = eol + 2;
+  switch (String.fromCharCode(buf[at])) {
+    case '+':
+      return { value: line, next };
+    case '-':
+      return { value: new Error(line), next };
+    case ':':
+      return { value: Number(line), next };
+    case '$': {
+      const len = Number(line);
+      if (len < 0) return { value: null, next };
+      if (buf.length < next + len + 2) return null;
+      return { value: buf.toString('utf8', next, next + len), next: next + len + 2 };
+    }
+    case '*': {
+      const n = Number(line);
+      if (n < 0) return { value: null, next };
+      const items = [];
+      let pos = next;
+      for (let i = 0; i < n; ++i) {
+        const item = parseResp(buf, pos);
+        if (!item) return null;
+        items.push(item.value);
+        pos = item.next;
+      }
+      return { value: items, next: pos };
+    }
+    default:
+      return { value: new Error(`unexpected RESP type ${line}`), next };
+  }
+}
+
 /** A private redis-server without persistence. */
 export async function startRedis(dir) {
   const port = await freePort();
@@ -145,7 +234,13 @@ export async function startRedis(dir) {
     if (entry.exited) throw new Error(`redis-server exited (${entry.code})`);
     return redisPing(port);
   });
-  return { ...entry, port, addr: `127.0.0.1:${port}`, stop: () => stopChild(entry) };
+  return {
+    ...entry,
+    port,
+    addr: `127.0.0.1:${port}`,
+    stop: () => stopChild(entry),
+    command: (...args) => redisCommand(port, ...args),
+  };
 }
 
 async function httpStatus(url) {
