@@ -15,16 +15,9 @@ secs="${5:-5}"
 ulimit -n 20000 2>/dev/null || true
 bench=build/tools/bench/goring-bench
 secret="ab-$(date +%s)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+. bench/lib.sh
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >/dev/null &
-pids+=($!)
-wait_port "$rport"
+start_redis
 
 start() { # binary id port -> pid
   PORT="$3" ADMIN_PORT=0 SERVER_ID="$2" REDIS_ADDR="127.0.0.1:$rport" JWT_SECRET="$secret" \

@@ -24,17 +24,10 @@ out="bench/results/callgrind-$what-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 bench=build/tools/bench/goring-bench
 secret="callgrind-$(date +%s)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. bench/lib.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 1 600); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >/dev/null &
-pids+=($!)
-wait_port "$rport"
+start_redis
 
 extra=()
 if [ "$what" = idle ]; then extra=(IDLE_TIMEOUT=4s); fi
@@ -47,13 +40,13 @@ env $(env_of cg-1 "$p1") valgrind --tool=callgrind --instr-atstart=no \
   --callgrind-out-file="$out/callgrind.out" build/goring >"$out/goring.log" 2>&1 &
 g1=$!
 pids+=("$g1")
-wait_port "$p1"
+wait_port "$p1" 600
 args=(--url "ws://127.0.0.1:$p1/ws")
 if [ "$what" = relay-2 ]; then
   p2=$(free_port)
   env $(env_of cg-2 "$p2") build/goring >"$out/goring-2.log" 2>&1 &
   pids+=($!)
-  wait_port "$p2"
+  wait_port "$p2" 600
   args+=(--url2 "ws://127.0.0.1:$p2/ws")
 fi
 case "$what" in

@@ -18,17 +18,10 @@ out="bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 bench=build/tools/bench/goring-bench
 secret="bench-$(date +%s)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+. bench/lib.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >/dev/null &
-pids+=($!)
-wait_port "$rport"
+start_redis
 
 start_goring() { # id port -> pid
   # Every benchmark client comes from 127.0.0.1, thousands of them, each

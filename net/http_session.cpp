@@ -8,6 +8,7 @@
 #include "net/dev_token.hpp"
 #include "net/metrics.hpp"
 #include "net/origin_policy.hpp"
+#include "net/percent_encoding.hpp"
 #include "net/static_files.hpp"
 #include "net/token_source.hpp"
 #include "net/websocket_session.hpp"
@@ -19,6 +20,8 @@ namespace http = beast::http;
 
 namespace {
 
+using net::hex_value;
+
 /// The admin listener's time for a request (or between keep-alive
 /// requests): scrapers keep connections open between scrapes.
 constexpr auto admin_request_timeout = std::chrono::seconds(30);
@@ -28,16 +31,6 @@ constexpr std::size_t body_limit = 4 * 1024;
 /// the socket closes (closing with unread bytes would reset the connection
 /// and could destroy the answer before the client reads it).
 constexpr auto linger = std::chrono::seconds(1);
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 std::string percent_decode(std::string_view text) {
   std::string out;

@@ -4,21 +4,15 @@
 #include <filesystem>
 #include <fstream>
 
+#include "net/percent_encoding.hpp"
+
 namespace goring::static_files {
 
 namespace fs = std::filesystem;
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+using net::hex_value;
 
 char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;

@@ -1,0 +1,21 @@
+# Shared by the bench/ scripts (sourced, not run): processes started here are
+# remembered in `pids` and stopped by PID when the script exits; ports come
+# free from the kernel; one private redis-server per run.
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# wait_port PORT [TENTHS]: until something listens on PORT (10 s unless told).
+wait_port() { for _ in $(seq 1 "${2:-100}"); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# start_redis [LOG]: a redis-server without persistence on a free port; sets
+# rport.
+start_redis() {
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning \
+    >"${1:-/dev/null}" 2>&1 &
+  pids+=($!)
+  wait_port "$rport"
+}
