@@ -43,8 +43,8 @@ public:
   }
 
   /// `text` copied into the value pool with a NUL after it, for ParseInsitu.
-  /// The padding keeps RapidJSON's 16-byte SIMD reads (RAPIDJSON_SSE2)
-  /// inside the copy.
+  /// The 16 bytes of padding would keep RapidJSON's 16-byte SIMD reads
+  /// inside the copy; those stay off (see CMakeLists.txt).
   char* copy_of(std::string_view text) {
     auto* copy = static_cast<char*>(values_.Malloc(text.size() + 1 + 16));
     std::memcpy(copy, text.data(), text.size());
