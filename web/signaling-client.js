@@ -633,7 +633,6 @@ export class SignalingClient {
         this._watchMedia(call);
         return;
       }
-      this._emit('onError', 'webrtc', 'the audio did not connect');
       this._hangUp('media_timeout');
     }, this._opts.mediaTimeoutMs ?? 30_000);
   }
