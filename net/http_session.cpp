@@ -295,8 +295,7 @@ void http_session::serve_static(const request& req, std::string_view path) {
   res->set(http::field::cache_control, "no-cache");
   res->set("X-Content-Type-Options", "nosniff");
   res->set("Referrer-Policy", "no-referrer");
-  if (static_files::is_html(file.content_type))
-    res->set("Content-Security-Policy", std::string{static_files::html_csp});
+  res->set("Content-Security-Policy", std::string{static_files::csp});
   res->body() = std::move(file.body);
   res->prepare_payload();
   send(req, std::move(res));

@@ -74,10 +74,6 @@ std::string_view content_type_of(std::string_view file_name) {
   return "application/octet-stream";
 }
 
-bool is_html(std::string_view content_type) {
-  return content_type.rfind("text/html", 0) == 0;
-}
-
 std::optional<std::string> relative_path(std::string_view url_path, std::string* why) {
   auto fail = [&](const char* reason) -> std::optional<std::string> {
     if (why != nullptr)
@@ -160,6 +156,7 @@ answer load(const std::string& root, std::string_view url_path) {
     return not_found("unreadable: " + ec.message());
   if (size > max_file_bytes)
     return refused("over " + std::to_string(max_file_bytes) + " bytes");
+  // Read on the caller's (IO) thread: bounded by max_file_bytes above.
   std::ifstream in{file, std::ios::binary};
   if (!in)
     return not_found("unreadable");

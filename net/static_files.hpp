@@ -13,18 +13,16 @@ namespace goring::static_files {
 /// Files bigger than this are refused: the web client's are a few KiB.
 inline constexpr std::size_t max_file_bytes = 1u << 20;
 
-/// The Content-Security-Policy of every HTML page: its own scripts and
-/// styles only, media from the microphone, WebSockets back to goring.
-inline constexpr std::string_view html_csp =
+/// The Content-Security-Policy of every static answer, not only HTML (an
+/// SVG opened on its own can run script too): its own scripts and styles
+/// only, media from the microphone, WebSockets back to goring.
+inline constexpr std::string_view csp =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
   "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
 /// The Content-Type of a file by its extension (case-insensitive);
 /// application/octet-stream for unknown ones.
 std::string_view content_type_of(std::string_view file_name);
-
-/// Whether `content_type` is HTML (and so gets html_csp).
-bool is_html(std::string_view content_type);
 
 /// The file a URL path (query already cut off) names, relative to the
 /// root: "/" -> "index.html", "/dir/" -> "dir/index.html", "/app.js" ->
@@ -47,7 +45,10 @@ struct answer {
   bool refused = false;
 };
 
-/// Reads the file `url_path` names under `root`, read afresh on every call.
+/// Reads the file `url_path` names under `root`, read afresh on every call,
+/// synchronously: http_session calls it on its IO thread, which blocks for
+/// the read of at most max_file_bytes from local disk (the web client's
+/// few small files; WEB_ROOT is not meant for large or slow storage).
 /// The file's canonical path (symlinks resolved) must lie inside the
 /// canonical root; a directory is served as its index.html; only regular
 /// files of at most max_file_bytes are.

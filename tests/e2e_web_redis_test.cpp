@@ -50,6 +50,8 @@ struct web_root {
     write("root/index.html", "<!doctype html><title>goring</title>");
     write("root/app.js", "console.log('v1');");
     write("root/docs/index.html", "docs");
+    write("root/logo.svg",
+          "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>");
     fs::create_symlink("../outside/secret.txt", root / "link-out.txt");
   }
   ~web_root() {
@@ -197,10 +199,10 @@ TEST_CASE("WEB_ROOT: files are served with their type and security headers, read
   CHECK(index.header("Cache-Control") == "no-cache");
   CHECK(index.header("X-Content-Type-Options") == "nosniff");
   CHECK(index.header("Referrer-Policy") == "no-referrer");
-  CHECK(index.header("Content-Security-Policy")
-        == "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-           "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
-           "frame-ancestors 'none'");
+  const std::string csp =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
+  CHECK(index.header("Content-Security-Policy") == csp);
   CHECK(exchange(port, "GET", "/index.html?v=2").body == index.body);
 
   auto app = exchange(port, "GET", "/app.js");
@@ -208,7 +210,13 @@ TEST_CASE("WEB_ROOT: files are served with their type and security headers, read
   CHECK(app.body == "console.log('v1');");
   CHECK(app.header("Content-Type") == "text/javascript; charset=utf-8");
   CHECK(app.header("X-Content-Type-Options") == "nosniff");
-  CHECK(app.header("Content-Security-Policy").empty());
+  // Every answer carries the CSP, not only HTML: an SVG opened on its own
+  // would run its script without it.
+  CHECK(app.header("Content-Security-Policy") == csp);
+  auto svg = exchange(port, "GET", "/logo.svg");
+  CHECK(svg.status == 200);
+  CHECK(svg.header("Content-Type") == "image/svg+xml");
+  CHECK(svg.header("Content-Security-Policy") == csp);
 
   // HEAD: the GET's headers and length, no body.
   auto head = exchange(port, "HEAD", "/app.js");
@@ -244,7 +252,7 @@ TEST_CASE("WEB_ROOT: files are served with their type and security headers, read
 
   auto missing = exchange(port, "GET", "/missing.js");
   CHECK(missing.status == 404);
-  CHECK(env.metric(static_metric("served")) == 8);
+  CHECK(env.metric(static_metric("served")) == 9);
   CHECK(env.metric(static_metric("not_found")) == 2);
 
   // /health and /ws keep their meaning.

@@ -1,7 +1,7 @@
 // The demo page: sign in, call a user id, answer, hang up, and see in plain
 // words what happens. All signaling is in signaling-client.js; this file
 // only draws it. Text from the network goes into the page as text only.
-import { SignalingClient, tokenExpiry } from './signaling-client.js';
+import { SignalingClient, tokenClaims, tokenExpiry } from './signaling-client.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -36,6 +36,7 @@ const ENDED = {
   internal_error: () => 'The server had a problem; please try again',
   rate_limited: () => 'Too many attempts; wait a moment and try again',
   media_failed: () => 'The call ended: your microphone could not be used',
+  media_timeout: () => 'The call ended: the audio could not be connected',
   not_resumed: () => 'The call ended while you were reconnecting',
   replaced: () => 'The call moved to your other tab or device',
   token_expired: () => 'The call ended: your sign-in expired',
@@ -61,6 +62,7 @@ const ERRORS = {
   webrtc: (m) => `The audio connection had a problem: ${m}`,
   token: (m) => `Your sign-in could not be renewed: ${m}`,
   connection: (m) => `Cannot reach the server: ${m}`,
+  not_connected: () => 'Not connected to the server right now; try again once it says Connected',
 };
 
 function errorText(code, message) {
@@ -91,6 +93,8 @@ function dropText(code) {
       return 'Too many messages were sent';
     case 1009:
       return 'A message was too big';
+    case 1011:
+      return 'The server could not take the connection';
     case 4001:
       return 'Your sign-in expired';
     default:
@@ -193,16 +197,13 @@ async function serverUrls() {
 }
 
 function userIdOf(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
-    return { id: String(claims.hash ?? ''), name: claims.name || claims.username || '' };
-  } catch {
-    return { id: '', name: '' };
-  }
+  const claims = tokenClaims(token) ?? {}; // UTF-8 names decoded as such
+  return { id: String(claims.hash ?? ''), name: String(claims.name || claims.username || '') };
 }
 
 async function start(newSignin) {
+  if (client) client.disconnect(); // never two clients
+  client = null;
   signin = newSignin;
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(signin));
   const who = userIdOf(signin.token);
@@ -279,24 +280,42 @@ function showTokenForm(text) {
 
 // ---- wiring ------------------------------------------------------------
 
-$('signin-form').addEventListener('submit', async (event) => {
+// One sign-in at a time: a second submit while the first waits for its
+// token would start a second client.
+let signingIn = false;
+
+async function signingInWith(buttonId, work) {
+  if (signingIn) return;
+  signingIn = true;
+  $(buttonId).disabled = true;
+  try {
+    await work();
+  } finally {
+    signingIn = false;
+    $(buttonId).disabled = false;
+  }
+}
+
+$('signin-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const userId = $('signin-user').value.trim();
   const name = $('signin-name').value.trim();
   if (!userId) return;
-  try {
-    const token = await devToken(userId, name);
-    if (token === null) {
-      showTokenForm('This server is not in development mode: it does not hand out tokens. Paste a token instead.');
-      return;
+  signingInWith('signin-submit', async () => {
+    try {
+      const token = await devToken(userId, name);
+      if (token === null) {
+        showTokenForm('This server is not in development mode: it does not hand out tokens. Paste a token instead.');
+        return;
+      }
+      await start({ token, userId, name, dev: true });
+    } catch (err) {
+      showMessage(`Could not sign in: ${err.message}`, 'signin');
     }
-    await start({ token, userId, name, dev: true });
-  } catch (err) {
-    showMessage(`Could not sign in: ${err.message}`, 'signin');
-  }
+  });
 });
 
-$('token-form').addEventListener('submit', async (event) => {
+$('token-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const token = $('token-input').value.trim();
   const exp = tokenExpiry(token);
@@ -308,7 +327,7 @@ $('token-form').addEventListener('submit', async (event) => {
     showMessage('That token has expired', 'signin');
     return;
   }
-  await start({ token, dev: false });
+  signingInWith('token-submit', () => start({ token, dev: false }));
 });
 
 $('show-token-form').addEventListener('click', () => showTokenForm(''));

@@ -41,8 +41,14 @@
  * - `iceTransportPolicy`: `'all'` (default) or `'relay'` (TURN only).
  * - `reconnect`: `false`, or `{ initialDelayMs: 500, maxDelayMs: 15000,
  *   factor: 2 }`; each delay gets up to half of it as random jitter.
+ * - `stableAfterMs`: how long a connection must stay up before the backoff
+ *   starts over from `initialDelayMs` (default 10000), so that a server that
+ *   accepts and then closes at once is not retried ever faster.
  * - `resumeTimeoutMs`: how long after reconnecting during a call to wait
  *   for `call.resumed` before the call counts as over (default 5000).
+ * - `mediaTimeoutMs`: how long an accepted call may go without its media
+ *   connecting: after one such wait the caller restarts ICE, after a second
+ *   the call ends as `media_timeout` (default 30000).
  * - any `on...` callback below.
  *
  * Callbacks (assign as properties or pass as options):
@@ -61,22 +67,27 @@
  *   `ended_by_user`, `no_answer`, `peer_disconnected`, `session_lost`), an
  *   error code when `call.start` was refused (`user_busy`, `user_offline`,
  *   ...), or a local one: `hangup` (you ended it), `declined` (you rejected
- *   it), `rejected` (the callee did), `media_failed`, `not_resumed` (it
- *   ended while you were away), `replaced`, `token_expired`, `disconnected`.
+ *   it), `rejected` (the callee did), `media_failed` (no microphone),
+ *   `media_timeout` (the audio never connected), `not_resumed` (it ended
+ *   while you were away), `replaced`, `token_expired`, `disconnected`.
  * - `onRemoteStream(stream)`
  * - `onResumed(call)`: the server handed the call back after a reconnect.
  * - `onError(code, message)`: server `error` frames, plus local codes
- *   `media` (no microphone), `webrtc` and `token`.
+ *   `not_connected` (a call method while the connection is down),
+ *   `connection`, `media` (no microphone), `webrtc` and `token`.
  * - `onTokenExpired()`: the token ran out (close 4001 or refused upgrade).
  * - `onTokenRefreshed(expiresAt)`: the server took the new token.
  * - `onIceServers(iceServers, payload)`: a new list came (`ice.servers`).
  *
  * Methods: `connect()`; `disconnect()` (for good; a call ends at once);
- * `startCall(calleeId)`; `acceptCall(sessionId?)`; `rejectCall(sessionId?)`;
- * `endCall()` (hangs up, or cancels a call still ringing; sent once the
- * call is back if the connection is down); `setToken(jwt)` (next
- * connections, and `auth.refresh` now when connected). Call methods return
- * false (and report `onError`) when they do not apply.
+ * `startCall(calleeId)` and `acceptCall(sessionId?)` (both need the
+ * connection: while it is down they return false and report
+ * `not_connected`); `rejectCall(sessionId?)` and `endCall()` (hangs up, or
+ * cancels a call still ringing): both end the call here at once and, if the
+ * connection is down, are sent once the server hands the call back;
+ * `setToken(jwt)` (next connections, and `auth.refresh` now when
+ * connected). Call methods return false (and report `onError`) when they do
+ * not apply.
  *
  * Read-only properties: `connectionState`, `callState`, `call` (a copy:
  * `{ sessionId, peerId, peerInfo, role, state }` or null), `peerConnection`,
@@ -86,19 +97,36 @@
 const DEFAULT_RECONNECT = { initialDelayMs: 500, maxDelayMs: 15_000, factor: 2 };
 /** Close codes after which reconnecting is pointless or unwanted. */
 const FINAL_CLOSE = new Set([4000, 4002]);
-/** Close codes that mean "you send too much or read too little": wait longer. */
-const SLOW_DOWN_CLOSE = new Set([1008, 1009, 1013]);
+/**
+ * Close codes that mean "you send too much or read too little" (1008, 1009,
+ * 1013) or "the server cannot take you now" (1011: registration failed,
+ * e.g. Redis is down): wait longer.
+ */
+const SLOW_DOWN_CLOSE = new Set([1008, 1009, 1011, 1013]);
+/**
+ * Close codes with which the server has ended the call already (README,
+ * "Close codes"): there is no call.resumed to wait for.
+ */
+const CALL_ENDED_CLOSE = new Set([1008, 1009, 1011, 1013]);
+/** The longest wait between token refreshes that gave no later `exp`. */
+const MAX_REFRESH_BACKOFF_MS = 60_000;
 
-/** The `exp` claim of a JWT (unix seconds), or null. Not a verification. */
-export function tokenExpiry(token) {
+/** The claims of a JWT (its middle part, UTF-8 JSON), or null. Not a verification. */
+export function tokenClaims(token) {
   try {
     const part = String(token).split('.')[1];
     const b64 = part.replace(/-/g, '+').replace(/_/g, '/');
     const json = JSON.parse(decodeBase64(b64 + '='.repeat((4 - (b64.length % 4)) % 4)));
-    return typeof json.exp === 'number' ? json.exp : null;
+    return json !== null && typeof json === 'object' ? json : null;
   } catch {
     return null;
   }
+}
+
+/** The `exp` claim of a JWT (unix seconds), or null. Not a verification. */
+export function tokenExpiry(token) {
+  const claims = tokenClaims(token);
+  return claims && typeof claims.exp === 'number' ? claims.exp : null;
 }
 
 function decodeBase64(b64) {
@@ -141,9 +169,11 @@ export class SignalingClient {
     this._ws = null;
     this._connectionState = 'idle';
     this._wanted = false; // connect() called and not disconnect()ed
-    this._attempt = 0;
+    this._attempt = 0; // reconnect attempts since a connection last stayed up
     this._reconnectTimer = null;
+    this._stableTimer = null;
     this._refreshTimer = null;
+    this._refreshFloorMs = 1000; // grows while refreshes bring no later exp
     this._resumeTimer = null;
 
     this._call = null; // { sessionId, peerId, peerInfo, role, state }
@@ -153,8 +183,16 @@ export class SignalingClient {
     this._remoteStream = null;
     this._pendingIce = [];
     this._pcQueue = Promise.resolve();
+    this._answerUnsent = false; // the last answer was made while the connection was down
+    this._mediaTimer = null;
+    this._mediaRestarts = 0;
+    // A call.start cancelled before its session id came: it is ended when
+    // it shows up (call.ringing, or call.resumed after a drop).
     this._cancelWhenRinging = false;
-    this._endOnResume = null; // session id to end once the server hands it back
+    this._cancelTimer = null;
+    // { sessionId, type }: call.end or call.reject to send once the server
+    // hands that call back (it was ended here while the connection was down).
+    this._sendOnResume = null;
     this._quietUntil = 0;
   }
 
@@ -195,6 +233,11 @@ export class SignalingClient {
     clearTimeout(this._reconnectTimer);
     this._reconnectTimer = null;
     clearTimeout(this._refreshTimer);
+    clearTimeout(this._stableTimer);
+    this._attempt = 0;
+    // The close frame ends everything server-side: nothing left to cancel.
+    this._clearCancel();
+    this._sendOnResume = null;
     this._endLocally('disconnected');
     const ws = this._ws;
     this._ws = null;
@@ -253,11 +296,22 @@ export class SignalingClient {
   _onOpen(ws) {
     if (ws !== this._ws) return;
     this._openedAt = Date.now();
-    this._attempt = 0;
+    // The backoff starts over only once this connection has stayed up: a
+    // server that upgrades and then closes at once (1011 while its Redis is
+    // down) must see ever longer waits, not a retry every half second.
+    clearTimeout(this._stableTimer);
+    this._stableTimer = setTimeout(() => {
+      this._stableTimer = null;
+      if (this._ws === ws) this._attempt = 0;
+    }, this._opts.stableAfterMs ?? 10_000);
     if (this._cancelWhenRinging) {
       // The cancelled call comes back as call.resumed (then it is ended) or
       // not at all.
-      setTimeout(() => (this._cancelWhenRinging = false), this._opts.resumeTimeoutMs ?? 5000);
+      clearTimeout(this._cancelTimer);
+      this._cancelTimer = setTimeout(() => {
+        this._cancelTimer = null;
+        this._cancelWhenRinging = false;
+      }, this._opts.resumeTimeoutMs ?? 5000);
     }
     this._setConnection('open', { url: this._urls[this._urlIndex % this._urls.length] });
     this._scheduleRefresh();
@@ -277,6 +331,8 @@ export class SignalingClient {
     this._detach(ws);
     this._ws = null;
     clearTimeout(this._refreshTimer);
+    clearTimeout(this._stableTimer);
+    this._stableTimer = null;
     const opened = this._openedAt !== undefined && this._openedAt !== null;
     this._openedAt = null;
     if (!this._wanted) return;
@@ -301,8 +357,14 @@ export class SignalingClient {
       this._setConnection('closed', { code, reason });
       return;
     }
-    if (this._call && (this._call.state === 'outgoing' || !this._call.sessionId)) {
-      // call.start's answer was lost with the connection.
+    if (this._call && CALL_ENDED_CLOSE.has(code)) {
+      // The server ended the call with this close: no call.resumed comes.
+      this._endLocally('disconnected');
+    } else if (this._call && (this._call.state === 'outgoing' || !this._call.sessionId)) {
+      // call.start's answer was lost with the connection. If the server got
+      // it, the call comes back as call.resumed: it is ended then, not
+      // taken up again.
+      this._setCancelWhenRinging();
       this._endLocally('disconnected');
     }
     this._scheduleReconnect(code, reason);
@@ -333,17 +395,33 @@ export class SignalingClient {
   _scheduleRefresh() {
     clearTimeout(this._refreshTimer);
     this._refreshTimer = null;
-    const exp = tokenExpiry(this._token);
+    const claims = tokenClaims(this._token);
+    const exp = claims && typeof claims.exp === 'number' ? claims.exp * 1000 : null;
     if (!this._opts.refreshToken || exp === null || !this._isOpen()) return;
-    const ahead = (this._opts.refreshAheadSeconds ?? 60) * 1000;
-    const inMs = Math.max(1000, exp * 1000 - Date.now() - ahead);
-    this._refreshTimer = setTimeout(() => this._refreshThen(() => {}), Math.min(inMs, 2 ** 31 - 1));
+    const now = Date.now();
+    // A token is refreshed `ahead` before exp, but no sooner than halfway
+    // through its lifetime (exp - iat): a token shorter-lived than `ahead`
+    // would otherwise be refreshed at once, and again, every second.
+    const iat = typeof claims.iat === 'number' ? claims.iat * 1000 : now;
+    const ahead = Math.min((this._opts.refreshAheadSeconds ?? 60) * 1000, Math.max(0, exp - iat) / 2);
+    const inMs = Math.max(this._refreshFloorMs, exp - now - ahead);
+    this._refreshTimer = setTimeout(() => {
+      this._refreshTimer = null;
+      this._refreshThen(() => {});
+    }, Math.min(inMs, 2 ** 31 - 1));
   }
 
   async _refreshThen(next) {
+    const before = tokenExpiry(this._token);
     try {
       const token = await this._opts.refreshToken();
       if (!token) throw new Error('refreshToken gave no token');
+      const after = tokenExpiry(token);
+      if (after !== null && after * 1000 <= Date.now()) throw new Error('refreshToken gave an expired token');
+      // A token service that hands back a token expiring no later (a cached
+      // one) is asked again ever more slowly; one that moves exp on, as usual.
+      const movedOn = before === null || after === null || after > before;
+      this._refreshFloorMs = movedOn ? 1000 : Math.min(this._refreshFloorMs * 2, MAX_REFRESH_BACKOFF_MS);
       this.setToken(token);
       next();
     } catch (err) {
@@ -351,6 +429,11 @@ export class SignalingClient {
       if (!this._isOpen()) {
         this._wanted = false;
         this._setConnection('closed', { code: 4001, reason: 'token expired' });
+      } else {
+        // Try again later; if exp passes first, the server closes with 4001
+        // and the refresh is tried once more before reconnecting.
+        this._refreshFloorMs = Math.min(this._refreshFloorMs * 2, MAX_REFRESH_BACKOFF_MS);
+        this._scheduleRefresh();
       }
     }
   }
@@ -396,13 +479,13 @@ export class SignalingClient {
         this._onResumed(p);
         break;
       case 'webrtc.offer':
-        if (this._isCurrent(p.session_id)) this._queue(() => this._onOffer(p.sdp));
+        if (this._isCurrent(p.session_id)) this._queue((call) => this._onOffer(call, p.sdp));
         break;
       case 'webrtc.answer':
-        if (this._isCurrent(p.session_id)) this._queue(() => this._onAnswer(p.sdp));
+        if (this._isCurrent(p.session_id)) this._queue((call) => this._onAnswer(call, p.sdp));
         break;
       case 'webrtc.ice':
-        if (this._isCurrent(p.session_id)) this._queue(() => this._onRemoteIce(p));
+        if (this._isCurrent(p.session_id)) this._queue((call) => this._onRemoteIce(call, p));
         break;
       case 'auth.refreshed':
         this._emit('onTokenRefreshed', p.expires_at ?? null);
@@ -439,7 +522,7 @@ export class SignalingClient {
       return;
     }
     if (this._cancelWhenRinging && !this._call) {
-      this._cancelWhenRinging = false; // the cancelled call.start was refused
+      this._clearCancel(); // the cancelled call.start was refused
       return;
     }
     // A hang-up crossing the peer's (or a ring timeout) is refused as
@@ -462,7 +545,7 @@ export class SignalingClient {
       return false;
     }
     if (!this._isOpen()) {
-      this._emit('onError', 'connection', 'not connected');
+      this._emit('onError', 'not_connected', 'not connected to the server; try again once the connection is back');
       return false;
     }
     this._call = { sessionId: null, peerId: String(calleeId), peerInfo: { user_id: String(calleeId) }, role: 'caller', state: 'outgoing' };
@@ -472,23 +555,34 @@ export class SignalingClient {
     return true;
   }
 
-  /** Accepts the ringing call (the current one when sessionId is left out). */
+  /**
+   * Accepts the ringing call (the current one when sessionId is left out).
+   * Needs the connection: while it is down the call keeps ringing here, and
+   * this returns false and reports `not_connected`.
+   */
   acceptCall(sessionId = this._call?.sessionId) {
     if (!this._call || this._call.state !== 'incoming' || this._call.sessionId !== sessionId) {
       this._emit('onError', 'invalid_state', 'no such incoming call');
       return false;
     }
-    this._send('call.accept', { session_id: sessionId });
-    this._call.state = 'accepted';
+    if (!this._send('call.accept', { session_id: sessionId })) {
+      this._emit('onError', 'not_connected', 'not connected to the server; accept again once the connection is back');
+      return false;
+    }
+    this._setAccepted(this._call);
     this._acquireMedia();
     this._emitState();
     return true;
   }
 
-  /** Rejects the ringing call (the current one when sessionId is left out). */
+  /**
+   * Rejects the ringing call (the current one when sessionId is left out).
+   * While the connection is down the call ends here at once and the
+   * rejection is sent when the server hands the call back.
+   */
   rejectCall(sessionId = this._call?.sessionId) {
     if (!sessionId) return false;
-    this._send('call.reject', { session_id: sessionId });
+    if (!this._send('call.reject', { session_id: sessionId })) this._sendOnResume = { sessionId, type: 'call.reject' };
     if (this._isCurrent(sessionId)) this._endLocally('declined');
     return true;
   }
@@ -501,10 +595,46 @@ export class SignalingClient {
   _hangUp(reason) {
     if (!this._call) return false;
     const { sessionId } = this._call;
-    if (!sessionId) this._cancelWhenRinging = true;
-    else if (!this._send('call.end', { session_id: sessionId })) this._endOnResume = sessionId;
+    if (!sessionId) this._setCancelWhenRinging();
+    else if (!this._send('call.end', { session_id: sessionId })) this._sendOnResume = { sessionId, type: 'call.end' };
     this._endLocally(reason);
     return true;
+  }
+
+  /** Cancels the call.start whose session id has not come yet, when it comes. */
+  _setCancelWhenRinging() {
+    this._clearCancel();
+    this._cancelWhenRinging = true;
+  }
+
+  _clearCancel() {
+    clearTimeout(this._cancelTimer);
+    this._cancelTimer = null;
+    this._cancelWhenRinging = false;
+  }
+
+  /** The call is accepted: media should connect within mediaTimeoutMs. */
+  _setAccepted(call) {
+    call.state = 'accepted';
+    this._mediaRestarts = 0;
+    this._watchMedia(call);
+  }
+
+  _watchMedia(call) {
+    clearTimeout(this._mediaTimer);
+    this._mediaTimer = setTimeout(() => {
+      this._mediaTimer = null;
+      if (this._call !== call || call.state === 'connected') return;
+      if (this._mediaRestarts === 0) {
+        // Something was lost (an offer, an answer, candidates) or ICE is
+        // stuck: the caller starts ICE over (the callee waits for its offer).
+        this._mediaRestarts += 1;
+        if (call.role === 'caller') this._queue(() => this._offer(call, true));
+        this._watchMedia(call);
+        return;
+      }
+      this._hangUp('media_timeout');
+    }, this._opts.mediaTimeoutMs ?? 30_000);
   }
 
   _isCurrent(sessionId) {
@@ -513,7 +643,7 @@ export class SignalingClient {
 
   _onRinging(p) {
     if (this._cancelWhenRinging && !this._call) {
-      this._cancelWhenRinging = false;
+      this._clearCancel();
       this._send('call.end', { session_id: p.session_id });
       return;
     }
@@ -538,57 +668,72 @@ export class SignalingClient {
 
   _onAccepted(p) {
     if (!this._isCurrent(p.session_id) || this._call.role !== 'caller') return;
-    this._call.state = 'accepted';
-    if (p.callee_info) this._call.peerInfo = p.callee_info;
+    const call = this._call;
+    this._setAccepted(call);
+    if (p.callee_info) call.peerInfo = p.callee_info;
     this._emit('onCallAccepted', p.session_id, p.callee_info ?? null);
     this._emitState();
-    this._queue(() => this._offer(false));
+    this._queue(() => this._offer(call, false));
   }
 
   _onResumed(p) {
     clearTimeout(this._resumeTimer);
-    if (this._endOnResume === p.session_id) {
-      this._endOnResume = null;
-      this._send('call.end', { session_id: p.session_id });
+    if (this._sendOnResume && this._sendOnResume.sessionId === p.session_id) {
+      // Ended here while the connection was down: say so now.
+      const { type } = this._sendOnResume;
+      this._sendOnResume = null;
+      this._send(type, { session_id: p.session_id });
       return;
     }
     if (this._cancelWhenRinging && !this._call && p.role === 'caller') {
-      this._cancelWhenRinging = false;
+      this._clearCancel();
       this._send('call.end', { session_id: p.session_id });
       return;
     }
     const accepted = p.state === 'accepted';
     const adopted = !this._isCurrent(p.session_id);
     if (adopted) {
-      // A call of this user that this client did not know (a new page or a
-      // takeover): take it up.
+      // A call of this user that this client did not know: it was taken
+      // over from another tab or device, or this client lost track of it
+      // in a drop. Take it up.
       if (this._call) this._endLocally('replaced');
-      const state = accepted ? 'accepted' : p.role === 'caller' ? 'ringing' : 'incoming';
+      const state = p.role === 'caller' ? 'ringing' : 'incoming';
       this._call = { sessionId: p.session_id, peerId: p.peer_id, peerInfo: { user_id: p.peer_id }, role: p.role, state };
-    } else if (accepted && this._call.state !== 'connected') {
-      this._call.state = 'accepted';
+      if (accepted) this._setAccepted(this._call);
+    } else if (accepted && this._call.state !== 'connected' && this._call.state !== 'accepted') {
+      this._setAccepted(this._call);
     }
+    const call = this._call;
     this._emit('onResumed', this.call);
     this._emitState();
     if (!accepted) {
-      if (adopted && this._call.state === 'incoming') this._emit('onIncomingCall', p.peer_id, p.session_id, this._call.peerInfo);
+      if (adopted && call.state === 'incoming') this._emit('onIncomingCall', p.peer_id, p.session_id, call.peerInfo);
       return;
     }
     this._acquireMedia();
     const pc = this._pc;
     if (!pc) {
       // The other side still has its old peer connection: offer a new one.
-      this._queue(() => this._offer(false));
+      this._queue(() => this._offer(call, false));
     } else if (!['connected', 'completed'].includes(pc.iceConnectionState)) {
-      // Candidates sent while we were away are lost: restart ICE (if both
-      // offer at once, the callee gives way).
-      this._queue(() => this._offer(true));
+      if (call.role === 'callee' && this._answerUnsent) {
+        // The answer was made while the connection was down: the caller
+        // still waits for it (with its candidates gathered so far).
+        this._queue(() => this._resendAnswer(call));
+      } else {
+        // An offer made while we were away (never sent) or candidates sent
+        // meanwhile are lost: offer again, restarting ICE (if both offer at
+        // once, the callee gives way).
+        this._queue(() => this._offer(call, true));
+      }
     }
   }
 
   /** Ends the call here, without telling the server. */
   _endLocally(reason, peerInfo) {
     clearTimeout(this._resumeTimer);
+    clearTimeout(this._mediaTimer);
+    this._mediaTimer = null;
     if (!this._call) return;
     this._quietUntil = Date.now() + 3000;
     const call = { ...this._call, state: 'ended', reason };
@@ -605,6 +750,7 @@ export class SignalingClient {
   _acquireMedia() {
     if (this._mediaPromise) return this._mediaPromise;
     const call = this._call;
+    if (!call) return Promise.resolve(null); // no microphone without a call
     this._mediaPromise = Promise.resolve()
       .then(() => this._getUserMedia())
       .then((stream) => {
@@ -625,25 +771,31 @@ export class SignalingClient {
     return this._mediaPromise;
   }
 
-  /** Runs peer connection steps one after another, in arrival order. */
+  /**
+   * Runs peer connection steps one after another, in arrival order. A step
+   * belongs to the call that was current when it was queued: it is given
+   * that call, and after each of its awaits bails out if that call is no
+   * longer the current one (it ended, and maybe another began meanwhile).
+   */
   _queue(step) {
     const call = this._call;
     this._pcQueue = this._pcQueue
-      .then(() => (this._call === call && call !== null ? step() : undefined))
+      .then(() => (this._call === call && call !== null ? step(call) : undefined))
       .catch((err) => {
         if (this._call === call) this._emit('onError', 'webrtc', err.message ?? String(err));
       });
   }
 
-  async _newPeerConnection() {
+  async _newPeerConnection(call) {
+    if (this._call !== call) return null;
     const stream = await this._acquireMedia();
-    if (!this._call) return null;
+    if (this._call !== call) return null; // a step left over from an ended call
     const config = { iceServers: this._iceServers };
     if (this._opts.iceTransportPolicy) config.iceTransportPolicy = this._opts.iceTransportPolicy;
     const pc = new this._RTCPeerConnection(config);
-    const call = this._call;
     this._pc = pc;
     this._pendingIce = [];
+    this._answerUnsent = false;
     pc.onicecandidate = (event) => {
       const c = event.candidate;
       if (!c || !c.candidate || this._call !== call) return; // end of candidates
@@ -666,11 +818,13 @@ export class SignalingClient {
       const up = state === 'connected' || state === 'completed';
       if (up && call.state !== 'connected') {
         call.state = 'connected';
+        clearTimeout(this._mediaTimer);
+        this._mediaTimer = null;
         this._emitState();
       } else if ((state === 'failed' || state === 'disconnected') && call.state === 'connected') {
-        call.state = 'accepted';
+        this._setAccepted(call);
         this._emitState();
-        if (state === 'failed' && call.role === 'caller') this._queue(() => this._offer(true));
+        if (state === 'failed' && call.role === 'caller') this._queue(() => this._offer(call, true));
       }
     };
     pc.onconnectionstatechange = onState;
@@ -680,48 +834,73 @@ export class SignalingClient {
     return pc;
   }
 
-  async _offer(iceRestart) {
-    const pc = this._pc ?? (await this._newPeerConnection());
-    if (!pc || pc.signalingState !== 'stable') return;
+  async _offer(call, iceRestart) {
+    const pc = this._pc ?? (await this._newPeerConnection(call));
+    if (!pc || this._call !== call) return;
+    if (pc.signalingState === 'have-local-offer') {
+      // An offer the peer never got (made while the connection was down, or
+      // lost with the peer's connection): start over with a new one.
+      await pc.setLocalDescription({ type: 'rollback' });
+      if (this._call !== call) return;
+    }
+    if (pc.signalingState !== 'stable') return;
     const offer = await pc.createOffer(iceRestart ? { iceRestart: true } : undefined);
+    if (this._call !== call) return;
     await pc.setLocalDescription(offer);
-    this._send('webrtc.offer', { session_id: this._call.sessionId, sdp: pc.localDescription.sdp });
+    if (this._call !== call) return;
+    // Not sent while the connection is down: the resume offers again.
+    this._send('webrtc.offer', { session_id: call.sessionId, sdp: pc.localDescription.sdp });
   }
 
-  async _onOffer(sdp) {
+  async _onOffer(call, sdp) {
     let pc = this._pc;
     if (pc && pc.signalingState === 'have-local-offer') {
       // Both offered at once: the callee gives way, the caller keeps its own.
-      if (this._call.role === 'caller') return;
+      if (call.role === 'caller') return;
       await pc.setLocalDescription({ type: 'rollback' });
+      if (this._call !== call) return;
     }
     if (pc && pc.remoteDescription && fingerprint(pc.remoteDescription.sdp) !== fingerprint(sdp)) {
-      // The peer started over with a new peer connection (it reloaded).
+      // The peer started over with a new peer connection (a takeover from
+      // another tab or device, or it lost track of the call in a drop).
       this._closePeerConnection();
       pc = null;
     }
-    pc = pc ?? (await this._newPeerConnection());
-    if (!pc) return;
+    pc = pc ?? (await this._newPeerConnection(call));
+    if (!pc || this._call !== call) return;
     await pc.setRemoteDescription({ type: 'offer', sdp });
+    if (this._call !== call) return;
     await this._flushIce(pc);
     const answer = await pc.createAnswer();
+    if (this._call !== call) return;
     await pc.setLocalDescription(answer);
-    this._send('webrtc.answer', { session_id: this._call.sessionId, sdp: pc.localDescription.sdp });
+    if (this._call !== call) return;
+    // Made while the connection is down: sent again on call.resumed.
+    this._answerUnsent = !this._send('webrtc.answer', { session_id: call.sessionId, sdp: pc.localDescription.sdp });
   }
 
-  async _onAnswer(sdp) {
+  async _resendAnswer(call) {
     const pc = this._pc;
-    if (!pc || pc.signalingState !== 'have-local-offer') return;
+    if (!pc || this._call !== call || !this._answerUnsent) return;
+    if (pc.signalingState !== 'stable' || pc.localDescription?.type !== 'answer') return;
+    this._answerUnsent = !this._send('webrtc.answer', { session_id: call.sessionId, sdp: pc.localDescription.sdp });
+  }
+
+  async _onAnswer(call, sdp) {
+    const pc = this._pc;
+    if (!pc || this._call !== call || pc.signalingState !== 'have-local-offer') return;
     await pc.setRemoteDescription({ type: 'answer', sdp });
+    if (this._call !== call) return;
     await this._flushIce(pc);
   }
 
-  async _onRemoteIce(p) {
+  async _onRemoteIce(call, p) {
     if (typeof p.candidate !== 'string' || p.candidate === '') return;
     const init = { candidate: p.candidate, sdpMid: p.sdpMid ?? null, sdpMLineIndex: p.sdpMLineIndex ?? null };
     // Chrome needs one of the two; m-line 0 is the audio of a 1:1 call.
     if (init.sdpMid === null && init.sdpMLineIndex === null) init.sdpMLineIndex = 0;
     const pc = this._pc;
+    if (this._call !== call) return;
     if (!pc || !pc.remoteDescription) {
       this._pendingIce.push(init);
       return;

@@ -129,3 +129,29 @@ test('outside development mode the page asks for a token, and a pasted one signs
     await production.stop();
   }
 });
+
+test('two quick clicks on Sign in open one connection; a name outside ASCII shows as typed', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const sockets = [];
+  page.on('websocket', (ws) => sockets.push(ws.url()));
+  try {
+    await page.goto(url);
+    await page.fill('[data-testid="signin-user"]', 'zoe');
+    await page.fill('[data-testid="signin-name"]', 'Zoë 山田');
+    // Both clicks land before the token comes back from /dev/token.
+    await page.evaluate(() => {
+      const button = document.querySelector('[data-testid="signin-submit"]');
+      button.click();
+      button.click();
+    });
+    await page.waitForSelector('[data-testid="connection-state"][data-state="open"]');
+    assert.equal(await page.textContent('[data-testid="me"]'), 'Zoë 山田 (zoe)');
+    // A second client would have opened its socket by now, or soon after:
+    // wait a moment for one that should not come.
+    await page.waitForTimeout(500);
+    assert.equal(sockets.length, 1, `one WebSocket: ${sockets.join(', ')}`);
+  } finally {
+    await context.close();
+  }
+});

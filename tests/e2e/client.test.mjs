@@ -212,3 +212,34 @@ test('tokens: refreshed ahead of exp with auth.refresh; without refreshToken, 40
     stale.client.disconnect();
   }
 });
+
+test('tokens: a token that runs out closes with 4001; refreshToken gets a new one and the client reconnects with it', async () => {
+  let expired = false;
+  const renew = newClient('k-renew', {
+    token: mintToken('k-renew', { ttlSeconds: 2 }),
+    // The token service is down until the token has run out: the refresh
+    // ahead of exp fails, so the server closes with 4001 (JWT_LEEWAY 0s).
+    refreshToken: async () => {
+      if (!expired) throw new Error('token service unavailable');
+      return mintToken('k-renew', { ttlSeconds: 3600 });
+    },
+  });
+  renew.client.onTokenExpired = () => {
+    expired = true;
+    renew.events.push({ name: 'onTokenExpired', args: [] });
+  };
+  try {
+    renew.client.connect();
+    await open(renew);
+    await renew.waitEvent('onConnectionChange', (s, d) => s === 'reconnecting' && d.code === 4001);
+    assert.ok(renew.seen('onTokenExpired'));
+    assert.ok(renew.seen('onError', (code) => code === 'token'), 'the refresh ahead of exp failed');
+    await waitFor('a second open', () => renew.events.filter((e) => e.name === 'onConnectionChange' && e.args[0] === 'open').length === 2);
+    // goring took the new token: the second upgrade succeeded.
+    assert.equal(renew.sockets.length, 2);
+    assert.equal(renew.client.connectionState, 'open');
+    assert.ok(!renew.seen('onConnectionChange', (s) => s === 'closed'), 'the client never stopped');
+  } finally {
+    renew.client.disconnect();
+  }
+});

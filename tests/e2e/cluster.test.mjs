@@ -90,6 +90,10 @@ test('instance 1 drains during a call: alice reconnects to instance 2, the call 
     await waitCallState(alice, 'connected');
     await waitCallState(bob, 'connected');
     const before = await receivesAudio(alice);
+    // Mark the page's peer connection, to know it again after the drain.
+    await alice.page.evaluate(() => {
+      window.peerConnectionBeforeDrain = window.goringDemo.peerConnection();
+    });
 
     // SIGTERM: goring closes every WebSocket with 1012 and exits.
     const code = await goring1.stop('SIGTERM');
@@ -99,8 +103,14 @@ test('instance 1 drains during a call: alice reconnects to instance 2, the call 
     );
     assert.equal(await waitConnection(alice, 'open'), 'Connected');
     await screenshot(alice, dir, 'resume-alice-after-drain');
-    // The peer connection was kept: audio keeps coming in.
+    // The peer connection was kept (the very same object, not a new one
+    // that happens to receive audio too), and audio keeps coming in on it.
     assert.equal(await waitCallState(alice, 'connected'), 'In a call with Bob');
+    assert.equal(
+      await alice.page.evaluate(() => window.goringDemo.peerConnection() === window.peerConnectionBeforeDrain),
+      true,
+      'the same RTCPeerConnection after the resume',
+    );
     await waitFor('more audio after the drain', async () => (await media(alice)).packetsReceived > before.packetsReceived);
     assert.equal(await waitCallState(bob, 'connected'), 'In a call with Alice');
 
