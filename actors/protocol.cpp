@@ -47,7 +47,8 @@ public:
   /// inside the copy; those stay off (see CMakeLists.txt).
   char* copy_of(std::string_view text) {
     auto* copy = static_cast<char*>(values_.Malloc(text.size() + 1 + 16));
-    std::memcpy(copy, text.data(), text.size());
+    if (!text.empty()) // an empty view may have no data() at all
+      std::memcpy(copy, text.data(), text.size());
     copy[text.size()] = '\0';
     return copy;
   }

@@ -146,26 +146,45 @@ goring_process::goring_process(const std::string& redis_addr, std::string server
       .string();
   std::ofstream{log_path_, std::ios::trunc}; // start from an empty log
 
-  std::map<std::string, std::string> env{
-    {"PORT", std::to_string(port_)}, {"BIND_ADDR", "127.0.0.1"}, {"REDIS_ADDR", redis_addr},
-    {"JWT_SECRET", test_jwt_secret}, {"SERVER_ID", server_id_},  {"LOG_LEVEL", "debug"},
-    {"ADMIN_PORT", std::to_string(admin_port_)},
-  };
-  // Every test connects from 127.0.0.1: to per-IP limits the whole suite
-  // would be one client. The tests of those limits set them.
-  env.emplace("UPGRADE_RATE_PER_IP", "0");
-  env.emplace("MAX_CONNECTIONS_PER_IP", "0");
-  for (auto& [key, value] : extra_env)
-    env[key] = value;
-  proc_ = child_process({GORING_BINARY}, env, log_path_);
+  // A free port can be taken by another test between free_port() and
+  // goring's bind: then goring logs "Address already in use" and exits, and
+  // it is started again on fresh ports (unless the test chose the ports).
+  bool own_ports = extra_env.count("PORT") == 0 && extra_env.count("ADMIN_PORT") == 0;
+  bool healthy = false;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt > 0) {
+      port_ = free_port();
+      admin_port_ = free_port();
+      std::ofstream{log_path_, std::ios::trunc};
+    }
+    std::map<std::string, std::string> env{
+      {"PORT", std::to_string(port_)},
+      {"BIND_ADDR", "127.0.0.1"},
+      {"REDIS_ADDR", redis_addr},
+      {"JWT_SECRET", test_jwt_secret},
+      {"SERVER_ID", server_id_},
+      {"LOG_LEVEL", "debug"},
+      {"ADMIN_PORT", std::to_string(admin_port_)},
+    };
+    // Every test connects from 127.0.0.1: to per-IP limits the whole suite
+    // would be one client. The tests of those limits set them.
+    env.emplace("UPGRADE_RATE_PER_IP", "0");
+    env.emplace("MAX_CONNECTIONS_PER_IP", "0");
+    for (auto& [key, value] : extra_env)
+      env[key] = value;
+    proc_ = child_process({GORING_BINARY}, env, log_path_);
 
-  bool healthy = wait_until(
-    [&] {
-      if (!proc_.running())
-        return true; // exited: stop waiting, fail below
-      return http_get(port_, "/health", std::chrono::milliseconds(500)).status == 200;
-    },
-    std::chrono::seconds(10));
+    healthy = wait_until(
+      [&] {
+        if (!proc_.running())
+          return true; // exited: stop waiting, fail below
+        return http_get(port_, "/health", std::chrono::milliseconds(500)).status == 200;
+      },
+      std::chrono::seconds(10));
+    if (proc_.running() || !own_ports
+        || log_tail(20).find("Address already in use") == std::string::npos)
+      break;
+  }
   bool up = healthy && proc_.running();
   if (!up) {
     std::cerr << "goring " << server_id_ << " did not become healthy; log " << log_path_ << ":\n"
