@@ -189,7 +189,7 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
 /// now. Away (no close frame, taken over, instance draining): the call goes
 /// on; call_check ends it if they are not back within RECONNECT_GRACE, and
 /// an actor left without local participants leaves that to the instances
-/// that still hold one.
+/// that still hold one (at its next check, or at once while draining).
 void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
   std::string user;
@@ -212,6 +212,11 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
     GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                     "call " << st.call.session_id << ": " << user
                             << " is away; the call waits for them");
+    // Unless this instance is draining: it takes no new connections, so
+    // nobody can join here any more, and waiting for the check would hold
+    // the drain open for up to CALL_CHECK_INTERVAL.
+    if (st.locals.empty() && st.ctx->draining.load())
+      finish(self);
     return;
   }
   end_call(self, user, true, caf::response_promise{});
@@ -333,6 +338,12 @@ caf::message_handler common_handlers(call_actor* self) {
       } else if (ev == protocol::event_type::rejected || ev == protocol::event_type::ended) {
         finish(self);
       }
+    },
+    [self](shutdown_atom) {
+      // The instance drains: an actor nobody here holds any more (its
+      // users went away before) need not wait for its check.
+      if (self->state.locals.empty())
+        finish(self);
     },
     [self](check_atom) {
       ++self->state.handled;
@@ -555,6 +566,8 @@ caf::behavior starting_behavior(call_actor* self) {
       self->monitor(conn);
     },
     [self](status_atom) { return status_json(self); },
+    // The start script's answer sees a caller who left.
+    [](shutdown_atom) {},
   };
 }
 

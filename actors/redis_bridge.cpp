@@ -758,6 +758,8 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
         if (conn)
           self->send(conn, shutdown_atom::value);
       }
+      for (auto& [id, call] : self->state.calls)
+        self->send(call, shutdown_atom::value);
     },
     [self](admin_atom, const std::string& method, const std::string& target) {
       return admin_request(self, method, target);

@@ -476,7 +476,10 @@ TEST_CASE("a second connection of a user takes over: the old one gets 4000 repla
 
 TEST_CASE("SIGTERM drains: readiness and new upgrades get 503, clients are closed with 1012, the "
           "presence keys and the heartbeat go, the calls stay, and the process exits 0") {
-  one_instance env;
+  // A grace and a check interval far beyond the 10 s stop() waits: the drain
+  // ends when its work is done, not when a call actor's next check or the
+  // grace comes.
+  one_instance env{{{"SHUTDOWN_GRACE", "30s"}, {"CALL_CHECK_INTERVAL", "60s"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   ws_client carol{"carol"};
@@ -524,6 +527,7 @@ TEST_CASE("SIGTERM drains: readiness and new upgrades get 503, clients are close
     CHECK(closed->code == 1012);
     CHECK(closed->reason == "service restart");
   }
+  // stop() gives up (-1) after 10 s, a third of SHUTDOWN_GRACE.
   CHECK(exit_code.get() == 0);
   CHECK(std::chrono::steady_clock::now() - started < 10s);
   auto left = env.keys_matching("ws:user:*");
@@ -534,4 +538,29 @@ TEST_CASE("SIGTERM drains: readiness and new upgrades get 503, clients are close
   CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
   CHECK(env.redis.run({"GET", keys::user_call("alice")}).str == session_id);
   CHECK(env.redis.run({"GET", keys::user_call("bob")}).str == session_id);
+}
+
+TEST_CASE("SIGTERM drains a call whose users dropped before without waiting for the call's "
+          "check, and the heartbeat still goes") {
+  one_instance env{{{"SHUTDOWN_GRACE", "30s"}, {"CALL_CHECK_INTERVAL", "60s"}}};
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+  // Gone without a close frame: away, so the call actor stays, holding nobody.
+  alice.drop();
+  bob.drop();
+  auto away = [&] {
+    auto log = env.log();
+    return log.find(": alice is away") != std::string::npos
+           && log.find(": bob is away") != std::string::npos;
+  };
+  REQUIRE(wait_until(away, 5s));
+  auto started = std::chrono::steady_clock::now();
+  // stop() gives up (-1) after 10 s, a third of SHUTDOWN_GRACE.
+  CHECK(env.goring.stop() == 0);
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+  CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
+  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
 }
