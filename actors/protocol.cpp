@@ -97,19 +97,67 @@ parse_result fail(std::string message) {
 }
 
 /// Quotes client text in an error message, cut short.
+/// The length of the valid UTF-8 sequence (RFC 3629: no overlongs, no
+/// surrogates, nothing above U+10FFFF) at the start of `text`, 0 if none.
+/// JSON escapes such as "\ud800" decode to surrogate bytes RapidJSON keeps;
+/// a browser's WebSocket fails the connection on such a text frame.
+std::size_t utf8_sequence(std::string_view text) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  auto c0 = byte(0);
+  if (c0 < 0x80)
+    return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c0 >= 0xC2 && c0 <= 0xDF) {
+    n = 2;
+  } else if (c0 >= 0xE0 && c0 <= 0xEF) {
+    n = 3;
+    lo = c0 == 0xE0 ? 0xA0 : 0x80;
+    hi = c0 == 0xED ? 0x9F : 0xBF;
+  } else if (c0 >= 0xF0 && c0 <= 0xF4) {
+    n = 4;
+    lo = c0 == 0xF0 ? 0x90 : 0x80;
+    hi = c0 == 0xF4 ? 0x8F : 0xBF;
+  } else {
+    return 0;
+  }
+  if (text.size() < n || byte(1) < lo || byte(1) > hi)
+    return 0;
+  for (std::size_t i = 2; i < n; ++i)
+    if (byte(i) < 0x80 || byte(i) > 0xBF)
+      return 0;
+  return n;
+}
+
+bool valid_utf8(std::string_view text) {
+  while (!text.empty()) {
+    auto n = utf8_sequence(text);
+    if (n == 0)
+      return false;
+    text.remove_prefix(n);
+  }
+  return true;
+}
+
+/// `text` for an error message: at most 64 bytes of it, whole characters
+/// only, each invalid UTF-8 byte shown as U+FFFD.
 std::string quoted(std::string_view text) {
   constexpr std::size_t max = 64;
   std::string out = "'";
-  if (text.size() > max) {
-    // Cut before a UTF-8 continuation byte, so the quote stays valid UTF-8.
-    auto cut = max;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
-      --cut;
-    out.append(text.substr(0, cut));
-    out.append("...");
-  } else {
-    out.append(text);
+  std::size_t taken = 0;
+  while (!text.empty() && taken < max) {
+    auto n = utf8_sequence(text);
+    if (n == 0) {
+      out.append("\xEF\xBF\xBD");
+      n = 1;
+    } else {
+      out.append(text.substr(0, n));
+    }
+    text.remove_prefix(n);
+    taken += n;
   }
+  if (!text.empty())
+    out.append("...");
   out.push_back('\'');
   return out;
 }
@@ -126,6 +174,8 @@ std::string required_string(const rapidjson::Value& payload, const char* name, s
     return std::string{"field '"} + name + "' must not be empty";
   if (it->value.GetStringLength() > max_length)
     return std::string{"field '"} + name + "' is too long";
+  if (!valid_utf8({it->value.GetString(), it->value.GetStringLength()}))
+    return std::string{"field '"} + name + "' is not valid Unicode (a lone surrogate escape?)";
   if (out != nullptr)
     out->assign(it->value.GetString(), it->value.GetStringLength());
   return {};

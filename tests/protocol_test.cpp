@@ -580,6 +580,22 @@ TEST_CASE("every control character is escaped wherever it falls in a long string
   }
 }
 
+TEST_CASE("ids that decode to lone surrogates are refused, and error texts stay valid UTF-8") {
+  auto r = goring::protocol::parse_client_frame(
+    R"({"type":"call.start","payload":{"callee_id":"bob\ude00"}})");
+  CHECK_FALSE(r.message.has_value());
+  CHECK(r.error == signal_error::invalid_message);
+  CHECK(r.error_message.find("valid Unicode") != std::string::npos);
+
+  auto unknown = goring::protocol::parse_client_frame(R"({"type":"x\ude00y","payload":{}})");
+  REQUIRE(unknown.error == signal_error::invalid_message);
+  auto frame = goring::protocol::encode_error(unknown.error, unknown.error_message);
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(frame.data(), frame.size());
+  CHECK_FALSE(doc.HasParseError());
+  CHECK(unknown.error_message.find("\xEF\xBF\xBD") != std::string::npos);
+}
+
 TEST_CASE("a client frame with a raw control character inside a string is refused") {
   for (int c : {0x01, 0x1a, 0x1e, 0x1f}) {
     for (std::size_t offset = 0; offset < 40; ++offset) {
