@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "actors/admin_json.hpp"
+#include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
 #include "actors/instance_metrics.hpp"
 #include "config/log.hpp"
@@ -154,6 +155,13 @@ void quit_if_stale(call_actor* self, const redis::call_outcome& out) {
 }
 
 caf::behavior accepted_behavior(call_actor* self);
+
+/// The ring timer goes through the alarm: a delayed_send would keep an
+/// ended call's actor in memory for the rest of RING_TIMEOUT.
+void arm_ring_timeout(call_actor* self) {
+  alarm::set(self->state.ctx->alarm, self, ring_timeout_atom::value,
+             self->state.ctx->config.ring_timeout, caf::make_message(ring_timeout_atom::value));
+}
 
 /// call.end by a participant, or their connection closing.
 void end_call(call_actor* self, const std::string& user, bool disconnect,
@@ -553,7 +561,7 @@ caf::behavior starting_behavior(call_actor* self) {
           self->send(caller_conn, write_atom::value,
                      protocol::encode_ringing(st.call.session_id, callee));
           notify(self, callee, protocol::encode_ring(st.call.session_id, st.call.caller_info));
-          self->delayed_send(self, st.ctx->config.ring_timeout, ring_timeout_atom::value);
+          arm_ring_timeout(self);
           self->delayed_send(self, check_period(st.ctx->config), check_atom::value);
           self->become(ringing_behavior(self));
           rp.deliver(true);
@@ -580,6 +588,7 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   st.created_ns = steady_ns();
   ++ctx->live_calls;
   self->attach_functor([ctx] { --ctx->live_calls; });
+  alarm::clear_on_exit(ctx->alarm, self);
   st.locals[local_user] = conn;
   self->monitor(conn);
   self->set_down_handler([self](const caf::down_msg& dm) { on_participant_down(self, dm); });
@@ -591,7 +600,7 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   // One ring timer per call: the caller's instance owns it (a crashed one
   // is covered by call_check).
   if (local_user == st.call.caller_id)
-    self->delayed_send(self, ctx->config.ring_timeout, ring_timeout_atom::value);
+    arm_ring_timeout(self);
   return ringing_behavior(self);
 }
 

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "actors/admin_json.hpp"
+#include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
 #include "actors/ice_servers.hpp"
@@ -154,7 +155,8 @@ void arm_expiry(connection_actor* self) {
     duration_cast<milliseconds>(*st.expires_at + st.ctx->config.jwt_leeway - system_clock::now());
   // A far-off exp is looked at again daily rather than armed in one go.
   auto wait = std::clamp(left, milliseconds{0}, milliseconds{hours{24}});
-  self->delayed_send(self, wait, token_expired_atom::value, st.expiry_generation);
+  alarm::set(st.ctx->alarm, self, token_expired_atom::value, wait,
+             caf::make_message(token_expired_atom::value, st.expiry_generation));
 }
 
 /// auth.refresh: a valid token of the same user replaces the one in force;
@@ -186,13 +188,13 @@ void refresh_token(connection_actor* self, const std::string& token) {
 }
 
 /// ice.servers: the STUN/TURN servers for the client's RTCPeerConnection.
-/// With TURN, fresh credentials follow at 80 % of TURN_TTL; the timer's
-/// message dies with the actor.
+/// With TURN, fresh credentials follow at 80 % of TURN_TTL.
 void send_ice_servers(connection_actor* self) {
   auto& config = self->state.ctx->config;
   write(self, ice::encode_ice_servers(config, self->state.me.user_id, unix_now()));
   if (ice::refreshes(config))
-    self->delayed_send(self, ice::refresh_interval(config), ice_refresh_atom::value);
+    alarm::set(self->state.ctx->alarm, self, ice_refresh_atom::value, ice::refresh_interval(config),
+               caf::make_message(ice_refresh_atom::value));
 }
 
 void track_call(connection_actor* self, const std::string& session_id, const caf::actor& call) {
@@ -614,6 +616,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
   st.token = ctx->instance_id + "/" + std::to_string(ctx->next_connection_id++);
   ++ctx->live_connections;
   self->attach_functor([ctx] { --ctx->live_connections; });
+  alarm::clear_on_exit(ctx->alarm, self);
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
     for (auto it = st.calls.begin(); it != st.calls.end();) {

@@ -19,6 +19,10 @@ struct instance_context {
   /// the nonce tells this run from an earlier run with the same SERVER_ID.
   std::string instance_id;
   caf::actor bridge;
+  /// Timers that do not keep a quit actor in memory (actors/alarm.hpp).
+  caf::actor alarm;
+  std::shared_ptr<std::atomic<std::size_t>> alarms_pending =
+    std::make_shared<std::atomic<std::size_t>>(0);
   /// Checks the tokens of auth.refresh, as the upgrade checks them.
   std::shared_ptr<const auth::jwt_verifier> verifier;
   std::atomic<uint64_t> next_connection_id{1};

@@ -3,6 +3,7 @@
 #include <random>
 #include <thread>
 
+#include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
 #include "actors/connection_actor.hpp"
 #include "actors/context.hpp"
@@ -43,6 +44,9 @@ void register_metrics(const context_ptr& ctx) {
   reg.counter_callback("goring_slow_consumer_disconnects_total",
                        "Clients closed (1013) for not reading their frames.",
                        [ctx] { return double(ctx->slow_consumers.load()); });
+  reg.gauge_callback("goring_alarms_pending",
+                     "Timers (token expiry, TURN refresh, ring timeout) waiting to fire.",
+                     [pending = ctx->alarms_pending] { return double(pending->load()); });
   reg.gauge_callback("goring_ready", "1 while the instance takes traffic (see /ready).",
                      [ctx] { return ctx->ready() ? 1.0 : 0.0; });
   reg.gauge_callback("goring_actors", "Live actors by kind.", {"kind"}, [ctx] {
@@ -84,6 +88,7 @@ struct actor_runtime::impl {
     // Actors that outlive a drain's grace must not hold the process.
     sys.await_actors_before_shutdown(false);
     register_metrics(ctx);
+    ctx->alarm = alarm::spawn(sys, ctx->alarms_pending);
     ctx->bridge = spawn_redis_bridge(sys, ctx, io);
   }
 };
@@ -96,6 +101,8 @@ actor_runtime::actor_runtime(const settings& config, boost::asio::io_context& io
 actor_runtime::~actor_runtime() {
   caf::anon_send_exit(impl_->ctx->bridge, caf::exit_reason::user_shutdown);
   impl_->ctx->bridge = nullptr;
+  caf::anon_send_exit(impl_->ctx->alarm, caf::exit_reason::user_shutdown);
+  impl_->ctx->alarm = nullptr;
 }
 
 std::shared_ptr<connection_port> actor_runtime::open_connection(std::weak_ptr<client_link> link,

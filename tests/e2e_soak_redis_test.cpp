@@ -97,6 +97,17 @@ void relay_both_ways(ws_client& a, ws_client& b, const std::string& session_id) 
   a.expect("webrtc.ice");
 }
 
+/// How much instance 1 may grow over the soak. Under AddressSanitizer RSS
+/// says little about leaks (LeakSanitizer checks those there): freed memory
+/// waits in a 16 MB quarantine (tools/sanitize-test.sh), every allocation
+/// gets redzones and shadow memory, and the stack depot never shrinks. There
+/// it climbs ~40 MB over the first 90 s of a soak and then stays flat.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double rss_allowance = 64e6;
+#else
+constexpr double rss_allowance = 32e6;
+#endif
+
 } // namespace
 
 TEST_CASE("soak: random call flows, drops, takeovers and a crash leave nothing behind") {
@@ -238,14 +249,15 @@ TEST_CASE("soak: random call flows, drops, takeovers and a crash leave nothing b
     CHECK(wait_until(
       [&] {
         return metric(*server, "goring_connections") == 0
-               && metric(*server, "goring_calls_active") == 0;
+               && metric(*server, "goring_calls_active") == 0
+               && metric(*server, "goring_alarms_pending") == 0;
       },
       std::chrono::seconds(10)));
   }
   auto rss_after = metric(*env.one, "process_resident_memory_bytes");
   MESSAGE("instance 1 RSS: " << rss_before / 1e6 << " MB before, " << rss_after / 1e6
                              << " MB after");
-  CHECK(rss_after < rss_before + 32e6);
+  CHECK(rss_after < rss_before + rss_allowance);
   CHECK(env.one->stop() == 0);
   CHECK(env.two->stop() == 0);
 }
