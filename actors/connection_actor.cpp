@@ -304,6 +304,9 @@ void relay(connection_actor* self, const caf::actor& call, const std::string& se
 
 /// Gets the instance's call actor for a session from the bridge, which
 /// joins this connection to it or spawns it, then runs `next` with it.
+/// Awaited: once joined, the call actor may hand the peer a route here, and
+/// the peer's direct relays must find the session tracked (they are dropped
+/// for a session this connection does not hold).
 template <class Next>
 void open_call(connection_actor* self, call_setup setup, Next next) {
   auto& st = self->state;
@@ -313,7 +316,7 @@ void open_call(connection_actor* self, call_setup setup, Next next) {
   self
     ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
               st.me.user_id, caf::actor{self})
-    .then(
+    .await(
       [self, session_id, next](caf::actor& call) mutable {
         track_call(self, session_id, call);
         next(call);
