@@ -100,10 +100,14 @@ TEST_CASE("why the alarm exists: CAF 0.17's delayed_send keeps a quit actor aliv
   fixture f;
   caf::actor_addr addr;
   {
-    auto a = f.sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
-      self->delayed_send(self, std::chrono::hours{1}, ping_atom::value);
-      return {[](ping_atom) {}};
-    });
+    // An argument, as everywhere: CAF 0.17 dereferences a null argument
+    // tuple for a function actor spawned with none (UBSan reports it).
+    auto a = f.sys.spawn(
+      [](caf::event_based_actor* self, std::chrono::hours delay) -> caf::behavior {
+        self->delayed_send(self, delay, ping_atom::value);
+        return {[](ping_atom) {}};
+      },
+      std::chrono::hours{1});
     addr = a.address();
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
