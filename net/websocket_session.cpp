@@ -24,6 +24,12 @@ bool is_normal_end(beast::error_code ec) {
 /// How long a close may take before the socket is simply dropped.
 constexpr auto close_grace = std::chrono::seconds(3);
 
+/// The first read of a message asks for this much buffer at most.
+constexpr std::size_t first_read_bytes = 512;
+
+/// A read buffer grown past this by a large message is freed after it.
+constexpr std::size_t kept_buffer_bytes = 2048;
+
 } // namespace
 
 websocket_session::websocket_session(connection_socket socket,
@@ -68,7 +74,7 @@ void websocket_session::on_accept(beast::error_code ec) {
     return;
   }
   beast::error_code ignored;
-  auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ignored);
+  auto remote = ws_.next_layer().remote_endpoint(ignored);
   port_ = ctx_->runtime->open_connection(std::weak_ptr<client_link>{shared_from_this()}, who_,
                                          remote.address().to_string() + ":"
                                            + std::to_string(remote.port()));
@@ -77,11 +83,16 @@ void websocket_session::on_accept(beast::error_code ec) {
 }
 
 void websocket_session::do_read() {
-  ws_.async_read(buffer_,
-                 beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+  // A message is read in pieces. The first asks for at most
+  // first_read_bytes, so the buffer a waiting read holds on every idle
+  // connection stays small (Beast's whole-message read asks for 1,536);
+  // ICE candidates fit in it, a longer SDP takes a few more reads.
+  auto limit = buffer_.size() == 0 ? first_read_bytes : 0;
+  ws_.async_read_some(buffer_, limit,
+                      beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
 }
 
-void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
+void websocket_session::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   if (ec) {
     // The socket is done: nothing left for the keep-alive (or the close's
     // grace) to do, and its wait would hold the session until it fires.
@@ -107,6 +118,10 @@ void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
     return;
   }
   heard_ = true;
+  if (!ws_.is_message_done()) {
+    do_read();
+    return;
+  }
   // After a policy close the actor is gone (port_ reset): what the client
   // still sends until the close handshake ends is dropped.
   if (port_ && !closing_ && within_rate()) {
@@ -115,7 +130,11 @@ void websocket_session::on_read(beast::error_code ec, std::size_t bytes) {
     else
       port_->binary_frame();
   }
-  buffer_.consume(bytes);
+  buffer_.clear();
+  // A large message (an SDP) grew the buffer: give it back rather than
+  // hold it for the rest of the connection.
+  if (buffer_.capacity() > kept_buffer_bytes)
+    buffer_.shrink_to_fit();
   do_read();
 }
 
@@ -234,7 +253,7 @@ void websocket_session::start_close(uint16_t code, std::string reason) {
   timer_.expires_after(close_grace); // the keep-alive ends here
   timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec)
-      beast::get_lowest_layer(self->ws_).socket().close(ec);
+      self->ws_.next_layer().close(ec);
   });
   if (!writing_)
     do_close();
@@ -275,7 +294,7 @@ void websocket_session::on_keepalive(beast::error_code ec) {
   if (pinged_ && !heard_) {
     // The pending read ends with an error and on_read reports the loss.
     timed_out_ = true;
-    beast::get_lowest_layer(ws_).socket().close(ec);
+    ws_.next_layer().close(ec);
     return;
   }
   heard_ = false;

@@ -103,7 +103,10 @@ private:
   void arm_keepalive();
   void on_keepalive(boost::beast::error_code ec);
 
-  boost::beast::websocket::stream<connection_stream> ws_;
+  /// Straight on the socket: Beast's basic_stream (timeouts and rate
+  /// limits per operation, which the keep-alive does here) cost ~700 bytes
+  /// and a layer of every read and write per connection.
+  boost::beast::websocket::stream<connection_socket> ws_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<const server_context> ctx_;
   auth::claims who_;
