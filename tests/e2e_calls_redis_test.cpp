@@ -146,6 +146,39 @@ TEST_CASE("offer, answer and ICE reach the peer unchanged in both directions") {
   bob.expect_nothing(200ms);
 }
 
+TEST_CASE("a long SDP in many frames reaches the peer whole, and the frames after it too") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice);
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+  // ~30 KB, under MAX_SDP_BYTES: several reads of goring's and several
+  // WebSocket frames from this client (Beast fragments at 4 KB).
+  auto long_sdp = [](const std::string& tag) {
+    std::string sdp = "v=0\\r\\n";
+    for (int line = 0; sdp.size() < 30'000; ++line)
+      sdp +=
+        "a=" + tag + "-" + std::to_string(line) + " 1 UDP 2122252543 127.0.0.1 9 typ host\\r\\n";
+    return sdp;
+  };
+  auto offer = R"({"session_id":")" + session_id + R"(","sdp":")" + long_sdp("offer") + R"("})";
+  auto ice = R"({"session_id":")" + session_id
+             + R"(","candidate":"candidate:1 1 UDP 2122252543 192.168.1.1 12345 typ host"})";
+  alice.send("webrtc.offer", offer);
+  alice.send("webrtc.ice", ice);
+  CHECK(bob.expect("webrtc.offer") == json::parse(offer));
+  CHECK(bob.expect("webrtc.ice") == json::parse(ice));
+
+  auto answer = R"({"session_id":")" + session_id + R"(","sdp":")" + long_sdp("answer") + R"("})";
+  bob.send("webrtc.ice", ice);
+  bob.send("webrtc.answer", answer);
+  bob.send("webrtc.ice", ice);
+  CHECK(alice.expect("webrtc.ice") == json::parse(ice));
+  CHECK(alice.expect("webrtc.answer") == json::parse(answer));
+  CHECK(alice.expect("webrtc.ice") == json::parse(ice));
+}
+
 TEST_CASE("caller hangs up an accepted call: the callee hears ended_by_user and the keys go") {
   one_instance env;
   ws_client alice{"alice"};
