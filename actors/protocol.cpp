@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <cstring>
+#include <new>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -47,6 +48,8 @@ public:
   /// inside the copy; those stay off (see CMakeLists.txt).
   char* copy_of(std::string_view text) {
     auto* copy = static_cast<char*>(values_.Malloc(text.size() + 1 + 16));
+    if (copy == nullptr) // a spill chunk the heap could not give
+      throw std::bad_alloc{};
     if (!text.empty()) // an empty view may have no data() at all
       std::memcpy(copy, text.data(), text.size());
     copy[text.size()] = '\0';
