@@ -1,6 +1,9 @@
 #include "net/admission.hpp"
 
+#include <arpa/inet.h>
+
 #include <chrono>
+#include <cstring>
 
 namespace goring {
 
@@ -13,6 +16,18 @@ int64_t now_ns() {
 }
 
 } // namespace
+
+std::string admission::client_key(const std::string& ip) {
+  unsigned char v6[16];
+  if (inet_pton(AF_INET6, ip.c_str(), v6) != 1)
+    return ip;
+  static constexpr unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char text[INET6_ADDRSTRLEN];
+  if (std::memcmp(v6, v4_mapped, sizeof(v4_mapped)) == 0)
+    return inet_ntop(AF_INET, v6 + 12, text, sizeof(text));
+  std::memset(v6 + 8, 0, 8);
+  return std::string{inet_ntop(AF_INET6, v6, text, sizeof(text))} + "/64";
+}
 
 admission::ticket::ticket(ticket&& other) noexcept
   : owner_(std::move(other.owner_)), ip_(std::move(other.ip_)), counted_ip_(other.counted_ip_),

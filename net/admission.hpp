@@ -67,6 +67,13 @@ public:
     bool holds_instance_slot_ = false;
   };
 
+  /// The name an address is counted under: an IPv4 address as it is (also
+  /// when IPv4-mapped), an IPv6 address by its /64 prefix, e.g.
+  /// "2001:db8:1:2::/64" (one subscriber usually holds a whole /64, and
+  /// counting its addresses one by one would let it spread over them).
+  /// Anything else as it is.
+  static std::string client_key(const std::string& ip);
+
   /// Made through std::make_shared: tickets keep their admission alive.
   explicit admission(limits l);
 

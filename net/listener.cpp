@@ -65,10 +65,8 @@ void listener::on_accept(boost::system::error_code ec, connection_socket socket)
   // (slowloris) count against their address too.
   admission::ticket ticket;
   if (ctx_->admission_control) {
-    auto remote = socket.remote_endpoint(ignored).address();
-    if (remote.is_v6() && remote.to_v6().is_v4_mapped())
-      remote = asio::ip::make_address_v4(asio::ip::v4_mapped, remote.to_v6());
-    ticket = ctx_->admission_control->connect(remote.to_string(), steady_ns());
+    auto remote = socket.remote_endpoint(ignored).address().to_string();
+    ticket = ctx_->admission_control->connect(admission::client_key(remote), steady_ns());
   }
   std::make_shared<http_session>(std::move(socket), ctx_, std::move(ticket))->run();
   do_accept();

@@ -79,6 +79,29 @@ TEST_CASE("admission counts connections per IP and flags the one over the limit"
   CHECK(gate->tracked_ips() == 2);
 }
 
+TEST_CASE("IPv4 clients count per address, IPv6 clients per /64 prefix") {
+  CHECK(admission::client_key("192.0.2.1") == "192.0.2.1");
+  CHECK(admission::client_key("::ffff:192.0.2.1") == "192.0.2.1");
+  CHECK(admission::client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64");
+  CHECK(admission::client_key("2001:db8:1:2::1") == "2001:db8:1:2::/64");
+  CHECK(admission::client_key("2001:db8:1:3::1") == "2001:db8:1:3::/64");
+  CHECK(admission::client_key("::1") == "::/64");
+  CHECK(admission::client_key("not an address") == "not an address");
+
+  // Two addresses of one /64 share its limit; the next /64 has its own.
+  auto gate = table(0, 0, 2, 0);
+  auto now = now_ns();
+  auto a = gate->connect(admission::client_key("2001:db8:1:2::1"), now);
+  auto b = gate->connect(admission::client_key("2001:db8:1:2::2"), now);
+  auto c = gate->connect(admission::client_key("2001:db8:1:2:ffff::9"), now);
+  auto elsewhere = gate->connect(admission::client_key("2001:db8:1:3::1"), now);
+  CHECK_FALSE(a.over_ip_limit());
+  CHECK_FALSE(b.over_ip_limit());
+  CHECK(c.over_ip_limit());
+  CHECK_FALSE(elsewhere.over_ip_limit());
+  CHECK(gate->tracked_ips() == 2);
+}
+
 TEST_CASE("admission limits upgrades per second per IP, whatever becomes of them") {
   auto gate = table(1, 2, 0, 0);
   auto now = now_ns();
