@@ -372,8 +372,9 @@ export class SignalingClient {
 
   _scheduleReconnect(code, reason) {
     if (!this._wanted) return;
-    // Drains and failed attempts move on to the next server.
-    if (code === 1012 || code === 1006 || code === 1001) this._urlIndex += 1;
+    // Drains, failed attempts and a server that cannot take us (1011: its
+    // Redis is down) move on to the next server.
+    if (code === 1012 || code === 1006 || code === 1001 || code === 1011) this._urlIndex += 1;
     const r = this._reconnect;
     let delay;
     if (code === 1012 && this._attempt === 0) {

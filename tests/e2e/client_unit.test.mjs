@@ -145,7 +145,7 @@ function newClient(options = {}) {
     (name) =>
     (...args) =>
       events.push({ name, args });
-  const client = new SignalingClient('ws://goring.test', options.token ?? token({ hash: 'alice' }), {
+  const client = new SignalingClient(options.urls ?? 'ws://goring.test', options.token ?? token({ hash: 'alice' }), {
     WebSocket: FakeWebSocket,
     RTCPeerConnection: FakePeerConnection,
     getUserMedia: () => new Promise((resolve) => pendingMic.push(resolve)),
@@ -228,6 +228,20 @@ test('a server that upgrades and closes with 1011 at once is retried ever more s
   const [, detail] = h.all('onConnectionChange').at(-1);
   assert.equal(detail.attempt, 1);
   assert.ok(detail.delayMs <= 500, `back to initialDelayMs: ${detail.delayMs}`);
+  h.client.disconnect();
+});
+
+test('a server that cannot take the client (1011) is left for the next URL; a drop (1006) too; the list wraps around', async () => {
+  const h = newClient({ urls: ['ws://one.test', 'ws://two.test'] });
+  connected(h);
+  assert.equal(new URL(h.ws().url).host, 'one.test');
+  h.ws().serverClose(1011, 'registration failed');
+  await advance(h.all('onConnectionChange').at(-1)[1].delayMs + 1, 250);
+  assert.equal(new URL(h.ws().url).host, 'two.test');
+  h.ws().open();
+  h.ws().serverClose(1006);
+  await advance(h.all('onConnectionChange').at(-1)[1].delayMs + 1, 250);
+  assert.equal(new URL(h.ws().url).host, 'one.test');
   h.client.disconnect();
 });
 
