@@ -689,10 +689,17 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
         return;
       char tag = payload[0];
       payload.erase(0, 1);
-      if (tag == protocol::signal_tag::event)
+      if (tag == protocol::signal_tag::event) {
         on_event(self, std::move(payload), hint);
-      else if (tag == protocol::signal_tag::relay)
+      } else if (tag == protocol::signal_tag::relay) {
+        // A relay for a call this connection is not in: sent to the user's
+        // channel just before the call ended (the peer's route pointed at
+        // this user while it was away), reaching its next connection. Not
+        // for this client, as the call actor drops relays after an end.
+        if (self->state.calls.empty())
+          return;
         write(self, std::move(payload));
+      }
     },
     [self](write_atom, std::string& frame) {
       ++self->state.handled;

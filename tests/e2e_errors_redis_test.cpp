@@ -251,6 +251,30 @@ TEST_CASE("someone outside the call may not relay to it, end it or accept it") {
   check_still_serves(carol);
 }
 
+TEST_CASE("a relay that reaches a user's channel after its call ended is not written to the user's "
+          "next connection") {
+  // What a peer's relay sent just before the end looks like when it arrives
+  // on the channel of a user who is in no call (now connected afresh).
+  one_instance env;
+  ws_client alice{"alice"};
+  env.join(alice);
+  auto stray = std::string{"R"}
+               + R"({"type":"webrtc.ice","payload":{"session_id":"00000000-0000-4000-8000-)"
+               + R"(000000000000","candidate":"candidate:1 1 UDP 1 127.0.0.1 9 typ host"}})";
+  CHECK(env.redis.run({"PUBLISH", keys::signal("alice"), stray}).integer == 1);
+  alice.expect_nothing(300ms);
+
+  // In a call, relays over the channel still arrive (what an instance
+  // publishes for a peer on another instance).
+  ws_client bob{"bob"};
+  env.join(bob);
+  auto session_id = connect_call(alice, bob);
+  auto ice = R"({"type":"webrtc.ice","payload":{"session_id":")" + session_id
+             + R"(","candidate":"candidate:1 1 UDP 1 127.0.0.1 9 typ host"}})";
+  CHECK(env.redis.run({"PUBLISH", keys::signal("alice"), "R" + ice}).integer == 1);
+  CHECK(alice.expect("webrtc.ice").str("session_id") == session_id);
+}
+
 TEST_CASE("the caller may not accept or reject its own call") {
   one_instance env;
   ws_client alice{"alice"};
