@@ -28,7 +28,8 @@ struct alarm_state {
   std::shared_ptr<std::atomic<std::size_t>> pending;
   std::map<alarm_key, alarm_entry> alarms;
   std::set<std::pair<clock::time_point, alarm_key>> by_due;
-  /// When the wake-up the actor sent itself is due, if one is on its way.
+  /// When the latest wake-up the actor sent itself is due, if one is on its
+  /// way.
   std::optional<clock::time_point> wake;
   static inline const char* name = "goring.alarm";
 };
@@ -44,19 +45,26 @@ void forget(alarm_actor* self, std::map<alarm_key, alarm_entry>::iterator it) {
   self->state.alarms.erase(it);
 }
 
-/// One delayed message to itself, for the earliest alarm: the only timer
-/// CAF holds, and it points at this actor, which lives as long as the
-/// instance.
+/// The longest the actor sleeps. A wake-up cannot be taken back once sent:
+/// when an earlier alarm comes, the later wake-up stays queued in CAF's
+/// clock until it is due. Capping the sleep keeps those few and short-lived
+/// (a 24 h token alarm would otherwise leave one per such event for a day).
+constexpr auto longest_sleep = std::chrono::seconds{60};
+
+/// One delayed message to itself, for the earliest alarm or within
+/// longest_sleep: the only timers CAF holds, and they point at this actor,
+/// which lives as long as the instance.
 void schedule_wake(alarm_actor* self) {
   auto& st = self->state;
   if (st.by_due.empty())
     return;
   auto first = st.by_due.begin()->first;
   if (st.wake && *st.wake <= first)
-    return;
-  st.wake = first;
-  auto delay = std::max(clock::duration::zero(), first - clock::now());
-  self->delayed_send(self, delay, tick_atom::value, first.time_since_epoch().count());
+    return; // a wake-up comes in time
+  auto now = clock::now();
+  auto at = std::max(now, std::min(first, now + longest_sleep));
+  st.wake = at;
+  self->delayed_send(self, at - now, tick_atom::value, at.time_since_epoch().count());
 }
 
 caf::behavior alarm_fn(alarm_actor* self, std::shared_ptr<std::atomic<std::size_t>> pending) {

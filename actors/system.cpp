@@ -71,10 +71,12 @@ caf::actor_system_config& configure(caf::actor_system_config& cfg, const setting
   // A worker with nothing to do then waits on a condition variable, waking
   // every relaxed-sleep-duration (10 ms by default) to try to steal: 100
   // wake-ups a second per worker with nothing to do, 40 % of the CPU of
-  // 15,000 idle connections (perf, bench/RESULTS.md). New work wakes a
-  // sleeping worker when it is enqueued; the timeout only bounds how long
-  // an idle worker leaves another's backlog alone.
-  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{250}});
+  // 15,000 idle connections (perf, bench/RESULTS.md). Work sent from outside
+  // CAF (I/O threads, the clock) wakes a sleeping worker at once; a message
+  // from one actor to another waits in the sender's worker queue, and the
+  // timeout bounds how long an idle worker leaves that backlog alone (a
+  // burst of pub/sub deliveries, say). 50 ms: a fifth of the wake-ups.
+  cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{50}});
   cfg.set("logger.verbosity", caf::atom("quiet"));
   return cfg;
 }
@@ -108,8 +110,8 @@ actor_runtime::actor_runtime(const settings& config, boost::asio::io_context& io
 actor_runtime::~actor_runtime() {
   caf::anon_send_exit(impl_->ctx->bridge, caf::exit_reason::user_shutdown);
   impl_->ctx->bridge = nullptr;
+  // The handle stays: actors still running read it.
   caf::anon_send_exit(impl_->ctx->alarm, caf::exit_reason::user_shutdown);
-  impl_->ctx->alarm = nullptr;
 }
 
 std::shared_ptr<connection_port> actor_runtime::open_connection(std::weak_ptr<client_link> link,

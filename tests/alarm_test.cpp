@@ -58,7 +58,7 @@ TEST_CASE("alarms arrive when due, earliest first") {
   fixture f;
   caf::scoped_actor observer{f.sys};
   auto a = f.sys.spawn(sleeper, f.alarm, caf::actor{observer});
-  observer->send(a, caf::atom("slow"), 60, 2);
+  observer->send(a, caf::atom("slow"), 500, 2);
   observer->send(a, caf::atom("fast"), 10, 1);
   CHECK(receive_tags(observer, 2) == std::vector<int>{1, 2});
   CHECK(eventually([&] { return f.pending->load() == 0; }));

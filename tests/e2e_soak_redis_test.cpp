@@ -102,7 +102,14 @@ void relay_both_ways(ws_client& a, ws_client& b, const std::string& session_id) 
 /// waits in a 16 MB quarantine (tools/sanitize-test.sh), every allocation
 /// gets redzones and shadow memory, and the stack depot never shrinks. There
 /// it climbs ~40 MB over the first 90 s of a soak and then stays flat.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) // gcc
+#define GORING_TEST_ASAN 1
+#elif defined(__has_feature) // clang
+#if __has_feature(address_sanitizer)
+#define GORING_TEST_ASAN 1
+#endif
+#endif
+#ifdef GORING_TEST_ASAN
 constexpr double rss_allowance = 64e6;
 #else
 constexpr double rss_allowance = 32e6;
