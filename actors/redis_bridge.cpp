@@ -540,11 +540,18 @@ caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_
     return cbs;
   };
   auto sub_cbs = link_callbacks(1);
+  auto named = [&](const char* role) {
+    auto named_where = where;
+    named_where.client_name = "goring:" + ctx->config.server_id + ":" + role;
+    return named_where;
+  };
   sub_cbs.on_message = [handle](const std::string& channel, const std::string& payload) {
     caf::anon_send(handle, pubsub_atom::value, channel, payload);
   };
-  st.commands = std::make_unique<redis::async_connection>(*io, where, link_callbacks(0));
-  st.subscriber = std::make_unique<redis::async_connection>(*io, where, std::move(sub_cbs));
+  st.commands =
+    std::make_unique<redis::async_connection>(*io, named("commands"), link_callbacks(0));
+  st.subscriber =
+    std::make_unique<redis::async_connection>(*io, named("subscriber"), std::move(sub_cbs));
   st.commands->start();
   st.subscriber->start();
   self->delayed_send(self, ctx->config.presence_ttl / 3, refresh_atom::value);

@@ -303,6 +303,15 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
   }
 
   void logged_in() {
+    if (!where_.client_name.empty()) {
+      // No callback: an error (a proxy without CLIENT) changes nothing. Sent
+      // before any SUBSCRIBE, so its reply comes before pub/sub replies.
+      std::string name = where_.client_name;
+      for (auto& c : name)
+        if (c <= ' ' || c > '~')
+          c = '_';
+      send_argv(ac_, nullptr, nullptr, {"CLIENT", "SETNAME", std::move(name)});
+    }
     connected_ = true;
     backoff_ = first_backoff;
     connect_timer_.cancel();

@@ -21,6 +21,10 @@ struct endpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
   std::string password;
+  /// CLIENT SETNAME after logging in, so CLIENT LIST shows whose connection
+  /// it is; empty: no name. Characters Redis refuses (spaces, controls)
+  /// become '_'.
+  std::string client_name;
 };
 
 /// Called once for every command with its reply (or an error reply).

@@ -91,12 +91,11 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 
-/// The ids of the connections Redis counts as subscribers (CLIENT LIST:
-/// flag P, or a subscription count above 0).
-std::set<std::string> subscriber_ids(redis_server& redis) {
+/// The fields of each connection in CLIENT LIST, one map per connection.
+std::vector<std::map<std::string, std::string>> client_list(redis_server& redis) {
   auto list = redis.run({"CLIENT", "LIST"});
   REQUIRE(list.type == reply_kind::string);
-  std::set<std::string> ids;
+  std::vector<std::map<std::string, std::string>> clients;
   std::istringstream lines{list.str};
   std::string line;
   while (std::getline(lines, line)) {
@@ -108,12 +107,31 @@ std::set<std::string> subscriber_ids(redis_server& redis) {
       if (eq != std::string::npos)
         fields[word.substr(0, eq)] = word.substr(eq + 1);
     }
+    clients.push_back(std::move(fields));
+  }
+  return clients;
+}
+
+/// The ids of the connections Redis counts as subscribers (CLIENT LIST:
+/// flag P, or a subscription count above 0).
+std::set<std::string> subscriber_ids(redis_server& redis) {
+  std::set<std::string> ids;
+  for (auto& fields : client_list(redis)) {
     bool subscribed = fields["flags"].find('P') != std::string::npos
                       || (!fields["sub"].empty() && fields["sub"] != "0");
     if (subscribed)
       ids.insert(fields["id"]);
   }
   return ids;
+}
+
+/// The id of the connection named `name` (goring names its connections
+/// goring:<server id>:commands and goring:<server id>:subscriber), or "".
+std::string client_id_named(redis_server& redis, const std::string& name) {
+  for (auto& fields : client_list(redis))
+    if (fields["name"] == name)
+      return fields["id"];
+  return {};
 }
 
 /// How many connections subscribe to `channel` (PUBSUB NUMSUB).
@@ -337,7 +355,6 @@ TEST_CASE("a killed subscriber connection resubscribes by itself and cross-insta
           "recover") {
   redis_server redis;
   goring_process east(redis.addr(), "goring-east", fast_settings());
-  auto east_subscribers = subscriber_ids(redis);
   goring_process west(redis.addr(), "goring-west", fast_settings());
   ws_client alice{"alice"};
   ws_client bob{"bob"};
@@ -346,23 +363,34 @@ TEST_CASE("a killed subscriber connection resubscribes by itself and cross-insta
   auto session_id = connect_call(alice, bob);
   relay_ice(alice, bob, session_id, "1");
 
-  // west's subscriber is the one that east did not have.
-  std::vector<std::string> west_subscribers;
-  for (auto& id : subscriber_ids(redis))
-    if (east_subscribers.count(id) == 0)
-      west_subscribers.push_back(id);
-  REQUIRE(west_subscribers.size() == 1);
+  // goring names its Redis connections: west's subscriber is found by name.
+  std::string west_subscriber;
+  REQUIRE(wait_until(
+    [&] {
+      return !(west_subscriber = client_id_named(redis, "goring:goring-west:subscriber")).empty();
+    },
+    2s));
+  CHECK(subscriber_ids(redis).count(west_subscriber) == 1);
+  CHECK(!client_id_named(redis, "goring:goring-west:commands").empty());
+  CHECK(!client_id_named(redis, "goring:goring-east:subscriber").empty());
   REQUIRE(subscribers_of(redis, keys::signal("bob")) == 1);
   auto errors_before = metric(west, "goring_redis_errors_total");
 
-  auto killed = redis.run({"CLIENT", "KILL", "ID", west_subscribers[0]});
+  auto killed = redis.run({"CLIENT", "KILL", "ID", west_subscriber});
   REQUIRE(killed.type == reply_kind::integer);
   REQUIRE(killed.integer == 1);
   auto at = clock_type::now();
   CHECK(wait_until([&] { return subscribers_of(redis, keys::signal("bob")) == 1; },
                    2 * probe_interval));
   MESSAGE("ws:signal:bob subscribed again ", since(at).count(), " ms after the kill");
-  CHECK(subscriber_ids(redis).count(west_subscribers[0]) == 0);
+  CHECK(subscriber_ids(redis).count(west_subscriber) == 0);
+  // The new subscriber connection has its name again.
+  CHECK(wait_until(
+    [&] {
+      auto id = client_id_named(redis, "goring:goring-west:subscriber");
+      return !id.empty() && id != west_subscriber;
+    },
+    2s));
   CHECK(wait_until([&] { return is_ready(west); }, 2 * probe_interval));
   CHECK(metric(west, "goring_redis_errors_total") > errors_before);
 
