@@ -34,6 +34,11 @@ struct instance_context {
   /// The last pub/sub probe came back (false until the first one does).
   std::atomic<bool> probe_ok{false};
   std::atomic<bool> draining{false};
+  /// The name of an actor the instance cannot work without (the Redis
+  /// bridge, the alarm) that stopped before shutdown; null while all live.
+  /// Nothing restarts them: the process is broken, /health says so, and the
+  /// orchestrator restarts it (watch_essential below).
+  std::atomic<const char*> stopped_actor{nullptr};
   /// "host:port" of the admin listener, published in the heartbeat.
   std::string admin_addr;
   long long started_at = 0;
@@ -49,9 +54,11 @@ struct instance_context {
     redis_errors.fetch_add(1, std::memory_order_relaxed);
   }
 
-  /// Ready for traffic: Redis works, pub/sub delivers, not draining.
+  /// Ready for traffic: Redis works, pub/sub delivers, not draining, and
+  /// no essential actor stopped.
   bool ready() const {
-    return redis_healthy.load() && probe_ok.load() && !draining.load();
+    return redis_healthy.load() && probe_ok.load() && !draining.load()
+           && stopped_actor.load() == nullptr;
   }
 };
 
@@ -62,6 +69,11 @@ using context_ptr = std::shared_ptr<instance_context>;
 inline std::chrono::milliseconds ended_ttl(const settings& s) {
   return std::min(s.session_ttl, std::chrono::milliseconds{60'000});
 }
+
+/// Watches an actor the instance cannot work without: if it stops for any
+/// reason but user_shutdown (the runtime's own shutdown), `ctx->stopped_actor`
+/// becomes `name` (a string literal) and an error is logged.
+void watch_essential(const caf::actor& essential, const context_ptr& ctx, const char* name);
 
 /// Unix time in seconds, as stored in session hashes.
 long long unix_now();

@@ -517,7 +517,8 @@ caf::response_promise admin_request(bridge_actor* self, const std::string& metho
 caf::behavior redis_bridge(bridge_actor* self, context_ptr ctx, boost::asio::io_context* io) {
   auto& st = self->state;
   st.ctx = ctx;
-  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port, ctx->config.redis_password};
+  redis::endpoint where{ctx->config.redis_host, ctx->config.redis_port, ctx->config.redis_password,
+                        /*client_name=*/{}};
   auto handle = caf::actor{self};
   // Health is the conjunction of both links; the flags are only touched on
   // the connections' strands, the result read by /health.

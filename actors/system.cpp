@@ -20,6 +20,23 @@ long long unix_now() {
     .count();
 }
 
+void watch_essential(const caf::actor& essential, const context_ptr& ctx, const char* name) {
+  // A weak reference: ctx holds the actor's handle.
+  essential->attach_functor(
+    [weak = std::weak_ptr<instance_context>{ctx}, name](const caf::error& reason) {
+      if (reason == caf::exit_reason::user_shutdown)
+        return;
+      auto ctx = weak.lock();
+      if (!ctx)
+        return;
+      ctx->stopped_actor = name;
+      GORING_LOG(error, "runtime",
+                 "the " << name << " actor stopped (" << caf::to_string(reason)
+                        << "); this instance is broken: /health and /ready now fail until "
+                           "the process is restarted");
+    });
+}
+
 namespace {
 
 std::string random_nonce() {
@@ -98,7 +115,9 @@ struct actor_runtime::impl {
     sys.await_actors_before_shutdown(false);
     register_metrics(ctx);
     ctx->alarm = alarm::spawn(sys, ctx->alarms_pending);
+    watch_essential(ctx->alarm, ctx, "alarm");
     ctx->bridge = spawn_redis_bridge(sys, ctx, io);
+    watch_essential(ctx->bridge, ctx, "Redis bridge");
   }
 };
 
@@ -138,6 +157,10 @@ void actor_runtime::admin(std::string method, std::string target,
 
 bool actor_runtime::redis_healthy() const {
   return impl_->ctx->redis_healthy.load();
+}
+
+const char* actor_runtime::stopped_actor() const {
+  return impl_->ctx->stopped_actor.load();
 }
 
 bool actor_runtime::ready() const {

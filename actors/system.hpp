@@ -35,6 +35,10 @@ public:
   void admin(std::string method, std::string target,
              std::function<void(unsigned status, std::string body)> done);
 
+  /// The name of an essential actor (Redis bridge, alarm) that stopped, or
+  /// null: when set the process is broken and must be restarted.
+  const char* stopped_actor() const;
+
   /// Both Redis connections are up.
   bool redis_healthy() const;
 

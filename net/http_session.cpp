@@ -182,15 +182,22 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   auto path = path_of(std::string_view{req.target().data(), req.target().size()});
   bool read_only = req.method() == http::verb::get || req.method() == http::verb::head;
   if (ctx_->admin) {
+    auto* stopped = ctx_->runtime->stopped_actor();
     if (path == "/health" && read_only) {
-      // Liveness: the process answers.
-      respond(req, http::status::ok, "OK");
+      // Liveness: the process answers and its essential actors live.
+      if (stopped == nullptr)
+        respond(req, http::status::ok, "OK");
+      else
+        respond(req, http::status::service_unavailable,
+                std::string{"the "} + stopped + " actor stopped; restart this process");
     } else if (path == "/ready" && read_only) {
       if (ctx_->runtime->ready())
         respond(req, http::status::ok, "ready");
       else
         respond(req, http::status::service_unavailable,
-                ctx_->runtime->draining() ? "draining" : "Redis or pub/sub unavailable");
+                stopped != nullptr          ? std::string{"the "} + stopped + " actor stopped"
+                : ctx_->runtime->draining() ? std::string{"draining"}
+                                            : std::string{"Redis or pub/sub unavailable"});
     } else if (path == "/metrics" && read_only) {
       respond(req, http::status::ok, metrics::global().expose(),
               std::string{metrics::content_type});
@@ -231,8 +238,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       respond(req, http::status::not_found, "not found\n");
       return;
     }
-    if (ctx_->runtime->draining()) {
-      goring_metrics().count_connection("draining");
+    if (ctx_->runtime->draining() || ctx_->runtime->stopped_actor() != nullptr) {
+      goring_metrics().count_connection(ctx_->runtime->draining() ? "draining" : "broken");
       respond(req, http::status::service_unavailable, "restarting; connect to another instance\n");
       return;
     }
@@ -240,7 +247,10 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     return;
   }
   if (path == "/health" && read_only) {
-    if (ctx_->runtime->redis_healthy())
+    if (auto* stopped = ctx_->runtime->stopped_actor())
+      respond(req, http::status::service_unavailable,
+              std::string{"the "} + stopped + " actor stopped");
+    else if (ctx_->runtime->redis_healthy())
       respond(req, http::status::ok, "OK");
     else
       respond(req, http::status::service_unavailable, "Redis unavailable");
