@@ -167,8 +167,10 @@ TEST_CASE("UPGRADE_RATE_PER_IP: upgrades beyond the burst get 429 until the buck
   CHECK(refused.try_connect(port, "not-a-token") == 401);
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
+  // The burst is spent before anything waits (at 1 upgrade/s a slow wait
+  // would refill the bucket): online is checked after the refusals.
+  alice.connect(port, user_token("alice"));
+  bob.connect(port, user_token("bob"));
 
   raw_client third;
   CHECK(raw_upgrade(third, port, "carol") == 429);
@@ -177,6 +179,8 @@ TEST_CASE("UPGRADE_RATE_PER_IP: upgrades beyond the burst get 429 until the buck
   ws_client carol{"carol"};
   CHECK(carol.try_connect(port, user_token("carol")) == 429);
   CHECK(env.metric(opened("ip_rate_limited")) == 2);
+  wait_online(env.redis, "alice");
+  wait_online(env.redis, "bob");
 
   // A second later one more fits; the open connections never noticed.
   ws_client carol_later{"carol"};

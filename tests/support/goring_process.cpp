@@ -249,8 +249,8 @@ void wait_online(redis_server& redis, const std::string& user_id,
       auto owner = presence_owner(redis, user_id);
       return !owner.empty() && owner != previous_owner;
     },
-    std::chrono::seconds(3));
-  CHECK_MESSAGE(online, keys::user(user_id), " was not set (to a new owner) in 3 s");
+    std::chrono::seconds(5));
+  CHECK_MESSAGE(online, keys::user(user_id), " was not set (to a new owner) in 5 s");
 }
 
 bool key_exists(redis_server& redis, const std::string& key) {
@@ -272,7 +272,7 @@ bool call_released(redis_server& redis, const std::string& session_id, const std
       return session_over && !key_exists(redis, keys::user_call(caller_id))
              && !key_exists(redis, keys::user_call(callee_id));
     },
-    std::chrono::seconds(3));
+    std::chrono::seconds(5));
 }
 
 } // namespace goring::test

@@ -70,7 +70,7 @@ private:
   child_process proc_;
 };
 
-/// Waits (up to 3 s) until Redis holds `ws:user:{user_id}`, that is until the
+/// Waits (up to 5 s) until Redis holds `ws:user:{user_id}`, that is until the
 /// server has registered the user's connection; with `previous_owner`, until it
 /// holds another owner than that. Fails the check when it does not.
 void wait_online(redis_server& redis, const std::string& user_id,
@@ -87,7 +87,7 @@ std::string presence_owner(redis_server& redis, const std::string& user_id);
 /// Whether Redis holds `key`.
 bool key_exists(redis_server& redis, const std::string& key);
 
-/// Waits (up to 3 s) until `call:session:{session_id}` and the `call:user`
+/// Waits (up to 5 s) until `call:session:{session_id}` and the `call:user`
 /// keys of both participants are gone; returns whether they went.
 bool call_released(redis_server& redis, const std::string& session_id, const std::string& caller_id,
                    const std::string& callee_id);

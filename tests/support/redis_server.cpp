@@ -14,14 +14,24 @@ redis_server::redis_server() : redis_server(redis_persistence::none) {
 }
 
 redis_server::redis_server(redis_persistence persistence) : persistence_(persistence) {
-  port_ = free_port();
   if (persistence_ == redis_persistence::aof) {
     char dir[] = "/tmp/goring_redis_XXXXXX";
     if (::mkdtemp(dir) == nullptr)
       throw std::runtime_error("mkdtemp() failed");
     dir_ = dir;
   }
-  launch();
+  // A free port can be taken by another test between free_port() and the
+  // bind: then redis-server exits, and another port is tried.
+  for (int attempt = 0;; ++attempt) {
+    port_ = free_port();
+    try {
+      launch();
+      return;
+    } catch (const std::runtime_error&) {
+      if (attempt == 2)
+        throw;
+    }
+  }
 }
 
 void redis_server::launch() {
@@ -50,8 +60,20 @@ void redis_server::launch() {
       return r.type == redis::reply::kind::status && r.str == "PONG";
     },
     std::chrono::seconds(5));
-  if (!up)
-    throw std::runtime_error("redis-server did not answer PING in 5 s");
+  // The server that answered must be ours, not another test's on a port
+  // ours could not bind.
+  auto info = up ? run({"INFO", "server"}) : redis::reply{};
+  bool ours =
+    up && info.str.find("process_id:" + std::to_string(proc_.pid()) + "\r") != std::string::npos;
+  if (!ours) {
+    if (ctx_ != nullptr) {
+      redisFree(ctx_);
+      ctx_ = nullptr;
+    }
+    proc_.stop(SIGKILL, std::chrono::seconds(2));
+    throw std::runtime_error(up ? "another redis-server answered on port " + std::to_string(port_)
+                                : "redis-server did not answer PING in 5 s");
+  }
 }
 
 redis_server::~redis_server() {
