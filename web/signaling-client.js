@@ -344,7 +344,7 @@ export class SignalingClient {
       this._endLocally('token_expired');
       this._emit('onTokenExpired');
       if (this._opts.refreshToken) {
-        this._refreshThen(() => this._scheduleReconnect(code, reason));
+        this._refreshThen(() => this._scheduleReconnect(code, reason), { expired: true });
       } else {
         this._wanted = false;
         this._setConnection('closed', { code: 4001, reason: reason || 'token expired' });
@@ -412,7 +412,14 @@ export class SignalingClient {
     }, Math.min(inMs, 2 ** 31 - 1));
   }
 
-  async _refreshThen(next) {
+  /**
+   * Asks refreshToken for a new token and takes it, then runs `next`.
+   * `expired`: the server closed with 4001, so a failure stops the client;
+   * otherwise (the refresh ahead of exp) a failure only schedules another
+   * try, and none once the connection is no longer open: its close has been
+   * (or is about to be) handled on its own, a 4001 by a refresh of its own.
+   */
+  async _refreshThen(next, { expired = false } = {}) {
     const before = tokenExpiry(this._token);
     try {
       const token = await this._opts.refreshToken();
@@ -427,10 +434,10 @@ export class SignalingClient {
       next();
     } catch (err) {
       this._emit('onError', 'token', `could not refresh the token: ${err.message}`);
-      if (!this._isOpen()) {
+      if (expired) {
         this._wanted = false;
         this._setConnection('closed', { code: 4001, reason: 'token expired' });
-      } else {
+      } else if (this._isOpen()) {
         // Try again later; if exp passes first, the server closes with 4001
         // and the refresh is tried once more before reconnecting.
         this._refreshFloorMs = Math.min(this._refreshFloorMs * 2, MAX_REFRESH_BACKOFF_MS);

@@ -32,8 +32,8 @@ after(async () => {
 });
 
 test('alice calls bob: bob sees her name and accepts, both hear each other, alice hangs up', async () => {
-  const alice = await openPhone(browser, url, 'alice', { name: 'Alice', dir });
-  const bob = await openPhone(browser, url, 'bob', { name: 'Bob', dir });
+  const alice = await openPhone(browser, url, 'alice', { name: 'Alice', dir, redis });
+  const bob = await openPhone(browser, url, 'bob', { name: 'Bob', dir, redis });
   try {
     await call(alice, 'bob');
     assert.equal(await waitIncoming(bob), 'Alice');
@@ -69,8 +69,8 @@ test('alice calls bob: bob sees her name and accepts, both hear each other, alic
 });
 
 test('bob rejects carol: carol reads that bob declined', async () => {
-  const carol = await openPhone(browser, url, 'carol', { name: 'Carol', dir });
-  const bob = await openPhone(browser, url, 'bob', { name: 'Bob', dir });
+  const carol = await openPhone(browser, url, 'carol', { name: 'Carol', dir, redis });
+  const bob = await openPhone(browser, url, 'bob', { name: 'Bob', dir, redis });
   try {
     await call(carol, 'bob');
     assert.equal(await waitIncoming(bob), 'Carol');
@@ -85,9 +85,9 @@ test('bob rejects carol: carol reads that bob declined', async () => {
 });
 
 test('dave calls bob while bob talks to alice: dave reads that bob is busy', async () => {
-  const alice = await openPhone(browser, url, 'alice', { name: 'Alice', dir });
-  const bob = await openPhone(browser, url, 'bob', { name: 'Bob', dir });
-  const dave = await openPhone(browser, url, 'dave', { name: 'Dave', dir });
+  const alice = await openPhone(browser, url, 'alice', { name: 'Alice', dir, redis });
+  const bob = await openPhone(browser, url, 'bob', { name: 'Bob', dir, redis });
+  const dave = await openPhone(browser, url, 'dave', { name: 'Dave', dir, redis });
   try {
     await call(alice, 'bob');
     await waitIncoming(bob);

@@ -7,19 +7,20 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import wrtc from '@roamhq/wrtc';
-import { artefactDir, mintToken, startGoring, startRedis, stopAll, waitFor } from './lib/cluster.mjs';
-import { SignalingClient } from '../../web/signaling-client.js';
+import { artefactDir, mintToken, presenceWatch, startGoring, startRedis, stopAll, waitFor } from './lib/cluster.mjs';
+import { SignalingClient, tokenExpiry } from '../../web/signaling-client.js';
 
 // @roamhq/wrtc 0.10 dies of SIGSEGV in its teardown at exit once an
 // RTCAudioSource track was stopped: leave as soon as the runner is done.
 process.on('beforeExit', () => process.exit(process.exitCode ?? 0));
 
 const dir = artefactDir('client');
+let redis;
 let goring;
 const feeders = new Set();
 
 before(async () => {
-  const redis = await startRedis(dir);
+  redis = await startRedis(dir);
   // No leeway: a token closes the connection as soon as its exp passes.
   goring = await startGoring(dir, { redis, env: { JWT_LEEWAY: '0s' } });
 });
@@ -63,7 +64,7 @@ function newClient(userId, { token, ...options } = {}) {
   const record =
     (name) =>
     (...args) =>
-      events.push({ name, args });
+      events.push({ name, args, at: Date.now() });
   const client = new SignalingClient(goring.wsUrl, token ?? mintToken(userId, { name: userId.toUpperCase() }), {
     WebSocket: TrackedWebSocket,
     RTCPeerConnection: wrtc.RTCPeerConnection,
@@ -107,10 +108,14 @@ const open = (c) => c.waitEvent('onConnectionChange', (s) => s === 'open');
 const connected = (c) => waitFor(`${c.userId}: media connected`, () => c.client.callState === 'connected');
 
 async function callConnected(caller, callee) {
+  // "open" is the WebSocket's; goring registers the user in Redis after it,
+  // and a call.start before that gets user_offline.
+  const calleeRegistered = await presenceWatch(redis, callee.userId);
   caller.client.connect();
   callee.client.connect();
   await open(caller);
   await open(callee);
+  await calleeRegistered();
   assert.equal(caller.client.startCall(callee.userId), true);
   await callee.waitEvent('onIncomingCall');
   await connected(caller);
@@ -189,24 +194,43 @@ test('a second client of the same user takes over: the first stops, the second r
   }
 });
 
+// Tokens for the two tests below: short-lived, for goring to close with 4001
+// within the test (JWT_LEEWAY 0s), yet long enough that the client's refresh
+// ahead of exp comes well before exp. mintToken counts from the whole second,
+// so such a token has (TTL - 1, TTL] s left; the client refreshes halfway
+// through its life (TTL / 2 s before exp, as refreshAheadSeconds is longer),
+// and no sooner than 1 s after the socket opens. With 6 s, the refresh comes
+// about 3 s before exp unless the upgrade takes over 1 s (then 1 s after it),
+// and after a failed refresh, the next try, 2 s later, still comes 1 s before
+// exp.
+const SHORT_TTL = 6;
+
 test('tokens: refreshed ahead of exp with auth.refresh; without refreshToken, 4001 stops the client', async () => {
-  const shortToken = (id) => mintToken(id, { ttlSeconds: 2 });
+  const freshToken = mintToken('k-fresh', { ttlSeconds: SHORT_TTL });
+  const firstExpMs = tokenExpiry(freshToken) * 1000;
   const fresh = newClient('k-fresh', {
-    token: shortToken('k-fresh'),
+    token: freshToken,
     refreshToken: async () => mintToken('k-fresh', { ttlSeconds: 3600 }),
   });
-  const stale = newClient('k-stale', { token: shortToken('k-stale') });
+  // Minted after fresh's: it runs out at the same time or later.
+  const stale = newClient('k-stale', { token: mintToken('k-stale', { ttlSeconds: SHORT_TTL }) });
   try {
     fresh.client.connect();
     stale.client.connect();
     await open(fresh);
-    await fresh.waitEvent('onTokenRefreshed', (exp) => exp > Date.now() / 1000 + 60);
+    const refreshed = await fresh.waitEvent('onTokenRefreshed', (exp) => exp > Date.now() / 1000 + 60);
+    assert.ok(refreshed.at < firstExpMs, 'goring took the new token before the first one ran out');
     await stale.waitEvent('onConnectionChange', (s, d) => s === 'closed' && d.code === 4001);
     assert.ok(stale.seen('onTokenExpired'));
     assert.equal(stale.sockets.length, 1, 'no reconnect with an expired token');
-    // The refreshed one outlives its first token.
+    // The refreshed one outlives its first token: past that token's exp
+    // (and a moment for a 4001 to arrive, had goring sent one), the first
+    // socket is still open.
+    await waitFor("fresh's first token to have run out a while ago", () => Date.now() > firstExpMs + 1000);
     assert.equal(fresh.client.connectionState, 'open');
     assert.equal(fresh.sockets.length, 1);
+    assert.ok(!fresh.seen('onTokenExpired'), 'no 4001 for the refreshed client');
+    assert.ok(!fresh.seen('onConnectionChange', (s) => s === 'reconnecting'), 'the refreshed client never reconnected');
   } finally {
     fresh.client.disconnect();
     stale.client.disconnect();
@@ -216,7 +240,7 @@ test('tokens: refreshed ahead of exp with auth.refresh; without refreshToken, 40
 test('tokens: a token that runs out closes with 4001; refreshToken gets a new one and the client reconnects with it', async () => {
   let expired = false;
   const renew = newClient('k-renew', {
-    token: mintToken('k-renew', { ttlSeconds: 2 }),
+    token: mintToken('k-renew', { ttlSeconds: SHORT_TTL }),
     // The token service is down until the token has run out: the refresh
     // ahead of exp fails, so the server closes with 4001 (JWT_LEEWAY 0s).
     refreshToken: async () => {
@@ -226,14 +250,16 @@ test('tokens: a token that runs out closes with 4001; refreshToken gets a new on
   });
   renew.client.onTokenExpired = () => {
     expired = true;
-    renew.events.push({ name: 'onTokenExpired', args: [] });
+    renew.events.push({ name: 'onTokenExpired', args: [], at: Date.now() });
   };
   try {
     renew.client.connect();
     await open(renew);
     await renew.waitEvent('onConnectionChange', (s, d) => s === 'reconnecting' && d.code === 4001);
-    assert.ok(renew.seen('onTokenExpired'));
-    assert.ok(renew.seen('onError', (code) => code === 'token'), 'the refresh ahead of exp failed');
+    const expiredAt = renew.events.findIndex((e) => e.name === 'onTokenExpired');
+    assert.ok(expiredAt >= 0);
+    const refreshFailedAt = renew.events.findIndex((e) => e.name === 'onError' && e.args[0] === 'token');
+    assert.ok(refreshFailedAt >= 0 && refreshFailedAt < expiredAt, 'the refresh ahead of exp failed before the 4001');
     await waitFor('a second open', () => renew.events.filter((e) => e.name === 'onConnectionChange' && e.args[0] === 'open').length === 2);
     // goring took the new token: the second upgrade succeeded.
     assert.equal(renew.sockets.length, 2);

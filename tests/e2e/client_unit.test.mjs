@@ -463,6 +463,54 @@ test('a refresh that brings no later exp is asked again ever more slowly', async
   h.client.disconnect();
 });
 
+test('a refresh ahead of exp that fails once the socket has closed for another reason leaves the reconnect alone', async () => {
+  let fail;
+  const h = newClient({
+    token: token({ hash: 'alice', iat: nowS(), exp: nowS() + 3600 }),
+    // A slow token service: the answer comes after the socket dropped.
+    refreshToken: () => new Promise((_resolve, reject) => (fail = reject)),
+  });
+  const ws1 = connected(h);
+  await advance(3540_000, 60_000); // 60 s before exp: the refresh starts
+  assert.ok(fail, 'refreshToken was asked');
+  ws1.serverClose(1006);
+  fail(new Error('token service unavailable'));
+  await flush();
+  assert.deepEqual(h.all('onError').map((a) => a[0]), ['token']);
+  assert.equal(h.all('onTokenExpired').length, 0);
+  // The token has a minute left: the client reconnects with it.
+  await reconnected(h);
+  assert.equal(h.client.connectionState, 'open');
+  assert.ok(!h.all('onConnectionChange').some(([s]) => s === 'closed'), 'the client never stopped');
+  h.client.disconnect();
+});
+
+test('a refresh ahead of exp that fails while the server closes with 4001 still lets the 4001 refresh and reconnect', async () => {
+  let up = false;
+  const h = newClient({
+    token: token({ hash: 'alice', iat: nowS(), exp: nowS() + 3600 }),
+    refreshToken: async () => {
+      if (!up) throw new Error('token service unavailable');
+      return token({ hash: 'alice', iat: nowS(), exp: nowS() + 7200 });
+    },
+  });
+  const ws1 = connected(h);
+  await advance(3480_000, 60_000);
+  // The server's close frame came in (the socket is closing, no close event
+  // yet) as the refresh timer fires.
+  ws1.readyState = 2;
+  await advance(60_000, 60_000);
+  assert.deepEqual(h.all('onError').map((a) => a[0]), ['token']);
+  up = true;
+  ws1.serverClose(4001, 'token expired');
+  await flush();
+  assert.equal(h.all('onTokenExpired').length, 1);
+  await reconnected(h);
+  assert.equal(h.client.connectionState, 'open');
+  assert.ok(!h.all('onConnectionChange').some(([s]) => s === 'closed'), 'the client never stopped');
+  h.client.disconnect();
+});
+
 // ---- 6: closes that end the call server-side --------------------------------
 
 for (const code of [1008, 1009, 1011, 1013]) {

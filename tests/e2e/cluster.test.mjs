@@ -24,6 +24,7 @@ import { pageUrl, webRoot } from './lib/web.mjs';
 
 const dir = artefactDir('cluster');
 let browser;
+let redis;
 let goring1;
 let goring2;
 let url1;
@@ -37,7 +38,7 @@ async function receivesAudio(phone) {
 }
 
 before(async () => {
-  const redis = await startRedis(dir);
+  redis = await startRedis(dir);
   // Instance 1 serves a copy of web/ with a config.json that lists both
   // instances, as an operator would: its pages fail over to instance 2.
   const web1 = path.join(dir, 'web-1');
@@ -60,8 +61,8 @@ after(async () => {
 });
 
 test('alice on instance 1 calls bob on instance 2: both hear each other, alice hangs up', async () => {
-  const alice = await openPhone(browser, url1, 'alice', { name: 'Alice', dir });
-  const bob = await openPhone(browser, url2, 'bob', { name: 'Bob', dir });
+  const alice = await openPhone(browser, url1, 'alice', { name: 'Alice', dir, redis });
+  const bob = await openPhone(browser, url2, 'bob', { name: 'Bob', dir, redis });
   try {
     await call(alice, 'bob');
     assert.equal(await waitIncoming(bob), 'Alice');
@@ -81,8 +82,8 @@ test('alice on instance 1 calls bob on instance 2: both hear each other, alice h
 });
 
 test('instance 1 drains during a call: alice reconnects to instance 2, the call goes on, bob hangs up', async () => {
-  const alice = await openPhone(browser, url1, 'alice', { name: 'Alice', dir });
-  const bob = await openPhone(browser, url2, 'bob', { name: 'Bob', dir });
+  const alice = await openPhone(browser, url1, 'alice', { name: 'Alice', dir, redis });
+  const bob = await openPhone(browser, url2, 'bob', { name: 'Bob', dir, redis });
   try {
     await call(alice, 'bob');
     await waitIncoming(bob);

@@ -17,11 +17,12 @@ import { pageUrl, webRoot } from './lib/web.mjs';
 const TURN_SECRET = 'e2e_turn_browser_secret';
 const dir = artefactDir('turn_browser');
 let browser;
+let redis;
 let coturn;
 let url;
 
 before(async () => {
-  const redis = await startRedis(dir);
+  redis = await startRedis(dir);
   coturn = await startCoturn(dir, { secret: TURN_SECRET, realm: 'goring.test' });
   const goring = await startGoring(dir, {
     redis,
@@ -60,8 +61,8 @@ function relayState(phone) {
 }
 
 test('a call between two pages forced through coturn connects on a relay pair', async () => {
-  const alice = await openPhone(browser, url, 'relay-alice', { name: 'Alice', dir });
-  const bob = await openPhone(browser, url, 'relay-bob', { name: 'Bob', dir });
+  const alice = await openPhone(browser, url, 'relay-alice', { name: 'Alice', dir, redis });
+  const bob = await openPhone(browser, url, 'relay-bob', { name: 'Bob', dir, redis });
   try {
     await call(alice, 'relay-bob');
     assert.equal(await waitIncoming(bob), 'Alice');

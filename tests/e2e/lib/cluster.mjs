@@ -243,6 +243,30 @@ export async function startRedis(dir) {
   };
 }
 
+/**
+ * For a connection of `userId` about to open: notes who owns the user's
+ * presence key (ws:user:{id}) now, and returns a function that waits until
+ * goring has registered the new connection there (the key names another
+ * owner), so others can call the user at once. goring completes the
+ * WebSocket upgrade before that registration (SUBSCRIBE, then the claim
+ * script), and a call.start to a user not yet registered is answered with
+ * user_offline. Comparing owners rather than asking EXISTS also covers a
+ * key of the user's previous connection that is still being released.
+ *
+ *   const registered = await presenceWatch(redis, 'bob');
+ *   ...open bob's connection...
+ *   await registered();
+ */
+export async function presenceWatch(redis, userId, ms = 10_000) {
+  const key = `ws:user:${userId}`;
+  const before = await redis.command('GET', key);
+  return () =>
+    waitFor(`goring to register ${userId}'s new connection (${key} in Redis)`, async () => {
+      const owner = await redis.command('GET', key);
+      return owner !== null && owner !== before;
+    }, ms);
+}
+
 async function httpStatus(url) {
   try {
     const res = await fetch(url);

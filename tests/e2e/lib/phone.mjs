@@ -4,6 +4,7 @@
 // the page exposes read-only (window.goringDemo.peerConnection()).
 import fs from 'node:fs';
 import path from 'node:path';
+import { presenceWatch } from './cluster.mjs';
 
 const T = 15_000;
 const sel = (id) => `[data-testid="${id}"]`;
@@ -11,9 +12,13 @@ const sel = (id) => `[data-testid="${id}"]`;
 /**
  * A new browser context (its own storage, like another person's browser)
  * with the page at `url`, signed in as `userId`. Console lines and page
- * errors go to <dir>/<userId>-console.log.
+ * errors go to <dir>/<userId>-console.log. With `redis` (from startRedis),
+ * also waits until goring has registered the page's connection there
+ * (presenceWatch), so others can call the user at once: the page shows
+ * "open" as soon as the WebSocket is, before that registration.
  */
-export async function openPhone(browser, url, userId, { name, dir } = {}) {
+export async function openPhone(browser, url, userId, { name, dir, redis } = {}) {
+  const registered = redis ? await presenceWatch(redis, userId, T) : null;
   const context = await browser.newContext();
   const page = await context.newPage();
   if (dir) {
@@ -26,6 +31,7 @@ export async function openPhone(browser, url, userId, { name, dir } = {}) {
   if (name) await page.fill(sel('signin-name'), name);
   await page.click(sel('signin-submit'));
   await page.waitForSelector(`${sel('connection-state')}[data-state="open"]`, { timeout: T });
+  if (registered) await registered();
   return { page, context, userId, close: () => context.close() };
 }
 

@@ -12,17 +12,18 @@
 // `error` the test did not wait for are kept in `errors`; a test asserts it
 // is empty at the end (assertNoErrors).
 import WebSocket from 'ws';
-import { mintToken, waitFor } from './cluster.mjs';
+import { mintToken, presenceWatch } from './cluster.mjs';
 
 export class WireClient {
   /**
    * Connects `userId` to `wsUrl` (ws://host:port) with a token from
    * mintToken, or `token` when given. Rejects if the upgrade fails. With
-   * `redis` (from startRedis), also waits until goring has registered the
-   * user there (ws:user:{id} set), so others can call them at once: the
-   * upgrade completes before that registration does.
+   * `redis` (from startRedis), also waits until goring has registered this
+   * connection there (presenceWatch), so others can call the user at once:
+   * the upgrade completes before that registration does.
    */
   static async connect(wsUrl, userId, { token, name, redis, ms = 10_000 } = {}) {
+    const registered = redis ? await presenceWatch(redis, userId, ms) : null;
     const ws = new WebSocket(`${wsUrl}/ws?token=${token ?? mintToken(userId, { name })}`);
     const client = new WireClient(ws, userId);
     await new Promise((resolve, reject) => {
@@ -40,8 +41,7 @@ export class WireClient {
         reject(err);
       });
     });
-    if (redis)
-      await waitFor(`ws:user:${userId} in Redis`, async () => (await redis.command('EXISTS', `ws:user:${userId}`)) === 1, ms);
+    if (registered) await registered();
     return client;
   }
 
