@@ -188,10 +188,13 @@ const std::vector<setting_parser>& parsers() {
       "when set, a token's aud claim (string or array) must name it"},
      text(&settings::jwt_audience)},
     {{"JWT_LEEWAY", "--jwt-leeway", "5s",
-      "clock skew allowed on exp and nbf; a connection closes this long after exp"},
+      "clock skew allowed on exp and nbf, whole seconds; a connection closes this long after "
+      "exp"},
      [](settings& s, const std::string& value) {
+       // Whole seconds: exp and nbf are seconds, and a leeway cut to them
+       // silently would not be what was asked for.
        auto d = parse_duration(value);
-       if (!d || *d > std::chrono::minutes(5))
+       if (!d || *d > std::chrono::minutes(5) || d->count() % 1000 != 0)
          return false;
        s.jwt_leeway = *d;
        return true;

@@ -6,7 +6,9 @@
 
 #include <jwt/jwt.hpp>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
 #include "config/config.hpp"
@@ -42,6 +44,31 @@ std::string_view family(std::string_view alg) {
 
 bool is_asymmetric(std::string_view alg) {
   return family(alg) == "RS" || family(alg) == "ES";
+}
+
+/// Whether the signature part of an HS token is the HMAC of its signing
+/// input (header.payload) under `secret`, compared in constant time: the
+/// library's own check compares with ==, whose time tells an attacker how
+/// many leading bytes of a forged signature are right. Run first, so the
+/// library only ever compares signatures that match.
+bool hs_signature_matches(std::string_view alg, const std::string& secret,
+                          std::string_view signing_input, std::string_view signature_b64) {
+  const EVP_MD* md = alg == "HS256"   ? EVP_sha256()
+                     : alg == "HS384" ? EVP_sha384()
+                     : alg == "HS512" ? EVP_sha512()
+                                      : nullptr;
+  if (md == nullptr)
+    return false;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  if (HMAC(md, secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
+           &mac_len)
+      == nullptr)
+    return false;
+  auto given = jwt::base64_uri_decode(signature_b64.data(), signature_b64.size());
+  // The length is public (it follows from alg); only the bytes are secret.
+  return given.size() == mac_len && CRYPTO_memcmp(given.data(), mac, mac_len) == 0;
 }
 
 /// The `aud` claim names `audience`: equal to it, or an array holding it.
@@ -206,6 +233,10 @@ token_check jwt_verifier::verify(std::string_view token) const {
       jwt::base64_uri_decode(token.data() + first_dot + 1, second_dot - first_dot - 1);
     if (auto problem = time_claims_problem(nlohmann::json::parse(payload_text)); !problem.empty())
       return refuse(problem);
+    if (!is_asymmetric(alg)
+        && !hs_signature_matches(alg, key, token.substr(0, second_dot),
+                                 token.substr(second_dot + 1)))
+      return refuse("token signature invalid");
     std::error_code ec;
     auto decoded =
       jwt::decode(jwt::string_view{token.data(), token.size()}, jwt::params::algorithms({alg}), ec,

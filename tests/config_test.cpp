@@ -272,6 +272,8 @@ TEST_CASE("the other token settings parse and check their values") {
   check_error({}, {"JWT_REQUIRE_EXP=maybe"}, "JWT_REQUIRE_EXP");
   check_error({}, {"JWT_LEEWAY=10m"}, "JWT_LEEWAY");
   check_error({}, {"JWT_LEEWAY=-1"}, "JWT_LEEWAY");
+  // exp and nbf are whole seconds: a sub-second leeway is refused, not cut.
+  check_error({}, {"JWT_LEEWAY=1500ms"}, "JWT_LEEWAY");
 }
 
 TEST_CASE("development mode is GORING_ENV=development or the flag --dev without a value") {

@@ -618,3 +618,30 @@ TEST_CASE("the token comes from the query, a Bearer header or a subprotocol, exa
   CHECK_FALSE(find_token(std::string{}, {}, {}).token);
   CHECK(find_token(std::string{}, views{"Bearer a.b.c"}, {}).token == std::string{"a.b.c"});
 }
+
+TEST_CASE("HS256, HS384 and HS512 tokens verify, and one changed signature byte anywhere is "
+          "refused") {
+  // goring checks HS signatures itself, in constant time, before the library.
+  jwt_verifier hs{options_for({"HS256", "HS384", "HS512"})};
+  for (auto [alg, md] : {std::pair{"HS256", EVP_sha256()}, std::pair{"HS384", EVP_sha384()},
+                         std::pair{"HS512", EVP_sha512()}}) {
+    CAPTURE(alg);
+    auto input = signing_input(header_of(alg), alice_claims());
+    auto raw_mac = mac(md, secret, input);
+    auto check = hs.verify(input + "." + base64url(raw_mac));
+    CAPTURE(check.refusal);
+    REQUIRE(check.valid.has_value());
+    CHECK(check.valid->user_id == "alice");
+    // The first, a middle and the last byte of the MAC, each changed alone.
+    for (std::size_t at : {std::size_t{0}, raw_mac.size() / 2, raw_mac.size() - 1}) {
+      auto changed = raw_mac;
+      changed[at] = static_cast<char>(changed[at] ^ 0x01);
+      refused_by(hs, input + "." + base64url(changed), "signature invalid");
+    }
+    // The MAC of another algorithm of the family: another length.
+    auto* other = md == EVP_sha256() ? EVP_sha512() : EVP_sha256();
+    refused_by(hs, input + "." + base64url(mac(other, secret, input)), "signature invalid");
+    refused_by(hs, input + "." + base64url(raw_mac.substr(0, raw_mac.size() - 1)),
+               "signature invalid");
+  }
+}
