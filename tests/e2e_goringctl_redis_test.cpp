@@ -60,7 +60,8 @@ std::ostream& operator<<(std::ostream& os, const ctl_run& run) {
 }
 
 /// Runs goringctl with `args`, in the test's environment without
-/// GORING_ADMIN_TOKEN, JWT_SECRET and REDIS_PASSWORD, plus `env`.
+/// GORING_ADMIN_TOKEN, JWT_SECRET, REDIS_PASSWORD, JWT_ISSUER and
+/// JWT_AUDIENCE, plus `env`.
 ctl_run goringctl(const std::vector<std::string>& args,
                   const std::map<std::string, std::string>& env = {}) {
   int out_pipe[2];
@@ -73,7 +74,8 @@ ctl_run goringctl(const std::vector<std::string>& args,
     ::dup2(out_pipe[1], STDOUT_FILENO);
     ::dup2(err_pipe[1], STDERR_FILENO);
     ::close_range(3, ~0U, 0);
-    for (const char* name : {"GORING_ADMIN_TOKEN", "JWT_SECRET", "REDIS_PASSWORD"})
+    for (const char* name :
+         {"GORING_ADMIN_TOKEN", "JWT_SECRET", "REDIS_PASSWORD", "JWT_ISSUER", "JWT_AUDIENCE"})
       ::unsetenv(name);
     for (const auto& [name, value] : env)
       ::setenv(name.c_str(), value.c_str(), 1);
@@ -585,6 +587,47 @@ TEST_CASE("token mints a token goring accepts, with the claims asked for") {
   auto bad_ttl = goringctl({"token", "--secret", "s", "--user", "u", "--ttl", "soon"});
   CHECK(bad_ttl.status == 2);
   CHECK(bad_ttl.err.find("--ttl") != std::string::npos);
+}
+
+TEST_CASE("token signs with HS384/HS512 and carries iss and aud, from options or the server's "
+          "variables") {
+  redis_server redis;
+  goring_process goring{redis.addr(),
+                        "goring-1",
+                        {{"JWT_ALGORITHMS", "HS512"},
+                         {"JWT_ISSUER", "https://auth.example"},
+                         {"JWT_AUDIENCE", "goring"}}};
+  auto connects = [&](const std::string& user, const ctl_run& minted) {
+    INFO(minted);
+    REQUIRE(minted.status == 0);
+    ws_client client{user};
+    return client.try_connect(goring.port(), lines_of(minted.out).at(0));
+  };
+  // The server's own variables, as goring reads them.
+  CHECK(connects("gina", goringctl({"token", "--user", "gina", "--alg", "HS512"},
+                                   {{"JWT_SECRET", test_jwt_secret},
+                                    {"JWT_ISSUER", "https://auth.example"},
+                                    {"JWT_AUDIENCE", "goring"}}))
+        == 101);
+  // Options.
+  CHECK(connects("hank",
+                 goringctl({"token", "--secret", test_jwt_secret, "--user", "hank", "--alg",
+                            "HS512", "--issuer", "https://auth.example", "--audience", "goring"}))
+        == 101);
+  // What this server does not accept: HS256, no iss, another aud.
+  CHECK(connects("ivan", goringctl({"token", "--secret", test_jwt_secret, "--user", "ivan",
+                                    "--issuer", "https://auth.example", "--audience", "goring"}))
+        == 401);
+  CHECK(connects("jill", goringctl({"token", "--secret", test_jwt_secret, "--user", "jill", "--alg",
+                                    "HS512", "--audience", "goring"}))
+        == 401);
+  CHECK(connects("kate", goringctl({"token", "--secret", test_jwt_secret, "--user", "kate", "--alg",
+                                    "HS512", "--issuer", "https://auth.example", "--audience",
+                                    "someone-else"}))
+        == 401);
+  auto bad_alg = goringctl({"token", "--secret", "s", "--user", "u", "--alg", "RS256"});
+  CHECK(bad_alg.status == 2);
+  CHECK(bad_alg.err.find("--alg") != std::string::npos);
 }
 
 TEST_CASE("goringctl fails with a clear message on bad arguments and unreachable instances") {

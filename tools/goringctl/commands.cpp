@@ -433,6 +433,19 @@ int cmd_token(context& ctx) {
     request.username = ctx.in.option("username");
   if (ctx.in.options.count("ttl"))
     request.ttl = parse_ttl(ctx.in.option("ttl"));
+  if (ctx.in.options.count("alg"))
+    request.algorithm = ctx.in.option("alg");
+  // iss and aud as the server checks them: its JWT_ISSUER and JWT_AUDIENCE
+  // unless given.
+  auto claim_or_env = [&](const char* option, const char* env) -> std::optional<std::string> {
+    if (ctx.in.options.count(option))
+      return ctx.in.option(option);
+    if (const char* value = std::getenv(env); value != nullptr && *value != '\0')
+      return std::string{value};
+    return std::nullopt;
+  };
+  request.issuer = claim_or_env("issuer", "JWT_ISSUER");
+  request.audience = claim_or_env("audience", "JWT_AUDIENCE");
   auto minted = mint_token(request);
   if (!ctx.in.json) {
     ctx.out << minted.token << "\n";
@@ -536,14 +549,18 @@ const std::vector<command>& commands() {
      1,
      cmd_log_level},
     {"token",
-     "token --user ID [--secret S] [--name N] [--username U] [--ttl 1h]",
-     "mint a development JWT (HS256); needs no server",
+     "token --user ID [--secret S] [--name N] [--username U] [--ttl 1h] [--alg HS256] "
+     "[--issuer I] [--audience A]",
+     "mint a development JWT (HS256/384/512); needs no server",
      "  --user ID       the user id (the `hash` claim)\n"
      "  --secret S      the server's JWT_SECRET (default: $JWT_SECRET)\n"
      "  --name N        the `name` claim\n"
      "  --username U    the `username` claim\n"
-     "  --ttl 1h        lifetime: 90s, 30m, 1h, 7d (default 1h)\n",
-     {"secret", "user", "name", "username", "ttl"},
+     "  --ttl 1h        lifetime: 90s, 30m, 1h, 7d (default 1h)\n"
+     "  --alg A         HS256, HS384 or HS512 (default HS256)\n"
+     "  --issuer I      the `iss` claim (default: $JWT_ISSUER, if set)\n"
+     "  --audience A    the `aud` claim (default: $JWT_AUDIENCE, if set)\n",
+     {"secret", "user", "name", "username", "ttl", "alg", "issuer", "audience"},
      0,
      0,
      cmd_token},

@@ -12,12 +12,19 @@ minted_token mint_token(const token_request& request) {
   auto now = static_cast<int64_t>(std::time(nullptr));
   minted_token out;
   out.expires_at = now + request.ttl.count();
-  jwt::jwt_object token{jwt::params::algorithm("HS256"), jwt::params::secret(request.secret)};
+  const auto& alg = request.algorithm;
+  if (alg != "HS256" && alg != "HS384" && alg != "HS512")
+    throw usage_error("invalid --alg '" + alg + "': goringctl signs HS256, HS384 or HS512");
+  jwt::jwt_object token{jwt::params::algorithm(alg), jwt::params::secret(request.secret)};
   token.add_claim("hash", request.user_id);
   if (request.name)
     token.add_claim("name", *request.name);
   if (request.username)
     token.add_claim("username", *request.username);
+  if (request.issuer)
+    token.add_claim("iss", *request.issuer);
+  if (request.audience)
+    token.add_claim("aud", *request.audience);
   token.add_claim("iat", now);
   token.add_claim("exp", out.expires_at);
   out.token = token.signature();

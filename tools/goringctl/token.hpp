@@ -1,5 +1,5 @@
-/// Development tokens: HS256 JWTs of the kind goring accepts, minted from
-/// the shared secret without any server.
+/// Development tokens: HS256/384/512 JWTs of the kind goring accepts,
+/// minted from the shared secret without any server.
 #pragma once
 
 #include <chrono>
@@ -16,6 +16,9 @@ struct token_request {
   std::optional<std::string> name;
   std::optional<std::string> username;
   std::chrono::seconds ttl{3600};
+  std::string algorithm = "HS256";     ///< HS256, HS384 or HS512
+  std::optional<std::string> issuer;   ///< the `iss` claim
+  std::optional<std::string> audience; ///< the `aud` claim
 };
 
 /// A minted token and when it expires.
@@ -24,8 +27,9 @@ struct minted_token {
   int64_t expires_at = 0; ///< Unix seconds, the `exp` claim
 };
 
-/// Signs `hash`, `name`, `username` (when given), `iat` and `exp` = now +
-/// ttl with HS256.
+/// Signs `hash`, `name`, `username`, `iss`, `aud` (when given), `iat` and
+/// `exp` = now + ttl with the HMAC algorithm asked for; throws a usage error
+/// on any other algorithm.
 minted_token mint_token(const token_request& request);
 
 /// Reads "90", "90s", "30m", "1h", "7d" (plain numbers are seconds); throws
