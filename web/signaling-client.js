@@ -863,8 +863,14 @@ export class SignalingClient {
   async _onOffer(call, sdp) {
     let pc = this._pc;
     if (pc && pc.signalingState === 'have-local-offer') {
-      // Both offered at once: the callee gives way, the caller keeps its own.
-      if (call.role === 'caller') return;
+      // Both offered at once: the callee gives way, the caller keeps its own
+      // and sends it again. The callee offers only when it has no usable
+      // peer connection (it lost track of the call, or our offer, in a
+      // drop); our first offer may never have reached it.
+      if (call.role === 'caller') {
+        this._send('webrtc.offer', { session_id: call.sessionId, sdp: pc.localDescription.sdp });
+        return;
+      }
       await pc.setLocalDescription({ type: 'rollback' });
       if (this._call !== call) return;
     }

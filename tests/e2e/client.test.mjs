@@ -52,13 +52,21 @@ async function toneMicrophone() {
 }
 
 /** A client whose events are recorded, with its WebSockets at hand. */
-function newClient(userId, { token, ...options } = {}) {
+function newClient(userId, { token, onFrame, ...options } = {}) {
   const events = [];
   const sockets = [];
   class TrackedWebSocket extends WebSocket {
     constructor(...args) {
       super(...args);
       sockets.push(this);
+    }
+    // onFrame(frame, socket) sees each frame from the server first; false
+    // keeps it from the client.
+    set onmessage(handler) {
+      super.onmessage = !onFrame ? handler : (event) => onFrame(JSON.parse(String(event.data)), this) !== false && handler(event);
+    }
+    get onmessage() {
+      return super.onmessage;
     }
   }
   const record =
@@ -160,6 +168,43 @@ test('a socket cut without a close frame: the client reconnects, the call resume
     assert.equal(alice.sockets.length, 2);
     assert.equal(alice.client.callState, 'connected');
 
+    bob.client.endCall();
+    await alice.waitEvent('onCallEnded', (reason) => reason === 'ended_by_user');
+  } finally {
+    alice.client.disconnect();
+    bob.client.disconnect();
+  }
+});
+
+test("the caller's offer lost in the callee's drop: after the resume the call connects without waiting for the media timeout", async () => {
+  // No media timeout within the test: only the resume itself can connect it.
+  const alice = newClient('o-alice', { mediaTimeoutMs: 120_000 });
+  let lost = 0;
+  const bob = newClient('o-bob', {
+    mediaTimeoutMs: 120_000,
+    onFrame: (frame, socket) => {
+      if (frame.type !== 'webrtc.offer' || lost > 0) return true;
+      // The first offer reaches a connection that is going: no close frame.
+      lost += 1;
+      socket._socket.destroy();
+      return false;
+    },
+  });
+  try {
+    const bobRegistered = await presenceWatch(redis, bob.userId);
+    alice.client.connect();
+    bob.client.connect();
+    await open(alice);
+    await open(bob);
+    await bobRegistered();
+    assert.equal(alice.client.startCall(bob.userId), true);
+    await bob.waitEvent('onResumed');
+    assert.equal(lost, 1);
+    assert.equal(bob.sockets.length, 2);
+    await connected(alice);
+    await connected(bob);
+    await waitFor('audio at alice', async () => (await inboundPackets(alice.client)) > 0);
+    await waitFor('audio at bob', async () => (await inboundPackets(bob.client)) > 0);
     bob.client.endCall();
     await alice.waitEvent('onCallEnded', (reason) => reason === 'ended_by_user');
   } finally {

@@ -335,6 +335,53 @@ test('an answer made while the socket is down is sent on call.resumed, not repla
   h.client.disconnect();
 });
 
+test("a callee that lost the caller's offer in a drop offers itself; the caller sends its offer again and the callee takes it", async () => {
+  // The caller's side: its offer went out while the callee was away.
+  const caller = newClient();
+  const ws = acceptedCall(caller);
+  await caller.mic.grant();
+  await flush();
+  const pc = caller.pcs[0];
+  assert.equal(pc.signalingState, 'have-local-offer');
+  assert.equal(ws.sentOf('webrtc.offer').length, 1);
+  // The callee, back without a peer connection, offers: the caller keeps
+  // its own offer and sends it again rather than waiting for the media timeout.
+  ws.frame('webrtc.offer', { session_id: 's1', sdp: 'v=0\r\na=fingerprint:sha-256 BOB2\r\n' });
+  await flush();
+  const offers = ws.sentOf('webrtc.offer');
+  assert.equal(offers.length, 2, 'the offer is sent again at once');
+  assert.equal(offers[1].payload.sdp, offers[0].payload.sdp, 'the same offer');
+  assert.equal(pc.signalingState, 'have-local-offer');
+  assert.equal(caller.client.peerConnection, pc, 'the same peer connection');
+  assert.equal(ws.sentOf('webrtc.answer').length, 0);
+  ws.frame('webrtc.answer', { session_id: 's1', sdp: 'v=0\r\na=fingerprint:sha-256 BOB2\r\n' });
+  await flush();
+  pc.connect();
+  assert.equal(caller.client.callState, 'connected');
+  caller.client.disconnect();
+
+  // The callee's side: resumed with no peer connection, it offers; the
+  // caller's offer then comes and it gives way and answers it.
+  const callee = newClient();
+  const ws1 = connected(callee);
+  ws1.frame('call.ring', { session_id: 's1', caller_id: 'carol' });
+  assert.equal(callee.client.acceptCall(), true);
+  await callee.mic.grant();
+  ws1.serverClose(1006); // the caller's offer is lost with this connection
+  const ws2 = await reconnected(callee);
+  ws2.frame('call.resumed', { session_id: 's1', peer_id: 'carol', state: 'accepted', role: 'callee' });
+  await flush();
+  assert.equal(ws2.sentOf('webrtc.offer').length, 1, 'the callee offers');
+  const calleePc = callee.pcs[0];
+  ws2.frame('webrtc.offer', { session_id: 's1', sdp: 'v=0\r\na=fingerprint:sha-256 CAROL\r\n' });
+  await flush();
+  assert.equal(calleePc.remoteDescription.sdp, 'v=0\r\na=fingerprint:sha-256 CAROL\r\n');
+  assert.equal(ws2.sentOf('webrtc.answer').length, 1, 'the callee answers the offer');
+  calleePc.connect();
+  assert.equal(callee.client.callState, 'connected');
+  callee.client.disconnect();
+});
+
 test('media that does not connect: the caller restarts ICE once, then the call ends as media_timeout', async () => {
   const h = newClient({ mediaTimeoutMs: 20_000 });
   const ws = acceptedCall(h);
