@@ -26,8 +26,9 @@ instance_metrics& goring_metrics() {
       &reg.counter("goring_messages_sent_total", "Frames sent to clients, by type.", {"type"});
     out->connections_opened =
       &reg.counter("goring_connections_opened_total",
-                   "WebSocket upgrades by result: accepted, unauthorized, draining, replaced, "
-                   "forbidden_origin, ip_rate_limited, ip_connections, instance_full.",
+                   "WebSocket upgrades by result: accepted, unauthorized, draining, broken, "
+                   "replaced, forbidden_origin, ip_rate_limited, ip_connections, "
+                   "instance_full.",
                    {"result"});
     out->rate_limited_frames =
       &reg

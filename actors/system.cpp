@@ -1,5 +1,6 @@
 #include "actors/system.hpp"
 
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -39,6 +40,10 @@ void watch_essential(const caf::actor& essential, const context_ptr& ctx, const 
 
 namespace {
 
+/// The essential actors' names, as watch_essential reports them.
+constexpr const char* bridge_name = "Redis bridge";
+constexpr const char* alarm_name = "alarm";
+
 std::string random_nonce() {
   std::random_device rd;
   char buf[9];
@@ -67,10 +72,15 @@ void register_metrics(const context_ptr& ctx) {
   reg.gauge_callback("goring_ready", "1 while the instance takes traffic (see /ready).",
                      [ctx] { return ctx->ready() ? 1.0 : 0.0; });
   reg.gauge_callback("goring_actors", "Live actors by kind.", {"kind"}, [ctx] {
+    auto* stopped = ctx->stopped_actor.load();
+    auto live = [stopped](const char* name) {
+      return stopped != nullptr && std::strcmp(stopped, name) == 0 ? 0.0 : 1.0;
+    };
     return std::vector<metrics::labelled_value>{
       {{"connection"}, double(ctx->live_connections.load())},
       {{"call"}, double(ctx->live_calls.load())},
-      {{"bridge"}, 1.0}};
+      {{"bridge"}, live(bridge_name)},
+      {{"alarm"}, live(alarm_name)}};
   });
   goring_metrics(); // registers the rest, so every family shows from the start
 }
@@ -115,9 +125,9 @@ struct actor_runtime::impl {
     sys.await_actors_before_shutdown(false);
     register_metrics(ctx);
     ctx->alarm = alarm::spawn(sys, ctx->alarms_pending);
-    watch_essential(ctx->alarm, ctx, "alarm");
+    watch_essential(ctx->alarm, ctx, alarm_name);
     ctx->bridge = spawn_redis_bridge(sys, ctx, io);
-    watch_essential(ctx->bridge, ctx, "Redis bridge");
+    watch_essential(ctx->bridge, ctx, bridge_name);
   }
 };
 

@@ -284,6 +284,8 @@ TEST_CASE("nobody answers within the ring timeout: both hear no_answer and are f
                  std::chrono::steady_clock::now() - started);
   if (quiet > 0ms)
     alice.expect_nothing(quiet);
+  else
+    MESSAGE("place_call took over 1 s: the quiet window before the timeout was not checked");
   // ...but soon after it.
   expect_ended(alice, session_id, "no_answer", "bob");
   expect_ended(bob, session_id, "no_answer", "alice");

@@ -659,8 +659,8 @@ TEST_CASE("the peer of a slow consumer hears call.ended as soon as it is cut off
   INFO("alice got ", out.heard->data);
   CHECK(out.heard->type == "call.ended");
   CHECK(out.heard->payload.str("reason") == "peer_disconnected");
-  // Far sooner than close_grace (3 s), which a bug once made the peer wait.
-  CHECK_MESSAGE(took < 2s, "alice heard call.ended ", took.count(),
+  // Sooner than close_grace, which a bug once made the peer wait.
+  CHECK_MESSAGE(took < close_grace - 300ms, "alice heard call.ended ", took.count(),
                 " ms after bob was counted as a slow consumer");
 }
 
@@ -721,11 +721,14 @@ TEST_CASE("a client that answers no pings is closed after IDLE_TIMEOUT and goes 
   CHECK_MESSAGE(gone, "ws:user:carol still held ", since(connected).count(),
                 " ms after carol stopped reading");
   MESSAGE("carol went offline ", since(connected).count(), " ms after connecting");
+  // Closed by the idle timeout (2 s, a ping every 1 s), not by anything
+  // much later; a bound wide enough for a loaded machine.
+  CHECK(since(connected) < 6s);
   alice.start_call("carol");
   alice.expect_error("user_offline");
 
   // Past three idle timeouts, the readers are still there.
-  keep_reading({&alice, &dave}, 6500ms - since(connected));
+  keep_reading({&alice, &dave}, std::max(0ms, 6500ms - since(connected)));
   CHECK(alice.is_open());
   CHECK(dave.is_open());
   CHECK(key_exists(redis, keys::user("alice")));

@@ -60,8 +60,8 @@ std::ostream& operator<<(std::ostream& os, const ctl_run& run) {
 }
 
 /// Runs goringctl with `args`, in the test's environment without
-/// GORING_ADMIN_TOKEN, JWT_SECRET, REDIS_PASSWORD, JWT_ISSUER and
-/// JWT_AUDIENCE, plus `env`.
+/// GORING_ADMIN_TOKEN, JWT_SECRET, REDIS_PASSWORD, JWT_ALGORITHMS,
+/// JWT_ISSUER and JWT_AUDIENCE, plus `env`.
 ctl_run goringctl(const std::vector<std::string>& args,
                   const std::map<std::string, std::string>& env = {}) {
   int out_pipe[2];
@@ -74,8 +74,8 @@ ctl_run goringctl(const std::vector<std::string>& args,
     ::dup2(out_pipe[1], STDOUT_FILENO);
     ::dup2(err_pipe[1], STDERR_FILENO);
     ::close_range(3, ~0U, 0);
-    for (const char* name :
-         {"GORING_ADMIN_TOKEN", "JWT_SECRET", "REDIS_PASSWORD", "JWT_ISSUER", "JWT_AUDIENCE"})
+    for (const char* name : {"GORING_ADMIN_TOKEN", "JWT_SECRET", "REDIS_PASSWORD", "JWT_ALGORITHMS",
+                             "JWT_ISSUER", "JWT_AUDIENCE"})
       ::unsetenv(name);
     for (const auto& [name, value] : env)
       ::setenv(name.c_str(), value.c_str(), 1);
@@ -604,11 +604,12 @@ TEST_CASE("token signs with HS384/HS512 and carries iss and aud, from options or
     return client.try_connect(goring.port(), lines_of(minted.out).at(0));
   };
   // The server's own variables, as goring reads them.
-  CHECK(connects("gina", goringctl({"token", "--user", "gina", "--alg", "HS512"},
-                                   {{"JWT_SECRET", test_jwt_secret},
-                                    {"JWT_ISSUER", "https://auth.example"},
-                                    {"JWT_AUDIENCE", "goring"}}))
-        == 101);
+  CHECK(
+    connects("gina", goringctl({"token", "--user", "gina"}, {{"JWT_SECRET", test_jwt_secret},
+                                                             {"JWT_ALGORITHMS", "RS256, HS512"},
+                                                             {"JWT_ISSUER", "https://auth.example"},
+                                                             {"JWT_AUDIENCE", "goring"}}))
+    == 101);
   // Options.
   CHECK(connects("hank",
                  goringctl({"token", "--secret", test_jwt_secret, "--user", "hank", "--alg",
@@ -620,6 +621,12 @@ TEST_CASE("token signs with HS384/HS512 and carries iss and aud, from options or
         == 401);
   CHECK(connects("jill", goringctl({"token", "--secret", test_jwt_secret, "--user", "jill", "--alg",
                                     "HS512", "--audience", "goring"}))
+        == 401);
+  // An empty option is no claim, even with the variable set.
+  CHECK(connects("lena", goringctl({"token", "--user", "lena", "--alg", "HS512", "--issuer", ""},
+                                   {{"JWT_SECRET", test_jwt_secret},
+                                    {"JWT_ISSUER", "https://auth.example"},
+                                    {"JWT_AUDIENCE", "goring"}}))
         == 401);
   CHECK(connects("kate", goringctl({"token", "--secret", test_jwt_secret, "--user", "kate", "--alg",
                                     "HS512", "--issuer", "https://auth.example", "--audience",

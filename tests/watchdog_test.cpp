@@ -49,9 +49,12 @@ bool eventually_stopped(const goring::context_ptr& ctx) {
 
 TEST_CASE("an essential actor stopped by the runtime's shutdown is not a failure") {
   fixture f;
-  auto a = f.watched("alarm");
+  auto a = f.sys.spawn(essential, 0);
   caf::scoped_actor self{f.sys};
+  // CAF runs attached handlers newest first: monitored before it is
+  // watched, the down message comes after the watch has run.
   self->monitor(a);
+  goring::watch_essential(a, f.ctx, "alarm");
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   self->receive([](const caf::down_msg&) {});
   CHECK(f.ctx->stopped_actor.load() == nullptr);

@@ -863,11 +863,13 @@ export class SignalingClient {
   async _onOffer(call, sdp) {
     let pc = this._pc;
     if (pc && pc.signalingState === 'have-local-offer') {
-      // Both offered at once: the callee gives way, the caller keeps its own
-      // and sends it again. The callee offers only when it has no usable
-      // peer connection (it lost track of the call, or our offer, in a
-      // drop); our first offer may never have reached it.
-      if (call.role === 'caller') {
+      // Both offered at once: the callee gives way; the caller keeps its
+      // own and sends it again, as the callee offers after a drop (our
+      // offer may have been lost with its connection). An offer from a new
+      // peer connection of the callee (another device took the call over)
+      // replaces ours: rolled back, and answered below with a new one.
+      const samePeer = !pc.remoteDescription || fingerprint(pc.remoteDescription.sdp) === fingerprint(sdp);
+      if (call.role === 'caller' && samePeer) {
         this._send('webrtc.offer', { session_id: call.sessionId, sdp: pc.localDescription.sdp });
         return;
       }

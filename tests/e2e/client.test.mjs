@@ -63,7 +63,7 @@ function newClient(userId, { token, onFrame, ...options } = {}) {
     // onFrame(frame, socket) sees each frame from the server first; false
     // keeps it from the client.
     set onmessage(handler) {
-      super.onmessage = !onFrame ? handler : (event) => onFrame(JSON.parse(String(event.data)), this) !== false && handler(event);
+      super.onmessage = !onFrame || !handler ? handler : (event) => onFrame(JSON.parse(String(event.data)), this) !== false && handler(event);
     }
     get onmessage() {
       return super.onmessage;

@@ -382,6 +382,34 @@ test("a callee that lost the caller's offer in a drop offers itself; the caller 
   callee.client.disconnect();
 });
 
+test("a caller restarting ICE that gets an offer from the callee's new peer connection (another device) answers it with a new one", async () => {
+  const h = newClient();
+  const ws = acceptedCall(h);
+  await h.mic.grant();
+  await flush();
+  const pc = h.pcs[0];
+  ws.frame('webrtc.answer', { session_id: 's1', sdp: 'v=0\r\na=fingerprint:sha-256 BOB1\r\n' });
+  await flush();
+  pc.connect();
+  assert.equal(h.client.callState, 'connected');
+  // ICE fails: the caller offers again, restarting ICE.
+  pc.iceConnectionState = pc.connectionState = 'failed';
+  pc.onconnectionstatechange?.();
+  await flush();
+  assert.equal(pc.signalingState, 'have-local-offer');
+  const sentBefore = ws.sentOf('webrtc.offer').length;
+  // The callee's offer comes from a new peer connection: not ours to repeat.
+  ws.frame('webrtc.offer', { session_id: 's1', sdp: 'v=0\r\na=fingerprint:sha-256 BOB2\r\n' });
+  await flush();
+  assert.equal(ws.sentOf('webrtc.offer').length, sentBefore, 'no offer of ours again');
+  assert.equal(pc.closed, true, 'the old peer connection is closed');
+  const fresh = h.client.peerConnection;
+  assert.notEqual(fresh, pc);
+  assert.equal(fresh.remoteDescription.sdp, 'v=0\r\na=fingerprint:sha-256 BOB2\r\n');
+  assert.equal(ws.sentOf('webrtc.answer').length, 1, 'answered with the new one');
+  h.client.disconnect();
+});
+
 test('media that does not connect: the caller restarts ICE once, then the call ends as media_timeout', async () => {
   const h = newClient({ mediaTimeoutMs: 20_000 });
   const ws = acceptedCall(h);

@@ -28,13 +28,23 @@ redis_server::redis_server(redis_persistence persistence) : persistence_(persist
       launch();
       return;
     } catch (const std::runtime_error&) {
-      if (attempt == 2)
+      if (attempt == 2) {
+        if (!dir_.empty()) {
+          std::error_code ignored;
+          std::filesystem::remove_all(dir_, ignored);
+        }
         throw;
+      }
     }
   }
 }
 
 void redis_server::launch() {
+  // A connection of an earlier attempt would still point at its port.
+  if (ctx_ != nullptr) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
   std::vector<std::string> argv{
     "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
     "--save",       "",       "--loglevel",          "warning"};

@@ -433,19 +433,37 @@ int cmd_token(context& ctx) {
     request.username = ctx.in.option("username");
   if (ctx.in.options.count("ttl"))
     request.ttl = parse_ttl(ctx.in.option("ttl"));
-  if (ctx.in.options.count("alg"))
-    request.algorithm = ctx.in.option("alg");
-  // iss and aud as the server checks them: its JWT_ISSUER and JWT_AUDIENCE
-  // unless given.
-  auto claim_or_env = [&](const char* option, const char* env) -> std::optional<std::string> {
+  // As the server reads its variables: the first HS algorithm of
+  // JWT_ALGORITHMS, and JWT_ISSUER and JWT_AUDIENCE, unless given. Empty
+  // is unset.
+  auto option_or_env = [&](const char* option, const char* env) -> std::optional<std::string> {
+    std::string value;
     if (ctx.in.options.count(option))
-      return ctx.in.option(option);
-    if (const char* value = std::getenv(env); value != nullptr && *value != '\0')
-      return std::string{value};
-    return std::nullopt;
+      value = ctx.in.option(option);
+    else if (const char* from_env = std::getenv(env))
+      value = from_env;
+    if (value.empty())
+      return std::nullopt;
+    return value;
   };
-  request.issuer = claim_or_env("issuer", "JWT_ISSUER");
-  request.audience = claim_or_env("audience", "JWT_AUDIENCE");
+  if (ctx.in.options.count("alg")) {
+    request.algorithm = ctx.in.option("alg");
+  } else if (auto algorithms = option_or_env("alg", "JWT_ALGORITHMS")) {
+    std::string list = *algorithms;
+    for (std::size_t start = 0; start <= list.size();) {
+      auto end = std::min(list.find(',', start), list.size());
+      auto alg = list.substr(start, end - start);
+      alg.erase(0, alg.find_first_not_of(" \t"));
+      alg.erase(alg.find_last_not_of(" \t") + 1);
+      if (alg.rfind("HS", 0) == 0) {
+        request.algorithm = alg;
+        break;
+      }
+      start = end + 1;
+    }
+  }
+  request.issuer = option_or_env("issuer", "JWT_ISSUER");
+  request.audience = option_or_env("audience", "JWT_AUDIENCE");
   auto minted = mint_token(request);
   if (!ctx.in.json) {
     ctx.out << minted.token << "\n";
@@ -557,7 +575,8 @@ const std::vector<command>& commands() {
      "  --name N        the `name` claim\n"
      "  --username U    the `username` claim\n"
      "  --ttl 1h        lifetime: 90s, 30m, 1h, 7d (default 1h)\n"
-     "  --alg A         HS256, HS384 or HS512 (default HS256)\n"
+     "  --alg A         HS256, HS384 or HS512 (default: the first HS one of\n"
+     "                  $JWT_ALGORITHMS, else HS256)\n"
      "  --issuer I      the `iss` claim (default: $JWT_ISSUER, if set)\n"
      "  --audience A    the `aud` claim (default: $JWT_AUDIENCE, if set)\n",
      {"secret", "user", "name", "username", "ttl", "alg", "issuer", "audience"},
