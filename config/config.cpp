@@ -14,6 +14,22 @@
 
 namespace goring {
 
+std::vector<std::string> comma_list(const std::string& value) {
+  std::vector<std::string> items;
+  std::size_t start = 0;
+  while (true) {
+    auto comma = value.find(',', start);
+    auto item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto first = item.find_first_not_of(" \t");
+    auto last = item.find_last_not_of(" \t");
+    items.push_back(first == std::string::npos ? std::string{}
+                                               : item.substr(first, last - first + 1));
+    if (comma == std::string::npos)
+      return items;
+    start = comma + 1;
+  }
+}
+
 namespace {
 
 /// How one setting is read from text into `settings`.
@@ -62,24 +78,6 @@ duration(std::chrono::milliseconds settings::*field, std::chrono::milliseconds m
     s.*field = *d;
     return true;
   };
-}
-
-/// The items of a comma-separated list, spaces and tabs trimmed; empty
-/// items kept, so each setting decides whether "a,,b" is an error.
-std::vector<std::string> comma_list(const std::string& value) {
-  std::vector<std::string> items;
-  std::size_t start = 0;
-  while (true) {
-    auto comma = value.find(',', start);
-    auto item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    auto first = item.find_first_not_of(" \t");
-    auto last = item.find_last_not_of(" \t");
-    items.push_back(first == std::string::npos ? std::string{}
-                                               : item.substr(first, last - first + 1));
-    if (comma == std::string::npos)
-      return items;
-    start = comma + 1;
-  }
 }
 
 /// "HS256,RS256": known names, no repeats, at least one; `none` never.

@@ -140,6 +140,10 @@ std::string help_text();
 /// The algorithms JWT_ALGORITHMS may name.
 const std::vector<std::string>& known_jwt_algorithms();
 
+/// The items of a comma-separated list, spaces and tabs trimmed; empty
+/// items kept, so each setting decides whether "a,,b" is an error.
+std::vector<std::string> comma_list(const std::string& value);
+
 /// Parses durations as "30", "30s", "500ms", "2m" (plain numbers are seconds).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "tools/goringctl/admin_client.hpp"
 #include "tools/goringctl/cli.hpp"
 #include "tools/goringctl/error.hpp"
@@ -449,18 +450,11 @@ int cmd_token(context& ctx) {
   if (ctx.in.options.count("alg")) {
     request.algorithm = ctx.in.option("alg");
   } else if (auto algorithms = option_or_env("alg", "JWT_ALGORITHMS")) {
-    std::string list = *algorithms;
-    for (std::size_t start = 0; start <= list.size();) {
-      auto end = std::min(list.find(',', start), list.size());
-      auto alg = list.substr(start, end - start);
-      alg.erase(0, alg.find_first_not_of(" \t"));
-      alg.erase(alg.find_last_not_of(" \t") + 1);
-      if (alg.rfind("HS", 0) == 0) {
-        request.algorithm = alg;
-        break;
-      }
-      start = end + 1;
-    }
+    auto list = goring::comma_list(*algorithms);
+    auto hs = std::find_if(list.begin(), list.end(),
+                           [](const std::string& alg) { return alg.rfind("HS", 0) == 0; });
+    if (hs != list.end())
+      request.algorithm = *hs;
   }
   request.issuer = option_or_env("issuer", "JWT_ISSUER");
   request.audience = option_or_env("audience", "JWT_AUDIENCE");
