@@ -115,7 +115,8 @@ async function inboundPackets(client) {
 const open = (c) => c.waitEvent('onConnectionChange', (s) => s === 'open');
 const connected = (c) => waitFor(`${c.userId}: media connected`, () => c.client.callState === 'connected');
 
-async function callConnected(caller, callee) {
+/** Both connect; the caller calls once goring has registered the callee. */
+async function startCall(caller, callee) {
   // "open" is the WebSocket's; goring registers the user in Redis after it,
   // and a call.start before that gets user_offline.
   const calleeRegistered = await presenceWatch(redis, callee.userId);
@@ -125,6 +126,10 @@ async function callConnected(caller, callee) {
   await open(callee);
   await calleeRegistered();
   assert.equal(caller.client.startCall(callee.userId), true);
+}
+
+async function callConnected(caller, callee) {
+  await startCall(caller, callee);
   await callee.waitEvent('onIncomingCall');
   await connected(caller);
   await connected(callee);
@@ -191,13 +196,7 @@ test("the caller's offer lost in the callee's drop: after the resume the call co
     },
   });
   try {
-    const bobRegistered = await presenceWatch(redis, bob.userId);
-    alice.client.connect();
-    bob.client.connect();
-    await open(alice);
-    await open(bob);
-    await bobRegistered();
-    assert.equal(alice.client.startCall(bob.userId), true);
+    await startCall(alice, bob);
     await bob.waitEvent('onResumed');
     assert.equal(lost, 1);
     assert.equal(bob.sockets.length, 2);
