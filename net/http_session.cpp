@@ -67,11 +67,9 @@ bool admin_authorized(const Request& req, const std::string& token) {
   auto it = req.find(http::field::authorization);
   if (it == req.end())
     return false;
-  std::string_view value{it->value().data(), it->value().size()};
-  constexpr std::string_view scheme = "Bearer ";
-  if (value.substr(0, scheme.size()) != scheme)
-    return false;
-  return constant_time_equal(value.substr(scheme.size()), token);
+  auto credentials =
+    auth::bearer_credentials(std::string_view{it->value().data(), it->value().size()});
+  return credentials && constant_time_equal(*credentials, token);
 }
 
 std::string_view path_of(std::string_view target) {

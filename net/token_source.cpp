@@ -14,8 +14,8 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-/// The credentials of `Bearer <token>` (scheme case-insensitive), or
-/// nothing for another scheme.
+} // namespace
+
 std::optional<std::string_view> bearer_credentials(std::string_view value) {
   value = trim(value);
   constexpr std::string_view scheme = "bearer";
@@ -27,8 +27,6 @@ std::optional<std::string_view> bearer_credentials(std::string_view value) {
       return std::nullopt;
   return trim(value.substr(scheme.size()));
 }
-
-} // namespace
 
 token_source find_token(const std::optional<std::string>& query_token,
                         const std::vector<std::string_view>& authorization,

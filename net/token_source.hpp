@@ -31,6 +31,11 @@ struct token_source {
   std::string subprotocol;
 };
 
+/// The credentials of an Authorization value `Bearer <token>` (scheme
+/// case-insensitive, spaces and tabs around trimmed), or nothing for
+/// another scheme.
+std::optional<std::string_view> bearer_credentials(std::string_view value);
+
 /// Reads the token of an upgrade. `query_token` is the `token` query
 /// parameter (decoded), `authorization` the values of every Authorization
 /// header, `protocols` those of every Sec-WebSocket-Protocol header

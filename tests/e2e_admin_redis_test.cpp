@@ -18,11 +18,12 @@ using namespace goring::test;
 namespace {
 
 /// POSTs to the admin port with curl and returns the HTTP status (0 when
-/// curl got no answer).
-int admin_post(uint16_t port, const std::string& path, const std::string& bearer = {}) {
+/// curl got no answer); `Authorization: <scheme> <bearer>` when given.
+int admin_post(uint16_t port, const std::string& path, const std::string& bearer = {},
+               const std::string& scheme = "Bearer") {
   std::string cmd = "curl -s -o /dev/null -m 5 -w '%{http_code}' -X POST";
   if (!bearer.empty())
-    cmd += " -H 'Authorization: Bearer " + bearer + "'";
+    cmd += " -H 'Authorization: " + scheme + " " + bearer + "'";
   cmd += " http://127.0.0.1:" + std::to_string(port) + path;
   std::array<char, 64> buf{};
   std::string out;
@@ -64,6 +65,7 @@ TEST_CASE("an admin drain needs the token, then turns readiness off and moves cl
   CHECK(admin_post(goring.admin_port(), "/admin/drain") == 401);
   CHECK(admin_post(goring.admin_port(), "/admin/drain", "wrong-token") == 401);
   CHECK(admin_post(goring.admin_port(), "/admin/drain", "s3cret-admin-longer") == 401);
+  CHECK(admin_post(goring.admin_port(), "/admin/drain", "s3cret-admin", "Basic") == 401);
   CHECK(http_get(goring.admin_port(), "/ready").status == 200);
 
   CHECK(admin_post(goring.admin_port(), "/admin/drain", "s3cret-admin") == 202);

@@ -567,6 +567,16 @@ TEST_CASE("a public key setting that cannot work stops the start with a reason")
 
 // --- where the token comes from ---------------------------------------------
 
+TEST_CASE("bearer_credentials: the Bearer scheme in any case, spaces trimmed, nothing else") {
+  using goring::auth::bearer_credentials;
+  CHECK(bearer_credentials("Bearer abc") == std::string_view{"abc"});
+  CHECK(bearer_credentials("  bEaReR \t abc  ") == std::string_view{"abc"});
+  CHECK_FALSE(bearer_credentials("Basic abc"));
+  CHECK_FALSE(bearer_credentials("Bearerabc"));
+  CHECK_FALSE(bearer_credentials("Bearer"));
+  CHECK_FALSE(bearer_credentials(""));
+}
+
 TEST_CASE("the token comes from the query, a Bearer header or a subprotocol, exactly one") {
   using goring::auth::find_token;
   using views = std::vector<std::string_view>;
