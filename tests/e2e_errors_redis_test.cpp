@@ -11,6 +11,7 @@
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
 #include "tests/support/one_instance.hpp"
+#include "tests/support/raw_client.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
@@ -532,10 +533,19 @@ TEST_CASE("SIGTERM drains: readiness and new upgrades get 503, clients are close
   // A connection the server accepts before the drain, upgraded during it.
   ws_client late{"dave"};
   REQUIRE(late.open_tcp(env.goring.port()));
+  // A WebSocket client that never reads, so never answers the close frame:
+  // its session holds the process up for the close grace (3 s), so the
+  // steps below happen while it drains, however slow this machine is. With
+  // only the ws_clients the drain was over in milliseconds, and a late
+  // upgrade on a slow machine once found the process gone.
+  raw_client mute;
+  REQUIRE(mute.connect(env.goring.port()));
+  REQUIRE(mute.send(upgrade_request(env.goring.port(), "/ws?token=" + user_token("frank"))));
+  REQUIRE(mute.read_status() == 101);
+  wait_online(env.redis, "frank");
 
   auto started = std::chrono::steady_clock::now();
   auto exit_code = std::async(std::launch::async, [&] { return env.goring.stop(); });
-  // The clients read nothing yet, so their sessions hold the drain open.
   http_response ready;
   INFO("/ready during the drain: ", ready.status, " ", ready.body);
   CHECK(wait_until(
