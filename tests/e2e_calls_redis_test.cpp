@@ -106,9 +106,7 @@ TEST_CASE("offer, answer and ICE reach the peer unchanged in both directions") {
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
   auto sid = "\"" + session_id + "\"";
 
   auto offer = R"({"session_id":)" + sid + R"(,"sdp":"v=0\r\no=- 4611731400430051336 2 IN IP4 )"
@@ -150,9 +148,7 @@ TEST_CASE("a long SDP in many frames reaches the peer whole, and the frames afte
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
   // ~30 KB, under MAX_SDP_BYTES: several reads of goring's and several
   // WebSocket frames from this client (Beast fragments at 4 KB).
   auto long_sdp = [](const std::string& tag) {
@@ -183,9 +179,7 @@ TEST_CASE("caller hangs up an accepted call: the callee hears ended_by_user and 
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   alice.end_call(session_id);
   auto ended = expect_ended(bob, session_id, "ended_by_user", "alice");
@@ -201,9 +195,7 @@ TEST_CASE("callee hangs up an accepted call: the caller hears ended_by_user") {
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   bob.end_call(session_id);
   auto ended = expect_ended(alice, session_id, "ended_by_user", "bob");
@@ -303,9 +295,7 @@ TEST_CASE("an accepted call outlives the ring timeout") {
   one_instance env{{{"RING_TIMEOUT", "1s"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   alice.expect_nothing(1800ms);
   bob.expect_nothing(100ms);
@@ -349,9 +339,7 @@ TEST_CASE("caller's connection drops during an accepted call and it does not com
   one_instance env{{{"RECONNECT_GRACE", "1s"}, {"CALL_CHECK_INTERVAL", "200ms"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   alice.drop();
   bob.expect_nothing(700ms);
@@ -366,9 +354,7 @@ TEST_CASE("callee closes its connection during an accepted call: the caller hear
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   bob.close();
   expect_ended(alice, session_id, "peer_disconnected", "bob");
@@ -387,9 +373,7 @@ TEST_CASE("an accepted call lives on past the session TTL and still relays both 
   one_instance env{{{"SESSION_TTL", "2s"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   // Well past two TTLs with no traffic at all.
   alice.expect_nothing(5s);

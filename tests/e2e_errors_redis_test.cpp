@@ -144,9 +144,7 @@ TEST_CASE("a frame over MAX_MESSAGE_BYTES closes the connection with 1009 and en
   one_instance env{{{"MAX_MESSAGE_BYTES", "1024"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   // Just under the limit is fine.
   auto sdp = std::string(900, 'a');
@@ -300,9 +298,7 @@ TEST_CASE("accepting twice is invalid_state and changes nothing") {
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   bob.accept(session_id);
   bob.expect_error("invalid_state");
@@ -471,9 +467,7 @@ TEST_CASE("a second connection of a user takes over: the old one gets 4000 repla
   one_instance env;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
   auto old_owner = presence_owner(env.redis, "alice");
 
   ws_client alice_again{"alice"};
@@ -584,9 +578,7 @@ TEST_CASE("SIGTERM drains a call whose users dropped before without waiting for 
   one_instance env{{{"SHUTDOWN_GRACE", "30s"}, {"CALL_CHECK_INTERVAL", "60s"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
   // Gone without a close frame: away, so the call actor stays, holding nobody.
   alice.drop();
   bob.drop();

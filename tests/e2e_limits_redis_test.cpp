@@ -245,9 +245,7 @@ TEST_CASE("MAX_SDP_BYTES and MAX_CANDIDATE_BYTES: bigger fields get invalid_mess
   one_instance env{{{"MAX_SDP_BYTES", "1000"}, {"MAX_CANDIDATE_BYTES", "100"}}};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  env.join(alice);
-  env.join(bob);
-  auto session_id = connect_call(alice, bob);
+  auto session_id = env.join_in_call(alice, bob);
 
   auto fits = json_fields({{"session_id", session_id}, {"sdp", std::string(1000, 'v')}});
   alice.send("webrtc.offer", fits);

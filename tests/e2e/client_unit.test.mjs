@@ -195,6 +195,14 @@ function acceptedCall(h, sessionId = 's1') {
   return ws;
 }
 
+/** acceptedCall, and the microphone answers: the caller's offer is made. */
+async function offeredCall(h, sessionId = 's1') {
+  const ws = acceptedCall(h, sessionId);
+  await h.mic.grant();
+  await flush();
+  return ws;
+}
+
 // ---- 1: backoff ------------------------------------------------------------
 
 test('a server that upgrades and closes with 1011 at once is retried ever more slowly; a connection that stays up starts the backoff over', async () => {
@@ -384,9 +392,7 @@ test("a callee that lost the caller's offer in a drop offers itself; the caller 
 
 test("a caller restarting ICE that gets an offer from the callee's new peer connection (another device) answers it with a new one", async () => {
   const h = newClient();
-  const ws = acceptedCall(h);
-  await h.mic.grant();
-  await flush();
+  const ws = await offeredCall(h);
   const pc = h.pcs[0];
   ws.frame('webrtc.answer', { session_id: 's1', sdp: 'v=0\r\na=fingerprint:sha-256 BOB1\r\n' });
   await flush();
@@ -412,9 +418,7 @@ test("a caller restarting ICE that gets an offer from the callee's new peer conn
 
 test('media that does not connect: the caller restarts ICE once, then the call ends as media_timeout', async () => {
   const h = newClient({ mediaTimeoutMs: 20_000 });
-  const ws = acceptedCall(h);
-  await h.mic.grant();
-  await flush();
+  const ws = await offeredCall(h);
   assert.equal(ws.sentOf('webrtc.offer').length, 1);
   // No answer ever comes.
   await advance(20_000, 1000);
@@ -434,9 +438,7 @@ test('media that does not connect: the caller restarts ICE once, then the call e
 
 test('media that connects in time: no restart, no end', async () => {
   const h = newClient({ mediaTimeoutMs: 20_000 });
-  const ws = acceptedCall(h);
-  await h.mic.grant();
-  await flush();
+  const ws = await offeredCall(h);
   ws.frame('webrtc.answer', { session_id: 's1', sdp: 'v=0\r\na=fingerprint:sha-256 BOB\r\n' });
   await flush();
   h.pcs[0].connect();
@@ -591,9 +593,7 @@ test('a refresh ahead of exp that fails while the server closes with 4001 still 
 for (const code of [1008, 1009, 1011, 1013]) {
   test(`close ${code} ends the call at once (the server has ended it)`, async () => {
     const h = newClient();
-    const ws = acceptedCall(h);
-    await h.mic.grant();
-    await flush();
+    const ws = await offeredCall(h);
     ws.serverClose(code);
     assert.equal(h.client.callState, 'idle');
     assert.deepEqual(h.all('onCallEnded').map((a) => a[0]), ['disconnected']);
@@ -604,9 +604,7 @@ for (const code of [1008, 1009, 1011, 1013]) {
 for (const code of [1006, 1012]) {
   test(`close ${code} keeps the call for call.resumed`, async () => {
     const h = newClient();
-    const ws1 = acceptedCall(h);
-    await h.mic.grant();
-    await flush();
+    const ws1 = await offeredCall(h);
     h.pcs[0].connect();
     ws1.serverClose(code);
     assert.equal(h.client.callState, 'connected');
@@ -666,9 +664,7 @@ test("the timer that forgets a cancel after a reconnect does not forget a later 
 
 test('a hang-up while reconnecting is sent once the call is handed back', async () => {
   const h = newClient();
-  const ws1 = acceptedCall(h);
-  await h.mic.grant();
-  await flush();
+  const ws1 = await offeredCall(h);
   ws1.serverClose(1006);
   assert.equal(h.client.endCall(), true);
   assert.deepEqual(h.all('onCallEnded').map((a) => a[0]), ['hangup']);

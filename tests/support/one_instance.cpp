@@ -19,6 +19,12 @@ void one_instance::join(ws_client& client) {
   connect_online(client, goring, redis, user_token(client.label()));
 }
 
+std::string one_instance::join_in_call(ws_client& caller, ws_client& callee) {
+  join(caller);
+  join(callee);
+  return connect_call(caller, callee);
+}
+
 std::string one_instance::hget(const std::string& key, const std::string& field) {
   auto r = redis.run({"HGET", key, field});
   return r.type == goring::redis::reply::kind::string ? r.str : std::string{};

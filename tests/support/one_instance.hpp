@@ -23,6 +23,10 @@ struct one_instance {
   /// waits until Redis has the user online.
   void join(ws_client& client);
 
+  /// Joins both, then `caller` calls `callee`, who accepts (connect_call);
+  /// returns the session id.
+  std::string join_in_call(ws_client& caller, ws_client& callee);
+
   /// HGET / GET, "" when the key or field is missing.
   std::string hget(const std::string& key, const std::string& field);
   std::string get(const std::string& key);
