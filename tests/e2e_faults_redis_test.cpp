@@ -686,7 +686,11 @@ TEST_CASE("a client that stops reading while its peer floods ICE is cut off by t
   INFO("alice got ", out.heard->data);
   CHECK(out.heard->type == "call.ended");
   CHECK(out.heard->payload.str("reason") == "peer_disconnected");
-  CHECK(metric(goring, "goring_slow_consumer_disconnects_total") == 1);
+  // bob at least. alice reads nothing during the flood either, and each of
+  // her candidates still in flight when the call ended is answered with
+  // invalid_state: on a slow machine 64 of those can queue up and cut her
+  // off by the same limit (seen once under ASan in CI).
+  CHECK(metric(goring, "goring_slow_consumer_disconnects_total") >= 1);
   auto close = bob.expect_close(5s);
   REQUIRE(close.has_value());
   INFO("bob's close ", close->code, " '", close->reason, "'");
