@@ -5,7 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/call_actor.hpp"
-#include "actors/protocol.hpp"
+#include "codec/protocol.hpp"
 #include "redis/reply.hpp"
 #include "redis/scripts.hpp"
 

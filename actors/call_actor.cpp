@@ -3,10 +3,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "actors/admin_json.hpp"
+#include "codec/admin_json.hpp"
 #include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
-#include "actors/instance_metrics.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "redis/scripts.hpp"
 

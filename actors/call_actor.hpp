@@ -23,7 +23,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/context.hpp"
-#include "actors/protocol.hpp"
+#include "codec/protocol.hpp"
 
 namespace goring {
 

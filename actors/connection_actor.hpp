@@ -17,7 +17,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/context.hpp"
-#include "net/jwt_auth.hpp"
+#include "auth/jwt_auth.hpp"
 #include "net/link.hpp"
 
 namespace goring {

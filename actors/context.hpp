@@ -9,7 +9,7 @@
 #include <caf/actor.hpp>
 
 #include "config/config.hpp"
-#include "net/jwt_auth.hpp"
+#include "auth/jwt_auth.hpp"
 
 namespace goring {
 

@@ -7,10 +7,10 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "actors/admin_json.hpp"
+#include "codec/admin_json.hpp"
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
-#include "actors/instance_metrics.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "redis/async_connection.hpp"
 #include "redis/keys.hpp"

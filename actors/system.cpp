@@ -8,10 +8,10 @@
 #include "actors/atoms.hpp"
 #include "actors/connection_actor.hpp"
 #include "actors/context.hpp"
-#include "actors/instance_metrics.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "actors/redis_bridge.hpp"
 #include "config/log.hpp"
-#include "net/metrics.hpp"
+#include "metrics/metrics.hpp"
 
 namespace goring {
 

@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "config/config.hpp"
-#include "net/jwt_auth.hpp"
-#include "net/link.hpp"
+#include "auth/jwt_auth.hpp"
+#include "net/runtime_port.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -16,7 +16,7 @@ class io_context;
 
 namespace goring {
 
-class actor_runtime {
+class actor_runtime final : public runtime_port {
 public:
   /// Starts the actors; Redis I/O runs on `io`.
   actor_runtime(const settings& config, boost::asio::io_context& io);
@@ -28,25 +28,25 @@ public:
   /// Spawns the connection actor of an accepted WebSocket.
   std::shared_ptr<connection_port> open_connection(std::weak_ptr<client_link> link,
                                                    const auth::claims& who,
-                                                   const std::string& remote_addr);
+                                                   const std::string& remote_addr) override;
 
   /// Answers an admin API request (/admin/...) asynchronously: `done` gets
   /// the HTTP status and a JSON body, on a CAF thread.
   void admin(std::string method, std::string target,
-             std::function<void(unsigned status, std::string body)> done);
+             std::function<void(unsigned status, std::string body)> done) override;
 
   /// The name of an essential actor (Redis bridge, alarm) that stopped, or
   /// null: when set the process is broken and must be restarted.
-  const char* stopped_actor() const;
+  const char* stopped_actor() const override;
 
   /// Both Redis connections are up.
-  bool redis_healthy() const;
+  bool redis_healthy() const override;
 
   /// Redis works, pub/sub delivers, and the instance is not draining.
-  bool ready() const;
+  bool ready() const override;
 
   /// Draining: new WebSockets are refused.
-  bool draining() const;
+  bool draining() const override;
 
   /// The token check connection actors use for auth.refresh; set before
   /// the first connection.
@@ -56,16 +56,16 @@ public:
   void set_admin_addr(std::string addr);
 
   /// Counts a client cut off for not reading (goring_slow_consumer_disconnects_total).
-  void count_slow_consumer();
+  void count_slow_consumer() override;
 
   /// WebSocket sessions alive, so a drain can wait for their close frames.
-  void session_opened();
-  void session_closed();
+  void session_opened() override;
+  void session_closed() override;
   int live_sessions() const;
 
   /// Starts a drain and returns at once (POST /admin/drain); the instance
   /// then waits, not ready, for SIGTERM.
-  void start_drain();
+  void start_drain() override;
 
   /// Drains: readiness goes false, every WebSocket is closed with 1012
   /// (calls go on, to be resumed elsewhere), keys are released and the

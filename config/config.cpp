@@ -10,7 +10,7 @@
 
 #include <unistd.h>
 
-#include "net/origin_policy.hpp"
+#include "admission/origin_policy.hpp"
 
 namespace goring {
 

@@ -72,7 +72,7 @@ struct settings {
   std::chrono::milliseconds shutdown_grace{8'000};
 
   // -- Limits (README: Security / Limits). 0 turns a count or rate off. --
-  /// Browser origins that may upgrade, normalized (see net/origin_policy);
+  /// Browser origins that may upgrade, normalized (see admission/origin_policy);
   /// empty: any origin.
   std::vector<std::string> allowed_origins;
   /// Frames a second one connection may send, and how many at once.

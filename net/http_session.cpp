@@ -3,14 +3,14 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include "actors/instance_metrics.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "config/log.hpp"
-#include "net/dev_token.hpp"
-#include "net/metrics.hpp"
-#include "net/origin_policy.hpp"
+#include "auth/dev_token.hpp"
+#include "metrics/metrics.hpp"
+#include "admission/origin_policy.hpp"
 #include "net/percent_encoding.hpp"
 #include "net/static_files.hpp"
-#include "net/token_source.hpp"
+#include "auth/token_source.hpp"
 #include "net/websocket_session.hpp"
 
 namespace goring {

@@ -11,7 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "net/admission.hpp"
+#include "admission/admission.hpp"
 #include "net/connection_stream.hpp"
 #include "net/server_context.hpp"
 

@@ -4,7 +4,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
-#include "actors/instance_metrics.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "config/log.hpp"
 #include "net/http_session.hpp"
 

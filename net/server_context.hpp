@@ -3,17 +3,17 @@
 
 #include <memory>
 
-#include "actors/system.hpp"
 #include "config/config.hpp"
-#include "net/admission.hpp"
-#include "net/jwt_auth.hpp"
+#include "admission/admission.hpp"
+#include "auth/jwt_auth.hpp"
+#include "net/runtime_port.hpp"
 
 namespace goring {
 
 struct server_context {
   settings config;
   std::shared_ptr<const auth::jwt_verifier> verifier;
-  actor_runtime* runtime;
+  runtime_port* runtime;
   /// The admin listener: /health, /ready and /metrics, no WebSockets.
   bool admin = false;
   /// Connections per IP and per instance on the public port; shared by

@@ -3,8 +3,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
-#include "actors/instance_metrics.hpp"
-#include "actors/protocol.hpp"
+#include "metrics/instance_metrics.hpp"
+#include "codec/protocol.hpp"
 #include "config/log.hpp"
 
 namespace goring {

@@ -11,11 +11,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "net/admission.hpp"
+#include "admission/admission.hpp"
 #include "net/connection_stream.hpp"
 #include "net/link.hpp"
 #include "net/server_context.hpp"
-#include "net/token_bucket.hpp"
+#include "admission/token_bucket.hpp"
 
 namespace goring {
 

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "net/dev_token.hpp"
-#include "net/jwt_auth.hpp"
+#include "auth/dev_token.hpp"
+#include "auth/jwt_auth.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace {

@@ -12,8 +12,8 @@
 #include <openssl/hmac.h>
 
 #include "config/config.hpp"
-#include "net/jwt_auth.hpp"
-#include "net/token_source.hpp"
+#include "auth/jwt_auth.hpp"
+#include "auth/token_source.hpp"
 #include "tests/support/token.hpp"
 
 namespace {

@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "net/admission.hpp"
-#include "net/origin_policy.hpp"
-#include "net/token_bucket.hpp"
+#include "admission/admission.hpp"
+#include "admission/origin_policy.hpp"
+#include "admission/token_bucket.hpp"
 
 using goring::admission;
 using goring::normalize_origin;

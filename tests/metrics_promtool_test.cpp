@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "net/metrics.hpp"
+#include "metrics/metrics.hpp"
 
 namespace {
 

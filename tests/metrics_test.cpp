@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/metrics.hpp"
+#include "metrics/metrics.hpp"
 
 namespace {
 

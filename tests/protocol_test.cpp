@@ -16,7 +16,7 @@
 
 #include <rapidjson/document.h>
 
-#include "actors/protocol.hpp"
+#include "codec/protocol.hpp"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "net/jwt_auth.hpp"
+#include "auth/jwt_auth.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "actors/admin_json.hpp"
+#include "codec/admin_json.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

@@ -1,4 +1,4 @@
-#include "actors/protocol.hpp"
+#include "codec/protocol.hpp"
 
 #include <array>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "net/token_source.hpp"
+#include "auth/token_source.hpp"
 
 #include <cctype>
 

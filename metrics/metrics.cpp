@@ -1,4 +1,4 @@
-#include "net/metrics.hpp"
+#include "metrics/metrics.hpp"
 
 #include <charconv>
 #include <cmath>

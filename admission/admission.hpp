@@ -10,7 +10,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "net/token_bucket.hpp"
+#include "admission/token_bucket.hpp"
 
 namespace goring {
 

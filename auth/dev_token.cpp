@@ -1,4 +1,4 @@
-#include "net/dev_token.hpp"
+#include "auth/dev_token.hpp"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "actors/protocol.hpp"
+#include "codec/protocol.hpp"
 #include "config/config.hpp"
 
 namespace goring::auth {

@@ -1,4 +1,4 @@
-#include "net/admission.hpp"
+#include "admission/admission.hpp"
 
 #include <arpa/inet.h>
 

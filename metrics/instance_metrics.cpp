@@ -1,4 +1,4 @@
-#include "actors/instance_metrics.hpp"
+#include "metrics/instance_metrics.hpp"
 
 #include <chrono>
 #include <mutex>

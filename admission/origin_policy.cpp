@@ -1,4 +1,4 @@
-#include "net/origin_policy.hpp"
+#include "admission/origin_policy.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "net/jwt_auth.hpp"
+#include "auth/jwt_auth.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -1,12 +1,12 @@
 /// goring's own metrics, looked up once: the hot path keeps the references
-/// and updates them without locks (see net/metrics.hpp).
+/// and updates them without locks (see metrics/metrics.hpp).
 #pragma once
 
 #include <array>
 #include <string_view>
 
-#include "actors/protocol.hpp"
-#include "net/metrics.hpp"
+#include "codec/protocol.hpp"
+#include "metrics/metrics.hpp"
 
 namespace goring {
 
