@@ -8,14 +8,7 @@
 /// (over) on reject, cancel, timeout or disconnect. Each state is a
 /// behaviour; the actor quits when the call is over.
 ///
-/// Messages it takes (see actors/atoms.hpp):
-/// - (start) -> unit | error: from the caller's connection, once (starting).
-/// - (join, user_id, conn, info_json): a local participant's connection.
-/// - (accept, user_id, callee_info_json), (reject, user_id), (end, user_id)
-///   -> unit | error.
-/// - (relay, user_id, frame): a webrtc.* frame for the peer.
-/// - (remote, event_type, reason, info_json): a state change made on the
-///   peer's instance, read from pub/sub by a local connection.
+/// Its messages: actors/atoms.hpp, "To a call actor".
 #pragma once
 
 #include <string>

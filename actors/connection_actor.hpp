@@ -1,15 +1,7 @@
 /// The connection actor: one per WebSocket. It checks every client frame,
 /// routes call operations to call actors, relays to the peer through the
 /// call actor, and writes events back through its session.
-///
-/// Messages it takes (see actors/atoms.hpp):
-/// - (text, frame), (binary), (closed): from its WebSocket session.
-/// - (signal, tagged_payload, call_hint): a pub/sub payload for this user
-///   or an event from a local call actor.
-/// - (write, frame): a frame to write as it is.
-/// - (replaced), (shutdown): close with 4000 or 1001 and quit.
-/// - (ice_refresh): its own timer; sends ice.servers with fresh TURN
-///   credentials (the first one goes out when the actor starts).
+/// Its messages: actors/atoms.hpp, "To a connection actor".
 #pragma once
 
 #include <memory>

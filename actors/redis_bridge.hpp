@@ -1,20 +1,10 @@
-/// The Redis bridge actor: owns this instance's two Redis connections (one
-/// pipelined command connection, one subscriber for all local users), runs
-/// the Lua scripts, keeps the registry of local users, and fans pub/sub
-/// messages out to their connection actors.
-///
-/// Messages it takes (see actors/atoms.hpp):
-/// - (eval, script_call) -> redis::reply: runs a script with EVALSHA,
-///   reloading it on NOSCRIPT.
-/// - (command, vector<string>) -> redis::reply: one plain command.
-/// - (register, user_id, token, conn) -> string: subscribes the user's
-///   channel, then takes the ws:user key; answers the previous owner token
-///   ("" if none) and tells a replaced connection, local or remote, to close.
-///   The connection is monitored: when it terminates its key is released
-///   (owner-checked) and its channel unsubscribed.
-/// - (deliver, user_id, tagged_payload, call_hint): to the user's local
-///   connection actor if there is one, else PUBLISH on ws:signal:{user_id}.
-/// - (shutdown): tells every local connection to close with 1001.
+/// The Redis bridge actor: owns this instance's Redis topology (a command
+/// path and a subscriber path, redis/topology.hpp) and does, each in its
+/// own file under actors/bridge/: the command transport with the script
+/// cache and timeouts (redis/command_runner.hpp), the registry of local
+/// users with the pub/sub fan-out to their connection actors, the call
+/// directory, presence and heartbeat, the pub/sub probe, and the admin API
+/// router. Its messages: actors/atoms.hpp, "To the Redis bridge".
 #pragma once
 
 #include <caf/fwd.hpp>

@@ -1,0 +1,79 @@
+/// The Redis this instance talks to, whatever its shape (one server today;
+/// Sentinel and Cluster behind the same interface): a command path and a
+/// subscriber path that reconnect by themselves. The bridge uses only this
+/// and never learns which shape it is.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redis/async_connection.hpp"
+
+namespace goring {
+struct settings;
+} // namespace goring
+
+namespace goring::redis {
+
+/// The two paths every topology gives.
+enum class link_role : uint8_t { commands, subscriber };
+
+inline const char* to_string(link_role role) {
+  return role == link_role::commands ? "command" : "subscriber";
+}
+
+/// What a topology reports. Every callback runs on a Redis I/O strand, never
+/// inline in a caller's thread: hand the event over to the owner's thread.
+struct topology_events {
+  /// A path is up and logged in: the first time, after a reconnect, and
+  /// after the topology moved it to another server. The owner then loads
+  /// its scripts (commands) or subscribes its channels again (subscriber).
+  std::function<void(link_role)> on_up;
+  /// A path is lost; the topology reconnects by itself.
+  std::function<void(link_role, const std::string& why)> on_down;
+  /// A message arrived on a subscribed channel.
+  message_handler on_message;
+};
+
+class topology {
+public:
+  virtual ~topology() = default;
+
+  /// Starts connecting; reconnects run by themselves after that.
+  virtual void start() = 0;
+
+  /// Closes every connection for good; pending commands get error replies.
+  virtual void stop() = 0;
+
+  /// Sends one command (binary safe); `on_reply` gets its reply, or an error
+  /// reply at once while no server is reachable: callers never hang.
+  virtual void command(std::vector<std::string> argv, reply_handler on_reply) = 0;
+
+  /// Subscribes to channels; `on_done` gets the reply to the last
+  /// confirmation. After an on_up(subscriber) nothing is subscribed: the
+  /// owner subscribes again.
+  virtual void subscribe(std::vector<std::string> channels, reply_handler on_done) = 0;
+
+  /// Unsubscribes from channels; no reply.
+  virtual void unsubscribe(std::vector<std::string> channels) = 0;
+
+  /// The subscriber path is up.
+  virtual bool subscriber_connected() const = 0;
+
+  /// Drops the subscriber path and connects it again, for a link that is up
+  /// but no longer delivers (the pub/sub probe saw it).
+  virtual void restart_subscriber(std::string why) = 0;
+
+  /// Where commands go now, for logs and the admin API ("host:port").
+  virtual std::string describe() const = 0;
+};
+
+/// The topology the settings ask for. Connections are named
+/// "goring:<SERVER_ID>:commands" and ":subscriber" (CLIENT SETNAME).
+std::unique_ptr<topology> make_topology(boost::asio::io_context& io, const settings& config,
+                                        topology_events events);
+
+} // namespace goring::redis
