@@ -109,7 +109,7 @@ struct settings {
   std::chrono::seconds turn_ttl{3600};
 };
 
-/// One documented setting, for --help and README.
+/// One documented setting, for --help and docs/configuration.md.
 struct setting_doc {
   std::string env;
   std::string flag;
