@@ -25,7 +25,7 @@ start_redis
 
 start_goring() { # id port -> pid
   # Every benchmark client comes from 127.0.0.1, thousands of them, each
-  # far faster than a person: the limits (README: Security / Limits) off.
+  # far faster than a person: the limits (docs/security.md, Limits) off.
   PORT="$2" ADMIN_PORT=0 SERVER_ID="$1" REDIS_ADDR="127.0.0.1:$rport" JWT_SECRET="$secret" \
     MESSAGE_RATE=0 UPGRADE_RATE_PER_IP=0 MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS=0 \
     LOG_LEVEL=warn build/goring >"$out/$1.log" 2>&1 &
