@@ -45,8 +45,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 # A clean environment: a setting in ours must not change what --help says,
-# and an invalid one would make goring refuse before it reads --help.
-env -i "$goring" --help >"$work/help.txt"
+# and an invalid one would make goring refuse before it reads --help. The
+# sanitizers' options stay (tools/sanitize-test.sh runs this test too).
+keep=()
+for var in PATH ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+  if [ -n "${!var:-}" ]; then keep+=("$var=${!var}"); fi
+done
+if ! env -i "${keep[@]}" "$goring" --help >"$work/help.txt"; then
+  echo "gen-config-doc.sh: $goring --help failed" >&2
+  exit 2
+fi
 
 # help_text() prints each setting as two lines:
 #   "  --flag / ENV"
