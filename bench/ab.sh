@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A/B of two goring binaries on one scenario, alternating A, B, A, B... so
-# both see the same machine load; prints goring-bench's summary per run.
+# both see the same machine load; prints goring-bench's summary per run and
+# keeps the lines in build/bench-results/ab-<time>/<scenario>.txt
+# (bench/results/ with BENCH_KEEP=1, see bench/lib.sh).
 # Usage: bench/ab.sh BINARY_A BINARY_B relay|relay-2|setup|idle-15k [rounds, default 3] [seconds, default 5]
 #   idle-15k: 15,000 idle connections on a fresh process, held SECONDS
 #   (35 includes one round of keep-alive pings): RSS and CPU while idle.
@@ -16,6 +18,10 @@ ulimit -n 20000 2>/dev/null || true
 bench=build/tools/bench/goring-bench
 secret="ab-$(date +%s)"
 . bench/lib.sh
+out="$(results_dir ab)"
+# Everything printed from here on also goes to the results folder; the loop
+# stays in this shell, so the cleanup trap knows every PID it starts.
+exec > >(tee "$out/$what.txt")
 
 start_redis
 
@@ -48,3 +54,4 @@ for _ in $(seq 1 "$rounds"); do
   run_one A "$bin_a"
   run_one B "$bin_b"
 done
+echo "results in $out" >&2

@@ -12,19 +12,19 @@
 #   half the messages and it delivers the other half.
 #   idle: 1,000 idle connections with IDLE_TIMEOUT=4s (keep-alive pings
 #   every 2 s): instructions per ping.
-# Output: bench/results/callgrind-WHAT-TIME/ (callgrind.out, annotate.txt,
-# summary.txt). Every process started here is stopped by its PID.
+# Output: build/bench-results/callgrind-WHAT-TIME/ (callgrind.out,
+# annotate.txt, summary.txt); bench/results/ with BENCH_KEEP=1 (see
+# bench/lib.sh). Every process started here is stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-relay}"
 secs="${2:-10}"
 cmake --build build -j2 --target goring goring-bench >/dev/null
 
-out="bench/results/callgrind-$what-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+. bench/lib.sh
+out="$(results_dir "callgrind-$what")"
 bench=build/tools/bench/goring-bench
 secret="callgrind-$(date +%s)"
-. bench/lib.sh
 
 
 start_redis

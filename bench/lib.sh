@@ -1,6 +1,7 @@
 # Shared by the bench/ scripts (sourced, not run): processes started here are
 # remembered in `pids` and stopped by PID when the script exits; ports come
-# free from the kernel; one private redis-server per run.
+# free from the kernel; one private redis-server per run; results go to a
+# folder git ignores unless BENCH_KEEP=1.
 
 pids=()
 # Last started first: the servers go before the redis-server they use.
@@ -25,4 +26,17 @@ start_redis() {
     >"${1:-/dev/null}" 2>&1 &
   pids+=($!)
   wait_port "$rport"
+}
+
+# results_dir NAME: creates and prints the folder of this run's results:
+# build/bench-results/NAME-<UTC time> (ignored by git, like all of build/),
+# or bench/results/NAME-<UTC time> with BENCH_KEEP=1, for a run that
+# bench/RESULTS.md will cite and that is then committed. An empty NAME
+# gives just the time.
+results_dir() {
+  local base=build/bench-results
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then base=bench/results; fi
+  local dir="$base/${1:+$1-}$(date -u +%Y%m%dT%H%M%SZ)"
+  mkdir -p "$dir"
+  echo "$dir"
 }

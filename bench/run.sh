@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs goring's standard benchmark suite on this machine and writes JSON
-# plus a markdown table into bench/results/: goring on one instance, on two
+# plus a markdown table into build/bench-results/<time>/ (bench/results/
+# with BENCH_KEEP=1, see bench/lib.sh): goring on one instance, on two
 # instances, and the bare relay (the near-physical limit of a WebSocket
 # relay here). Every run is bounded; every process started here is stopped
 # by its PID.
@@ -14,18 +15,17 @@ ulimit -n 20000 2>/dev/null || true
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target goring goring-bench bare-relay >/dev/null
 
-out="bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+. bench/lib.sh
+out="$(results_dir "")"
 bench=build/tools/bench/goring-bench
 secret="bench-$(date +%s)"
-. bench/lib.sh
 
 
 start_redis
 
 start_goring() { # id port -> pid
   # Every benchmark client comes from 127.0.0.1, thousands of them, each
-  # far faster than a person: the limits (README: Security / Limits) off.
+  # far faster than a person: the limits (docs/security.md, Limits) off.
   PORT="$2" ADMIN_PORT=0 SERVER_ID="$1" REDIS_ADDR="127.0.0.1:$rport" JWT_SECRET="$secret" \
     MESSAGE_RATE=0 UPGRADE_RATE_PER_IP=0 MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS=0 \
     LOG_LEVEL=warn build/goring >"$out/$1.log" 2>&1 &

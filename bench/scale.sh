@@ -3,7 +3,8 @@
 # PER idle WebSockets on each (one goring-bench idle process per instance,
 # as one process may open at most 20,000 files here), and, while all of
 # them are held, full call cycles between users of the first two instances.
-# Writes JSON and summary.md into bench/results/scale-<timestamp>/. Bounded:
+# Writes JSON and summary.md into build/bench-results/scale-<time>/
+# (bench/results/ with BENCH_KEEP=1, see bench/lib.sh). Bounded:
 # every client holds at most HOLD seconds, the script waits at most 180 s
 # for the connections; every process started here is stopped by its PID.
 # Usage: bench/scale.sh [instances, default 6] [per instance, default 17000]
@@ -19,11 +20,10 @@ ulimit -n 20000
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target goring goring-bench >/dev/null
 
-out="bench/results/scale-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+. bench/lib.sh
+out="$(results_dir scale)"
 bench=build/tools/bench/goring-bench
 secret="bench-$(date +%s)"
-. bench/lib.sh
 
 
 start_redis "$out/redis.log"

@@ -71,7 +71,7 @@ struct settings {
   /// How long a shutdown waits for calls and keys to be released.
   std::chrono::milliseconds shutdown_grace{8'000};
 
-  // -- Limits (README: Security / Limits). 0 turns a count or rate off. --
+  // -- Limits (docs/security.md, Limits). 0 turns a count or rate off. --
   /// Browser origins that may upgrade, normalized (see admission/origin_policy);
   /// empty: any origin.
   std::vector<std::string> allowed_origins;
@@ -94,7 +94,7 @@ struct settings {
   /// Largest HTTP request line and headers.
   std::size_t max_header_bytes = 8192;
 
-  // -- Web client and ICE servers (README: Web client, ICE servers). --
+  // -- Web client and ICE servers (docs/client-guide.md). --
   /// Directory whose files the public port serves (GET/HEAD of any path
   /// but /ws, /health, /dev/token); empty: none.
   std::string web_root;
@@ -109,7 +109,7 @@ struct settings {
   std::chrono::seconds turn_ttl{3600};
 };
 
-/// One documented setting, for --help and README.
+/// One documented setting, for --help and docs/configuration.md.
 struct setting_doc {
   std::string env;
   std::string flag;

@@ -1,4 +1,4 @@
-/// End to end, the limits of README's Security section: allowed origins,
+/// End to end, the limits of docs/security.md: allowed origins,
 /// the per-connection message rate, upgrades and connections per IP,
 /// connections per instance, SDP and candidate sizes, the handshake timeout
 /// (slowloris) and the header size; each against the real goring binary.

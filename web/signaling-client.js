@@ -104,8 +104,8 @@ const FINAL_CLOSE = new Set([4000, 4002]);
  */
 const SLOW_DOWN_CLOSE = new Set([1008, 1009, 1011, 1013]);
 /**
- * Close codes with which the server has ended the call already (README,
- * "Close codes"): there is no call.resumed to wait for.
+ * Close codes with which the server has ended the call already
+ * (docs/protocol.md, "Close codes"): there is no call.resumed to wait for.
  */
 const CALL_ENDED_CLOSE = new Set([1008, 1009, 1011, 1013]);
 /** The longest wait between token refreshes that gave no later `exp`. */
