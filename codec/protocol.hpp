@@ -67,8 +67,8 @@ struct client_message {
   std::string token;      // auth.refresh; never logged
 };
 
-/// Either a message or the error to answer with.
-struct parse_result {
+/// What parse_client_frame read: a message, or the error to answer with.
+struct frame_parse {
   std::optional<client_message> message;
   signal_error error = signal_error::none;
   std::string error_message;
@@ -83,7 +83,7 @@ struct frame_limits {
 };
 
 /// Parses and validates one text frame from a client.
-parse_result parse_client_frame(std::string_view text, const frame_limits& limits = {});
+frame_parse parse_client_frame(std::string_view text, const frame_limits& limits = {});
 
 /// Who a user is, from their token's claims. Empty name/username are left
 /// out of the JSON.

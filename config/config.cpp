@@ -371,8 +371,8 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   return std::nullopt;
 }
 
-parse_result parse_settings(int argc, const char* const* argv, const char* const* envp) {
-  parse_result result;
+settings_parse parse_settings(int argc, const char* const* argv, const char* const* envp) {
+  settings_parse result;
   std::map<std::string, std::string> env;
   for (auto e = envp; e != nullptr && *e != nullptr; ++e) {
     const char* eq = std::strchr(*e, '=');

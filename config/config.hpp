@@ -120,14 +120,14 @@ struct setting_doc {
 const std::vector<setting_doc>& setting_docs();
 
 /// The outcome of reading the command line and environment.
-struct parse_result {
+struct settings_parse {
   settings values;
   bool show_help = false;
   std::string error; // empty on success
 };
 
 /// Reads the environment (through `getenv`) and then `argv`, flags winning.
-parse_result parse_settings(int argc, const char* const* argv, const char* const* envp);
+settings_parse parse_settings(int argc, const char* const* argv, const char* const* envp);
 
 /// What makes settings unusable together (TURN_URLS without TURN_SECRET or
 /// the reverse, a WEB_ROOT that is no directory), or "". parse_settings

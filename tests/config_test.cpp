@@ -20,7 +20,7 @@ using goring::parse_duration;
 using strings = std::vector<std::string>;
 
 /// Runs `parse_settings` as `goring args...` with exactly `env` as environment.
-goring::parse_result parse(const strings& args, const strings& env = {}) {
+goring::settings_parse parse(const strings& args, const strings& env = {}) {
   std::vector<const char*> argv{"goring"};
   for (auto& a : args)
     argv.push_back(a.c_str());

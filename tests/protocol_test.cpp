@@ -23,8 +23,8 @@ namespace {
 using namespace std::string_literals;
 using goring::protocol::client_type;
 using goring::protocol::event_type;
+using goring::protocol::frame_parse;
 using goring::protocol::parse_client_frame;
-using goring::protocol::parse_result;
 using goring::protocol::parse_server_event;
 using goring::protocol::signal_error;
 using goring::protocol::user_info;
