@@ -48,18 +48,10 @@ struct call_state {
 
 using call_actor = caf::stateful_actor<call_state>;
 
-std::string tagged(char tag, const std::string& frame) {
-  std::string out;
-  out.reserve(frame.size() + 1);
-  out.push_back(tag);
-  out.append(frame);
-  return out;
-}
-
 /// Sends a call event to a participant: straight to its connection when it
 /// is here, through the bridge (local registry or PUBLISH) otherwise.
 void notify(call_actor* self, const std::string& user, const std::string& frame) {
-  auto payload = tagged(protocol::signal_tag::event, frame);
+  auto payload = protocol::tagged(protocol::signal_tag::event, frame);
   auto it = self->state.locals.find(user);
   if (it != self->state.locals.end())
     self->send(it->second, signal_atom::value, std::move(payload), caf::actor{self});
@@ -245,7 +237,7 @@ void catch_up(call_actor* self, const std::string& state, const std::string& rea
     else if (state == "ended")
       frame = protocol::encode_ended(st.call.session_id, reason, st.info_of(st.peer_of(user)));
     if (!frame.empty())
-      self->send(conn, signal_atom::value, tagged(protocol::signal_tag::event, frame),
+      self->send(conn, signal_atom::value, protocol::tagged(protocol::signal_tag::event, frame),
                  caf::actor{self});
   }
 }
@@ -385,7 +377,7 @@ caf::behavior accepted_behavior(call_actor* self) {
         self->send(it->second, relay_atom::value, std::move(frame), read_at);
       else
         self->send(st.ctx->bridge, publish_atom::value, peer,
-                   tagged(protocol::signal_tag::relay, frame), read_at);
+                   protocol::tagged(protocol::signal_tag::relay, frame), read_at);
       // The next relays may skip this actor.
       if (st.routed.count(user) == 0)
         hand_route(self, user);

@@ -211,12 +211,8 @@ void relay_direct(connection_actor* self, const std::string& session_id, const p
     self->send(route.peer_conn, relay_atom::value, session_id, std::move(frame), read_at);
     return;
   }
-  std::string payload;
-  payload.reserve(frame.size() + 1);
-  payload.push_back(protocol::signal_tag::relay);
-  payload.append(frame);
-  self->send(self->state.ctx->bridge, publish_atom::value, route.peer_user, std::move(payload),
-             read_at);
+  self->send(self->state.ctx->bridge, publish_atom::value, route.peer_user,
+             protocol::tagged(protocol::signal_tag::relay, frame), read_at);
 }
 
 /// Ends the route of a session, if any: relays waiting for its flush go to

@@ -258,7 +258,7 @@ void claim(bridge_actor* self, const std::string& user, waiting_registration reg
                  goring_metrics().count_connection("replaced");
                if (!previous.empty() && previous != reg.token && !is_local_token(st, previous))
                  publish(self, redis::keys::signal(user),
-                         std::string(1, protocol::signal_tag::replaced) + previous);
+                         protocol::tagged(protocol::signal_tag::replaced, previous));
                reg.promise.deliver(std::move(answer));
              });
 }

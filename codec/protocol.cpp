@@ -514,4 +514,12 @@ std::optional<server_event> parse_server_event(std::string_view text) {
   return ev;
 }
 
+std::string tagged(char tag, std::string_view body) {
+  std::string out;
+  out.reserve(body.size() + 1);
+  out.push_back(tag);
+  out.append(body);
+  return out;
+}
+
 } // namespace goring::protocol

@@ -138,4 +138,7 @@ inline constexpr char event = 'E';    // body: a call.* frame
 inline constexpr char replaced = 'X'; // body: owner token of the new connection
 } // namespace signal_tag
 
+/// A pub/sub payload: `tag` (a signal_tag) followed by `body`.
+std::string tagged(char tag, std::string_view body);
+
 } // namespace goring::protocol

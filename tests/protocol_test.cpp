@@ -748,3 +748,10 @@ TEST_CASE("auth.refreshed tells the new expiry, or null for a token without exp"
   auto none = parsed(goring::protocol::encode_refreshed(std::nullopt));
   CHECK(payload_of(none, "auth.refreshed")["expires_at"].IsNull());
 }
+
+TEST_CASE("a pub/sub payload is its tag byte, then the body unchanged") {
+  using namespace goring::protocol;
+  CHECK(tagged(signal_tag::relay, R"({"type":"webrtc.ice"})") == R"(R{"type":"webrtc.ice"})");
+  CHECK(tagged(signal_tag::event, "") == "E");
+  CHECK(tagged(signal_tag::replaced, "inst/run/7\0x"s) == "Xinst/run/7\0x"s);
+}
