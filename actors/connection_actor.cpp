@@ -299,12 +299,13 @@ void relay(connection_actor* self, const caf::actor& call, const std::string& se
 }
 
 /// Gets the instance's call actor for a session from the bridge, which
-/// joins this connection to it or spawns it, then runs `next` with it.
-/// Awaited: once joined, the call actor may hand the peer a route here, and
-/// the peer's direct relays must find the session tracked (they are dropped
-/// for a session this connection does not hold).
-template <class Next>
-void open_call(connection_actor* self, call_setup setup, Next next) {
+/// joins this connection to it or spawns it, tracks it, then runs `joined`
+/// with it; `failed` gets the bridge's error. Awaited: once joined, the
+/// call actor may hand the peer a route here, and the peer's direct relays
+/// must find the session tracked (they are dropped for a session this
+/// connection does not hold).
+template <class Joined, class Failed>
+void open_call(connection_actor* self, call_setup setup, Joined joined, Failed failed) {
   auto& st = self->state;
   auto& own = st.me.user_id == setup.caller_id ? setup.caller_info : setup.callee_info;
   own = st.me;
@@ -313,14 +314,20 @@ void open_call(connection_actor* self, call_setup setup, Next next) {
     ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
               st.me.user_id, caf::actor{self})
     .await(
-      [self, session_id, next](caf::actor& call) mutable {
+      [self, session_id, joined](caf::actor& call) mutable {
         track_call(self, session_id, call);
-        next(call);
+        joined(call);
       },
-      [self](caf::error& err) {
-        GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
-        send_error(self, signal_error::internal_error, "the server could not open the call");
-      });
+      [failed](caf::error& err) mutable { failed(err); });
+}
+
+/// open_call for a request of the client's: a failure is its error.
+template <class Joined>
+void open_call(connection_actor* self, call_setup setup, Joined joined) {
+  open_call(self, std::move(setup), std::move(joined), [self](const caf::error& err) {
+    GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
+    send_error(self, signal_error::internal_error, "the server could not open the call");
+  });
 }
 
 /// A request about a session this connection holds no call actor for: ask
@@ -435,23 +442,14 @@ void start_call(connection_actor* self, const std::string& callee) {
   auto session_id = new_session_id();
   call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
   // Awaited: a second call.start must see this call, not race it.
-  self
-    ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
-              st.me.user_id, caf::actor{self})
-    .await(
-      [self, session_id](caf::actor& call) {
-        track_call(self, session_id, call);
-        self->request(call, no_request_timeout, start_atom::value)
-          .then([](bool) { /* call.ringing was written by the call actor */ },
-                [self, session_id](caf::error& err) {
-                  self->state.calls.erase(session_id);
-                  send_error(self, err);
-                });
-      },
-      [self](caf::error& err) {
-        GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
-        send_error(self, signal_error::internal_error, "the server could not open the call");
-      });
+  open_call(self, std::move(setup), [self, session_id](const caf::actor& call) {
+    self->request(call, no_request_timeout, start_atom::value)
+      .then([](bool) { /* call.ringing was written by the call actor */ },
+            [self, session_id](caf::error& err) {
+              self->state.calls.erase(session_id);
+              send_error(self, err);
+            });
+  });
 }
 
 void dispatch(connection_actor* self, client_message msg, std::string frame) {
@@ -511,14 +509,11 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
       if (setup.caller_info.user_id.empty())
         setup.caller_info.user_id = ev->caller_id;
       // Awaited: the client may accept the instant it sees the ring.
-      self
-        ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
-                  st.me.user_id, caf::actor{self})
-        .await([self, id = ev->session_id](caf::actor& call) { track_call(self, id, call); },
-               [](caf::error& err) {
-                 GORING_LOG(warn, component,
-                            "opening a call actor failed: " << caf::to_string(err));
-               });
+      open_call(
+        self, std::move(setup), [](const caf::actor&) {},
+        [](const caf::error& err) {
+          GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
+        });
     }
     write(self, std::move(frame));
     return;
@@ -561,20 +556,11 @@ void resume(connection_actor* self, const std::vector<std::string>& claim) {
                              setup.state, caller ? "caller" : "callee");
   GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
                   "user " << st.me.user_id << " resumes call " << setup.session_id);
-  auto& own = caller ? setup.caller_info : setup.callee_info;
-  own = st.me;
-  auto session_id = setup.session_id;
-  self
-    ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
-              st.me.user_id, caf::actor{self})
-    .await(
-      [self, session_id, frame](caf::actor& call) {
-        track_call(self, session_id, call);
-        write(self, frame);
-      },
-      [self](caf::error& err) {
-        GORING_LOG(warn, component, "resuming failed: " << caf::to_string(err));
-      });
+  open_call(
+    self, std::move(setup), [self, frame](const caf::actor&) { write(self, frame); },
+    [](const caf::error& err) {
+      GORING_LOG(warn, component, "resuming failed: " << caf::to_string(err));
+    });
 }
 
 /// One row of the admin API's /admin/actors and /admin/users.
