@@ -3,11 +3,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "codec/admin_json.hpp"
 #include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
-#include "metrics/instance_metrics.hpp"
+#include "codec/admin_json.hpp"
 #include "config/log.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "redis/scripts.hpp"
 
 namespace goring {
@@ -19,6 +19,8 @@ constexpr const char* component = "call_actor";
 /// internal_error.
 
 using protocol::signal_error;
+using redis::outcome_status;
+using redis::session_state;
 
 struct call_state {
   context_ptr ctx;
@@ -84,7 +86,7 @@ void hand_route(call_actor* self, const std::string& user) {
 void reroute(call_actor* self, const std::string& user) {
   auto& st = self->state;
   st.routed.erase(user);
-  if (st.call.state == "accepted" && st.routed.count(st.peer_of(user)) != 0)
+  if (st.call.state == call_phase::accepted && st.routed.count(st.peer_of(user)) != 0)
     hand_route(self, st.peer_of(user));
 }
 
@@ -98,7 +100,7 @@ void count_end(call_actor* self, const std::string& reason) {
   auto& st = self->state;
   auto& m = goring_metrics();
   m.count_call(reason == "cancelled" ? "cancelled" : "ended");
-  if (st.call.state == "accepted")
+  if (st.call.state == call_phase::accepted)
     m.call_duration->observe(seconds_since(st.accepted_ns != 0 ? st.accepted_ns : st.created_ns));
 }
 
@@ -127,12 +129,12 @@ caf::error redis_failure(const redis::reply& r) {
 /// Maps a refused transition (not_found, unauthorized, invalid_state) to the
 /// client's error.
 caf::error refusal(const redis::call_outcome& out, const char* action) {
-  if (out.status == "not_found")
+  if (out.status == outcome_status::not_found)
     return signal_failure(signal_error::session_not_found, "no such call session");
-  if (out.status == "unauthorized")
+  if (out.status == outcome_status::unauthorized)
     return signal_failure(signal_error::unauthorized,
                           std::string{"you are not allowed to "} + action + " this call");
-  if (out.status == "invalid_state")
+  if (out.status == outcome_status::invalid_state)
     return signal_failure(signal_error::invalid_state,
                           std::string{"cannot "} + action + ": the call is " + out.detail);
   return signal_failure(signal_error::internal_error, "unexpected answer from the database");
@@ -141,8 +143,8 @@ caf::error refusal(const redis::call_outcome& out, const char* action) {
 /// A refused transition means this actor's copy is stale when the session
 /// is gone or over; then there is nothing left to serialize here.
 void quit_if_stale(call_actor* self, const redis::call_outcome& out) {
-  if (out.status == "not_found"
-      || (out.status == "invalid_state" && out.detail != "ringing" && out.detail != "accepted"))
+  if (out.status == outcome_status::not_found
+      || (out.status == outcome_status::invalid_state && !redis::is_live(out.state)))
     finish(self);
 }
 
@@ -164,7 +166,7 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
     redis::call_end(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now(), disconnect),
     [self, user, rp](const redis::reply& r) mutable {
       auto out = redis::parse_call_outcome(r);
-      if (out.status == "ok") {
+      if (out.status == outcome_status::ok) {
         auto& st = self->state;
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << " ended by " << user << ": "
@@ -178,7 +180,7 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
         return;
       }
       if (rp.pending())
-        rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "end"));
+        rp.deliver(out.status == outcome_status::error ? redis_failure(r) : refusal(out, "end"));
       else if (self->state.locals.empty())
         finish(self);
       quit_if_stale(self, out);
@@ -201,7 +203,7 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
     }
   }
   // While starting, the start script's answer sees the caller gone.
-  if (user.empty() || st.over || st.call.state == "starting")
+  if (user.empty() || st.over || st.call.state == call_phase::starting)
     return;
   // The peer's relays go to the user's channel now.
   reroute(self, user);
@@ -225,16 +227,16 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
 /// Tells the local participants how a call that ended elsewhere ended, in
 /// case its event was lost on the way (pub/sub delivers at most once). A
 /// connection that already heard of the end drops the repeat.
-void catch_up(call_actor* self, const std::string& state, const std::string& reason) {
+void catch_up(call_actor* self, session_state state, const std::string& reason) {
   auto& st = self->state;
   for (auto& [user, conn] : st.locals) {
     std::string frame;
-    if (state.empty())
+    if (state == session_state::none)
       frame =
         protocol::encode_ended(st.call.session_id, "session_lost", st.info_of(st.peer_of(user)));
-    else if (state == "rejected" && user == st.call.caller_id)
+    else if (state == session_state::rejected && user == st.call.caller_id)
       frame = protocol::encode_rejected(st.call.session_id, st.call.callee_info);
-    else if (state == "ended")
+    else if (state == session_state::ended)
       frame = protocol::encode_ended(st.call.session_id, reason, st.info_of(st.peer_of(user)));
     if (!frame.empty())
       self->send(conn, signal_atom::value, protocol::tagged(protocol::signal_tag::event, frame),
@@ -254,29 +256,31 @@ void check_call(call_actor* self) {
     redis::call_check(st.call.session_id, st.ctx->config.session_ttl, now_ms,
                       st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config)),
     [self](const redis::reply& r) {
+      using kind = redis::check_outcome::kind;
       auto& st = self->state;
-      if (r.type != redis::reply::kind::array || r.elements.empty())
+      auto out = redis::parse_check_outcome(r);
+      if (out.status == kind::unavailable)
         return; // Redis is away: the next tick tries again
-      auto field = [&](std::size_t i) {
-        return i < r.elements.size() ? r.elements[i].str : std::string{};
-      };
-      auto status = field(0);
-      if (status == "gone") {
+      if (out.status == kind::gone) {
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << " is over ("
-                                << (field(1).empty() ? "vanished from Redis" : field(1)) << ")");
-        catch_up(self, field(1), field(2));
+                                << (out.state == session_state::none
+                                      ? std::string_view{"vanished from Redis"}
+                                      : redis::state_name(out.state))
+                                << ")");
+        catch_up(self, out.state, out.ended_reason);
         finish(self);
-      } else if (status == "ended") {
-        auto gone = field(3);
+      } else if (out.status == kind::ended) {
+        auto& gone = out.gone_user;
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << ": " << gone
                                 << " did not come back; ended");
         notify(self, st.peer_of(gone),
                protocol::encode_ended(st.call.session_id, "peer_disconnected", st.info_of(gone)));
         finish(self);
-      } else if (status == "live" && field(1) == "accepted" && st.call.state == "ringing") {
-        st.call.state = "accepted";
+      } else if (out.status == kind::live && out.state == session_state::accepted
+                 && st.call.state == call_phase::ringing) {
+        st.call.state = call_phase::accepted;
         self->become(accepted_behavior(self));
       }
     });
@@ -291,7 +295,7 @@ std::string status_json(call_actor* self) {
   return admin_row({{"kind", "call"},
                     {"id", static_cast<long long>(self->id())},
                     {"session_id", st.call.session_id},
-                    {"state", st.call.state},
+                    {"state", std::string{phase_name(st.call.state)}},
                     {"caller_id", st.call.caller_id},
                     {"callee_id", st.call.callee_id},
                     {"local_users", local_users},
@@ -332,7 +336,7 @@ caf::message_handler common_handlers(call_actor* self) {
       auto ev = static_cast<protocol::event_type>(type);
       if (ev == protocol::event_type::accepted) {
         st.accepted_ns = steady_ns();
-        st.call.state = "accepted";
+        st.call.state = call_phase::accepted;
         st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
         self->become(accepted_behavior(self));
       } else if (ev == protocol::event_type::rejected || ev == protocol::event_type::ended) {
@@ -424,13 +428,15 @@ caf::behavior ringing_behavior(call_actor* self) {
           auto& st = self->state;
           // Accepted already by this callee: an earlier accept whose answer
           // timed out went through after all. Same outcome, told again.
-          if (out.status == "ok" || (out.status == "invalid_state" && out.detail == "accepted")) {
-            if (out.status == "ok") {
+          if (out.status == outcome_status::ok
+              || (out.status == outcome_status::invalid_state
+                  && out.state == session_state::accepted)) {
+            if (out.status == outcome_status::ok) {
               goring_metrics().count_call("accepted");
               goring_metrics().call_setup->observe(seconds_since(st.created_ns));
             }
             st.accepted_ns = steady_ns();
-            st.call.state = "accepted";
+            st.call.state = call_phase::accepted;
             st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
             notify(self, st.call.caller_id,
                    protocol::encode_accepted(st.call.session_id, st.call.callee_info));
@@ -438,7 +444,8 @@ caf::behavior ringing_behavior(call_actor* self) {
             rp.deliver(true);
             return;
           }
-          rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "accept"));
+          rp.deliver(out.status == outcome_status::error ? redis_failure(r)
+                                                         : refusal(out, "accept"));
           quit_if_stale(self, out);
         });
       return rp;
@@ -457,7 +464,7 @@ caf::behavior ringing_behavior(call_actor* self) {
         [self, rp](const redis::reply& r) mutable {
           auto out = redis::parse_call_outcome(r);
           auto& st = self->state;
-          if (out.status == "ok") {
+          if (out.status == outcome_status::ok) {
             goring_metrics().count_call("rejected");
             notify(self, st.call.caller_id,
                    protocol::encode_rejected(st.call.session_id, st.call.callee_info));
@@ -465,7 +472,8 @@ caf::behavior ringing_behavior(call_actor* self) {
             finish(self);
             return;
           }
-          rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "reject"));
+          rp.deliver(out.status == outcome_status::error ? redis_failure(r)
+                                                         : refusal(out, "reject"));
           quit_if_stale(self, out);
         });
       return rp;
@@ -473,27 +481,27 @@ caf::behavior ringing_behavior(call_actor* self) {
     [self](ring_timeout_atom) {
       ++self->state.handled;
       auto& st = self->state;
-      run_script(self,
-                 redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now()),
-                 [self](const redis::reply& r) {
-                   auto out = redis::parse_call_outcome(r);
-                   auto& st = self->state;
-                   if (out.status == "ok" || out.status == "not_found") {
-                     // Unanswered: both sides hear no_answer. A session that
-                     // vanished meanwhile ends the same way here.
-                     if (out.status == "ok")
-                       goring_metrics().count_call("no_answer");
-                     for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
-                       if (out.status == "ok" || st.locals.count(*user) != 0)
-                         notify(self, *user,
-                                protocol::encode_ended(st.call.session_id, "no_answer",
-                                                       st.info_of(st.peer_of(*user))));
-                     }
-                     finish(self);
-                     return;
-                   }
-                   quit_if_stale(self, out);
-                 });
+      run_script(
+        self, redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now()),
+        [self](const redis::reply& r) {
+          auto out = redis::parse_call_outcome(r);
+          auto& st = self->state;
+          if (out.status == outcome_status::ok || out.status == outcome_status::not_found) {
+            // Unanswered: both sides hear no_answer. A session that
+            // vanished meanwhile ends the same way here.
+            if (out.status == outcome_status::ok)
+              goring_metrics().count_call("no_answer");
+            for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
+              if (out.status == outcome_status::ok || st.locals.count(*user) != 0)
+                notify(self, *user,
+                       protocol::encode_ended(st.call.session_id, "no_answer",
+                                              st.info_of(st.peer_of(*user))));
+            }
+            finish(self);
+            return;
+          }
+          quit_if_stale(self, out);
+        });
     },
   }
     .or_else(common_handlers(self));
@@ -512,7 +520,8 @@ caf::behavior starting_behavior(call_actor* self) {
         [self, rp](const redis::reply& r) mutable {
           auto& st = self->state;
           auto& callee = st.call.callee_id;
-          if (r.type != redis::reply::kind::string) {
+          auto result = redis::parse_start_result(r);
+          if (result == redis::start_result::failed) {
             // Timed out or failed; the script may still run. Undo it, so
             // neither user stays busy with a call nobody holds.
             caf::anon_send(st.ctx->bridge, eval_atom::value,
@@ -523,20 +532,28 @@ caf::behavior starting_behavior(call_actor* self) {
             finish(self);
             return;
           }
-          if (r.str != "ok") {
-            goring_metrics().count_call(r.str == "offline"       ? "offline"
-                                        : r.str == "callee_busy" ? "busy"
-                                                                 : "failed");
-            if (r.str == "offline")
-              rp.deliver(
-                signal_failure(signal_error::user_offline, "user " + callee + " is not connected"));
-            else if (r.str == "callee_busy")
-              rp.deliver(signal_failure(signal_error::user_busy, "user " + callee + " is busy"));
-            else if (r.str == "caller_busy")
-              rp.deliver(signal_failure(signal_error::invalid_state, "you are already in a call"));
-            else
-              rp.deliver(
-                signal_failure(signal_error::internal_error, "could not create the call session"));
+          if (result != redis::start_result::ok) {
+            switch (result) {
+              case redis::start_result::offline:
+                goring_metrics().count_call("offline");
+                rp.deliver(signal_failure(signal_error::user_offline,
+                                          "user " + callee + " is not connected"));
+                break;
+              case redis::start_result::callee_busy:
+                goring_metrics().count_call("busy");
+                rp.deliver(signal_failure(signal_error::user_busy, "user " + callee + " is busy"));
+                break;
+              case redis::start_result::caller_busy:
+                goring_metrics().count_call("failed");
+                rp.deliver(
+                  signal_failure(signal_error::invalid_state, "you are already in a call"));
+                break;
+              default:
+                goring_metrics().count_call("failed");
+                rp.deliver(signal_failure(signal_error::internal_error,
+                                          "could not create the call session"));
+                break;
+            }
             finish(self);
             return;
           }
@@ -548,7 +565,7 @@ caf::behavior starting_behavior(call_actor* self) {
           GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                           "call " << st.call.session_id << ": " << st.call.caller_id << " rings "
                                   << callee);
-          st.call.state = "ringing";
+          st.call.state = call_phase::ringing;
           auto& caller_conn = st.locals.begin()->second;
           self->send(caller_conn, write_atom::value,
                      protocol::encode_ringing(st.call.session_id, callee));
@@ -584,10 +601,10 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   st.locals[local_user] = conn;
   self->monitor(conn);
   self->set_down_handler([self](const caf::down_msg& dm) { on_participant_down(self, dm); });
-  if (st.call.state == "starting")
+  if (st.call.state == call_phase::starting)
     return starting_behavior(self);
   self->delayed_send(self, check_period(ctx->config), check_atom::value);
-  if (st.call.state == "accepted")
+  if (st.call.state == call_phase::accepted)
     return accepted_behavior(self);
   // One ring timer per call: the caller's instance owns it (a crashed one
   // is covered by call_check).
@@ -597,6 +614,18 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
 }
 
 } // namespace
+
+std::string_view phase_name(call_phase phase) {
+  switch (phase) {
+    case call_phase::starting:
+      return "starting";
+    case call_phase::ringing:
+      return "ringing";
+    case call_phase::accepted:
+      break;
+  }
+  return "accepted";
+}
 
 caf::actor spawn_call_actor(caf::actor_system& sys, context_ptr ctx, call_setup setup,
                             const std::string& local_user, const caf::actor& conn) {

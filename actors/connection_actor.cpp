@@ -7,14 +7,14 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "codec/admin_json.hpp"
 #include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
 #include "actors/ice_servers.hpp"
-#include "metrics/instance_metrics.hpp"
+#include "codec/admin_json.hpp"
 #include "config/log.hpp"
-#include "redis/keys.hpp"
+#include "metrics/instance_metrics.hpp"
+#include "redis/scripts.hpp"
 
 namespace goring {
 
@@ -330,33 +330,38 @@ void open_call(connection_actor* self, call_setup setup, Joined joined) {
   });
 }
 
+/// The phase a call actor takes up a live session in.
+call_phase phase_of(redis::session_state state) {
+  return state == redis::session_state::accepted ? call_phase::accepted : call_phase::ringing;
+}
+
 /// A request about a session this connection holds no call actor for: ask
 /// Redis what the session is, answer the right error, or (a participant
 /// whose call lives on, e.g. after a reconnect) adopt it and go on.
 void adopt_or_refuse(connection_actor* self, client_message msg, std::string frame) {
   auto& st = self->state;
-  std::vector<std::string> argv{"HMGET",      redis::keys::session(msg.session_id),
-                                "caller_id",  "callee_id",
-                                "state",      "caller_info",
-                                "callee_info"};
-  self->request(st.ctx->bridge, no_request_timeout, command_atom::value, std::move(argv))
+  self
+    ->request(st.ctx->bridge, no_request_timeout, command_atom::value,
+              redis::session_lookup(msg.session_id))
     .then(
       [self, msg, frame](redis::reply& r) mutable {
+        using redis::session_state;
         auto& st = self->state;
-        if (r.type != redis::reply::kind::array || r.elements.size() != 5) {
+        auto session = redis::parse_session_lookup(r);
+        if (session.status == redis::session_record::kind::error) {
           send_error(self, signal_error::internal_error,
                      "the server could not reach its database; try again");
           return;
         }
-        auto& caller = r.elements[0].str;
-        auto& callee = r.elements[1].str;
-        auto& state = r.elements[2].str;
-        auto& me = st.me.user_id;
-        if (r.elements[0].is_nil()) {
+        if (session.status == redis::session_record::kind::missing) {
           send_error(self, signal_error::session_not_found,
                      "no call with session_id " + msg.session_id);
           return;
         }
+        auto& caller = session.caller_id;
+        auto& callee = session.callee_id;
+        auto state = session.state;
+        auto& me = st.me.user_id;
         if (me != caller && me != callee) {
           send_error(self, signal_error::unauthorized, "you are not a participant of this call");
           return;
@@ -370,12 +375,12 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
                        + " this call");
           return;
         }
-        bool live = state == "ringing" || state == "accepted";
-        if (!live || (callee_only && state != "ringing")
-            || (protocol::is_relay(msg.type) && state != "accepted")) {
+        if (!redis::is_live(state) || (callee_only && state != session_state::ringing)
+            || (protocol::is_relay(msg.type) && state != session_state::accepted)) {
           send_error(self, signal_error::invalid_state,
-                     state == "ringing" ? "the call has not been accepted yet"
-                                        : "the call is " + state);
+                     state == session_state::ringing
+                       ? "the call has not been accepted yet"
+                       : "the call is " + std::string{redis::state_name(state)});
           return;
         }
         if (st.calls.count(msg.session_id) != 0) {
@@ -385,9 +390,9 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
         call_setup setup{msg.session_id,
                          caller,
                          callee,
-                         protocol::user_info_from_json(r.elements[3].str, caller),
-                         protocol::user_info_from_json(r.elements[4].str, callee),
-                         state};
+                         protocol::user_info_from_json(session.caller_info, caller),
+                         protocol::user_info_from_json(session.callee_info, callee),
+                         phase_of(state)};
         open_call(self, std::move(setup), [self, msg, frame](const caf::actor&) mutable {
           dispatch(self, std::move(msg), std::move(frame));
         });
@@ -440,7 +445,8 @@ void start_call(connection_actor* self, const std::string& callee) {
     return;
   }
   auto session_id = new_session_id();
-  call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
+  call_setup setup{session_id, st.me.user_id,    callee,
+                   st.me,      {callee, {}, {}}, call_phase::starting};
   // Awaited: a second call.start must see this call, not race it.
   open_call(self, std::move(setup), [self, session_id](const caf::actor& call) {
     self->request(call, no_request_timeout, start_atom::value)
@@ -505,7 +511,8 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
       self->send(hint, join_atom::value, st.me.user_id, caf::actor{self}, protocol::to_json(st.me));
       track_call(self, ev->session_id, hint);
     } else if (it == st.calls.end()) {
-      call_setup setup{ev->session_id, ev->caller_id, st.me.user_id, ev->peer, st.me, "ringing"};
+      call_setup setup{ev->session_id, ev->caller_id, st.me.user_id,
+                       ev->peer,       st.me,         call_phase::ringing};
       if (setup.caller_info.user_id.empty())
         setup.caller_info.user_id = ev->caller_id;
       // Awaited: the client may accept the instant it sees the ring.
@@ -544,16 +551,17 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
 /// session_id, caller_id, callee_id, state, caller_info, callee_info.
 void resume(connection_actor* self, const std::vector<std::string>& claim) {
   auto& st = self->state;
+  auto state = redis::parse_session_state(claim[4]);
   call_setup setup{claim[1],
                    claim[2],
                    claim[3],
                    protocol::user_info_from_json(claim[5], claim[2]),
                    protocol::user_info_from_json(claim[6], claim[3]),
-                   claim[4]};
+                   phase_of(state)};
   bool caller = st.me.user_id == setup.caller_id;
   auto frame =
     protocol::encode_resumed(setup.session_id, caller ? setup.callee_id : setup.caller_id,
-                             setup.state, caller ? "caller" : "callee");
+                             redis::state_name(state), caller ? "caller" : "callee");
   GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
                   "user " << st.me.user_id << " resumes call " << setup.session_id);
   open_call(
