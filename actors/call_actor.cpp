@@ -545,8 +545,8 @@ caf::behavior starting_behavior(call_actor* self) {
                 break;
               case redis::start_result::caller_busy:
                 goring_metrics().count_call("failed");
-                rp.deliver(
-                  signal_failure(signal_error::invalid_state, "you are already in a call"));
+                // Redis has the caller in a live call this connection does not hold.
+                rp.deliver(signal_failure(signal_error::user_busy, "you are already in a call"));
                 break;
               default:
                 goring_metrics().count_call("failed");

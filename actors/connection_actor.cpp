@@ -441,7 +441,8 @@ void start_call(connection_actor* self, const std::string& callee) {
     return;
   }
   if (!st.calls.empty()) {
-    send_error(self, signal_error::invalid_state, "you are already in a call");
+    // user_busy, as the reference answers: clients branch on the code.
+    send_error(self, signal_error::user_busy, "you are already in a call");
     return;
   }
   auto session_id = new_session_id();
