@@ -115,6 +115,9 @@ using relay_atom = caf::atom_constant<caf::atom("relay")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using remote_atom = caf::atom_constant<caf::atom("remote")>;
 using ring_timeout_atom = caf::atom_constant<caf::atom("ringtmo")>;
+/// (grace_end, user_id): RECONNECT_GRACE is up for a participant who went
+/// without hanging up; check whether they came back.
+using grace_end_atom = caf::atom_constant<caf::atom("graceend")>;
 /// (check): run call_check now (periodic, and after Redis came back).
 using check_atom = caf::atom_constant<caf::atom("check")>;
 

@@ -22,6 +22,14 @@ using protocol::signal_error;
 using redis::outcome_status;
 using redis::session_state;
 
+/// A participant whose connection went without hanging up.
+struct departed_participant {
+  /// The connection's owner token: its ws:user key, until released, is no
+  /// presence (see call_check.lua).
+  std::string token;
+  long long since_ms = 0;
+};
+
 struct call_state {
   context_ptr ctx;
   call_setup call;
@@ -29,6 +37,10 @@ struct call_state {
   std::unordered_map<std::string, caf::actor> locals;
   /// Local participants whose connection holds a route to its peer.
   std::unordered_set<std::string> routed;
+  /// Participants whose connection here went without hanging up and who
+  /// are not back here yet, with that connection's owner token and when
+  /// it went (Unix ms): their grace end is armed.
+  std::unordered_map<std::string, departed_participant> away;
   bool over = false;
   long long created_at = 0;
   long long created_ns = 0;  // steady_ns, for call setup time
@@ -187,11 +199,60 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
     });
 }
 
+void check_call(call_actor* self, long long now_ms, const std::string& departed_user = {},
+                const std::string& departed_token = {});
+
+long long unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// The owner token a connection actor leaves in its exit reason.
+std::string token_of(const caf::error& reason) {
+  if (reason.context().match_elements<std::string>())
+    return reason.context().get_as<std::string>(0);
+  return {};
+}
+
+/// One alarm slot per participant, so both may be away at once.
+caf::atom_value grace_slot(const call_state& st, const std::string& user) {
+  return user == st.call.caller_id ? caf::atom("gracecalr") : caf::atom("gracecale");
+}
+
+/// A local participant's connection went without hanging up (no close
+/// frame, taken over, instance draining). A check at once notes since when
+/// they are away, and ends the call unless their next connection is there
+/// already (a takeover) when there is no RECONNECT_GRACE; otherwise the
+/// grace end checks again. Until then the actor stays even with nobody
+/// local: the user's new connection may be about to join it.
+void on_away(call_actor* self, const std::string& user, const caf::error& reason) {
+  auto& st = self->state;
+  auto grace = st.ctx->config.reconnect_grace;
+  auto now_ms = unix_now_ms();
+  auto token = token_of(reason);
+  GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                  "call " << st.call.session_id << ": " << user
+                          << (grace.count() > 0 ? " is away; the call waits for them"
+                                                : " is away; no reconnect grace"));
+  check_call(self, now_ms, user, token);
+  if (grace.count() == 0)
+    return; // that check ends it, unless the user is back already
+  st.away[user] = departed_participant{std::move(token), now_ms};
+  alarm::set(st.ctx->alarm, self, grace_slot(st, user), grace,
+             caf::make_message(grace_end_atom::value, user));
+  // Unless this instance is draining: it takes no new connections, so
+  // nobody can join here any more, and waiting here would hold the drain
+  // open. The check above noted the time; the instances that hold the
+  // peer end the call once the grace is up.
+  if (st.locals.empty() && st.ctx->draining.load())
+    finish(self);
+}
+
 /// A local participant's connection terminated. Hung up: the call ends
-/// now. Away (no close frame, taken over, instance draining): the call goes
-/// on; call_check ends it if they are not back within RECONNECT_GRACE, and
-/// an actor left without local participants leaves that to the instances
-/// that still hold one (at its next check, or at once while draining).
+/// now. Away: see on_away; an actor left without local participants leaves
+/// the end to the instances that still hold one, once its own grace ends
+/// are done.
 void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
   std::string user;
@@ -208,17 +269,7 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   // The peer's relays go to the user's channel now.
   reroute(self, user);
   if (is_away(dm.reason)) {
-    // The actor stays until its next check even with nobody local: the
-    // user's new connection (a takeover, a quick reconnect) may be about
-    // to join it.
-    GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
-                    "call " << st.call.session_id << ": " << user
-                            << " is away; the call waits for them");
-    // Unless this instance is draining: it takes no new connections, so
-    // nobody can join here any more, and waiting for the check would hold
-    // the drain open for up to CALL_CHECK_INTERVAL.
-    if (st.locals.empty() && st.ctx->draining.load())
-      finish(self);
+    on_away(self, user, dm.reason);
     return;
   }
   end_call(self, user, true, caf::response_promise{});
@@ -244,23 +295,22 @@ void catch_up(call_actor* self, session_state state, const std::string& reason) 
   }
 }
 
-/// The periodic call_check: extends the call's keys and ends it for a
-/// participant who is gone.
-void check_call(call_actor* self) {
+/// call_check, periodic or for a participant who went (`departed_user`,
+/// whose connection had `departed_token`): extends the call's keys and
+/// ends it for a participant who is gone.
+void check_call(call_actor* self, long long now_ms, const std::string& departed_user,
+                const std::string& departed_token) {
   auto& st = self->state;
-  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
   run_script(
     self,
     redis::call_check(st.call.session_id, st.ctx->config.session_ttl, now_ms,
-                      st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config)),
+                      st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config), departed_user,
+                      departed_token),
     [self](const redis::reply& r) {
       using kind = redis::check_outcome::kind;
       auto& st = self->state;
       auto out = redis::parse_check_outcome(r);
-      if (out.status == kind::unavailable)
-        return; // Redis is away: the next tick tries again
+      // unavailable: Redis is away, the next tick tries again.
       if (out.status == kind::gone) {
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << " is over ("
@@ -283,6 +333,11 @@ void check_call(call_actor* self) {
         st.call.state = call_phase::accepted;
         self->become(accepted_behavior(self));
       }
+      // Nobody can join a draining instance: without a local participant
+      // there is nothing left to wait for here (a check at a drop while
+      // draining, with no grace, found the user back elsewhere).
+      if (!st.over && st.locals.empty() && st.ctx->draining.load())
+        finish(self);
     });
 }
 
@@ -315,6 +370,7 @@ caf::message_handler common_handlers(call_actor* self) {
       if (!st.is_participant(user))
         return;
       st.locals[user] = conn;
+      st.away.erase(user); // back: its grace end finds nothing to do
       self->monitor(conn);
       auto& known = user == st.call.caller_id ? st.call.caller_info : st.call.callee_info;
       known = protocol::user_info_from_json(info, user);
@@ -351,14 +407,27 @@ caf::message_handler common_handlers(call_actor* self) {
     },
     [self](check_atom) {
       ++self->state.handled;
-      if (self->state.locals.empty()) {
+      if (self->state.locals.empty() && self->state.away.empty()) {
         // Nobody here any more: the instances that hold a participant
         // (or the user's next connection) keep the call.
         finish(self);
         return;
       }
-      check_call(self);
+      check_call(self, unix_now_ms());
       self->delayed_send(self, check_period(self->state.ctx->config), check_atom::value);
+    },
+    [self](grace_end_atom, const std::string& user) {
+      ++self->state.handled;
+      auto& st = self->state;
+      auto it = st.away.find(user);
+      if (it == st.away.end())
+        return; // back here meanwhile
+      auto departed = std::move(it->second);
+      st.away.erase(it);
+      // Due by this actor's clock: a wall clock a little behind must not
+      // leave the end to the next periodic check.
+      auto due = departed.since_ms + st.ctx->config.reconnect_grace.count();
+      check_call(self, std::max(unix_now_ms(), due), user, departed.token);
     },
   };
 }

@@ -136,11 +136,17 @@ void send_error(connection_actor* self, const caf::error& err) {
   send_error(self, code, message);
 }
 
+/// Ends the actor: `why`, with this connection's owner token, so its call
+/// actors can tell its ws:user key, not yet released, from a successor's.
+void leave(connection_actor* self, departure why) {
+  self->quit(caf::make_error(why, self->state.token));
+}
+
 void close(connection_actor* self, uint16_t code, const std::string& reason, departure why) {
   self->state.closing = true;
   if (auto link = self->state.link.lock())
     link->close(code, reason);
-  self->quit(why);
+  leave(self, why);
 }
 
 /// Arms the close for when the token lapses: at exp + JWT_LEEWAY, the moment
@@ -672,7 +678,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),
                       "user " << self->state.me.user_id
                               << (away ? " lost its connection" : " disconnected"));
-      self->quit(away ? departure::away : departure::hung_up);
+      leave(self, away ? departure::away : departure::hung_up);
     },
     [self](signal_atom, std::string& payload, const caf::actor& hint) {
       ++self->state.handled;

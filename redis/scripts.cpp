@@ -120,11 +120,13 @@ script_call call_timeout(std::string_view session_id, millis ended_ttl, long lon
 }
 
 script_call call_check(std::string_view session_id, millis ttl, long long now_ms,
-                       millis reconnect_grace, millis ended_ttl) {
+                       millis reconnect_grace, millis ended_ttl, std::string_view departed_user,
+                       std::string_view departed_token) {
   return {script::call_check,
           {keys::session(session_id)},
           {ms(ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now_ms),
-           ms(reconnect_grace), ms(ended_ttl), str(keys::user_prefix), str(keys::server_prefix)}};
+           ms(reconnect_grace), ms(ended_ttl), str(keys::user_prefix), str(keys::server_prefix),
+           str(departed_user), str(departed_token)}};
 }
 
 script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,

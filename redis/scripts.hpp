@@ -72,9 +72,12 @@ script_call call_reject(std::string_view session_id, std::string_view user_id, m
 script_call call_end(std::string_view session_id, std::string_view user_id, millis ended_ttl,
                      long long now, bool disconnect);
 script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now);
-/// `now` in Unix milliseconds.
+/// `now` in Unix milliseconds. `departed_user` (or empty) is a participant
+/// whose connection, owner token `departed_token`, this instance saw go
+/// without hanging up: a ws:user key still naming it counts as none.
 script_call call_check(std::string_view session_id, millis ttl, long long now_ms,
-                       millis reconnect_grace, millis ended_ttl);
+                       millis reconnect_grace, millis ended_ttl,
+                       std::string_view departed_user = {}, std::string_view departed_token = {});
 script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,
                       std::string_view version, long long started_at,
                       std::string_view admin_addr);

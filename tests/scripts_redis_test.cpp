@@ -1222,6 +1222,51 @@ TEST_CASE_FIXTURE(call_store,
 }
 
 TEST_CASE_FIXTURE(call_store,
+                  "with no reconnect grace the first check that misses a participant ends the "
+                  "call") {
+  server_up(server_1, instance_1);
+  accepted("alice", "bob", "s-1");
+  go_away("bob");
+  auto no_grace = [](long long now_ms) {
+    return eval(goring::redis::call_check("s-1", session_ttl, now_ms, millis{0}, ended_ttl));
+  };
+  CHECK(describe(run(no_grace(check_at))) == list({"ended", "alice", "bob", "bob"}));
+  CHECK(field("s-1", "ended_reason") == "peer_disconnected");
+  CHECK_FALSE(exists(keys::user_call("alice")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "the check at a drop counts the dropped connection's key, not yet released, as "
+                  "none, and a successor's key as presence") {
+  server_up(server_1, instance_1);
+  server_up(server_2, instance_2);
+  accepted("alice", "bob", "s-1");
+  auto dropped = token_of("bob"); // still in ws:user:bob: not released yet
+  auto at_drop = [&](millis grace) {
+    return eval(goring::redis::call_check("s-1", session_ttl, check_at, grace, ended_ttl, "bob",
+                                          dropped));
+  };
+  SUBCASE("with a grace it starts at the drop") {
+    CHECK(describe(run(at_drop(reconnect_grace))) == list({"live", "accepted"}));
+    CHECK(field("s-1", "away:callee") == std::to_string(check_at));
+    // The same token is no presence for another user.
+    CHECK(field("s-1", "away:caller") == absent);
+  }
+  SUBCASE("without one it ends the call") {
+    CHECK(describe(run(at_drop(millis{0}))) == list({"ended", "alice", "bob", "bob"}));
+  }
+  SUBCASE("a takeover wrote its key first: bob is present") {
+    REQUIRE(status_of(run(claim("bob", token_on(instance_2, "conn-bob-2")))) == dropped);
+    CHECK(describe(run(at_drop(millis{0}))) == list({"live", "accepted"}));
+    CHECK(field("s-1", "away:callee") == absent);
+  }
+  SUBCASE("released already: absent as after any drop") {
+    go_away("bob");
+    CHECK(describe(run(at_drop(millis{0}))) == list({"ended", "alice", "bob", "bob"}));
+  }
+}
+
+TEST_CASE_FIXTURE(call_store,
                   "a presence key left by a crashed instance ends the call at the first check") {
   server_up(server_1, instance_1);
   server_up(server_2, instance_2);
