@@ -16,6 +16,8 @@
 /// - (relay, user_id, frame): a webrtc.* frame for the peer.
 /// - (remote, event_type, reason, info_json): a state change made on the
 ///   peer's instance, read from pub/sub by a local connection.
+/// - (grace_end, user_id): its own alarm, RECONNECT_GRACE after a local
+///   participant's connection went without hanging up.
 #pragma once
 
 #include <cstdint>
