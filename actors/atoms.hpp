@@ -153,6 +153,9 @@ using join_atom = caf::atom_constant<caf::atom("join")>;
 using remote_atom = caf::atom_constant<caf::atom("remote")>;
 /// (ring_timeout): its own timer: the callee did not answer in time.
 using ring_timeout_atom = caf::atom_constant<caf::atom("ringtmo")>;
+/// (grace_end, user_id): RECONNECT_GRACE is up for a participant who went
+/// without hanging up; check whether they came back.
+using grace_end_atom = caf::atom_constant<caf::atom("graceend")>;
 /// (check): run call_check now (periodic, and after Redis came back).
 using check_atom = caf::atom_constant<caf::atom("check")>;
 /// (flush) -> bool: answered once every relay the sender sent it before is

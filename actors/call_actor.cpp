@@ -3,11 +3,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "codec/admin_json.hpp"
 #include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
-#include "metrics/instance_metrics.hpp"
+#include "codec/admin_json.hpp"
 #include "config/log.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "redis/scripts.hpp"
 
 namespace goring {
@@ -19,6 +19,16 @@ constexpr const char* component = "call_actor";
 /// internal_error.
 
 using protocol::signal_error;
+using redis::outcome_status;
+using redis::session_state;
+
+/// A participant whose connection went without hanging up.
+struct departed_participant {
+  /// The connection's owner token: its ws:user key, until released, is no
+  /// presence (see call_check.lua).
+  std::string token;
+  long long since_ms = 0;
+};
 
 struct call_state {
   context_ptr ctx;
@@ -27,6 +37,10 @@ struct call_state {
   std::unordered_map<std::string, caf::actor> locals;
   /// Local participants whose connection holds a route to its peer.
   std::unordered_set<std::string> routed;
+  /// Participants whose connection here went without hanging up and who
+  /// are not back here yet, with that connection's owner token and when
+  /// it went (Unix ms): their grace end is armed.
+  std::unordered_map<std::string, departed_participant> away;
   bool over = false;
   long long created_at = 0;
   long long created_ns = 0;  // steady_ns, for call setup time
@@ -48,18 +62,10 @@ struct call_state {
 
 using call_actor = caf::stateful_actor<call_state>;
 
-std::string tagged(char tag, const std::string& frame) {
-  std::string out;
-  out.reserve(frame.size() + 1);
-  out.push_back(tag);
-  out.append(frame);
-  return out;
-}
-
 /// Sends a call event to a participant: straight to its connection when it
 /// is here, through the bridge (local registry or PUBLISH) otherwise.
 void notify(call_actor* self, const std::string& user, const std::string& frame) {
-  auto payload = tagged(protocol::signal_tag::event, frame);
+  auto payload = protocol::tagged(protocol::signal_tag::event, frame);
   auto it = self->state.locals.find(user);
   if (it != self->state.locals.end())
     self->send(it->second, signal_atom::value, std::move(payload), caf::actor{self});
@@ -92,7 +98,7 @@ void hand_route(call_actor* self, const std::string& user) {
 void reroute(call_actor* self, const std::string& user) {
   auto& st = self->state;
   st.routed.erase(user);
-  if (st.call.state == "accepted" && st.routed.count(st.peer_of(user)) != 0)
+  if (st.call.state == call_phase::accepted && st.routed.count(st.peer_of(user)) != 0)
     hand_route(self, st.peer_of(user));
 }
 
@@ -106,7 +112,7 @@ void count_end(call_actor* self, const std::string& reason) {
   auto& st = self->state;
   auto& m = goring_metrics();
   m.count_call(reason == "cancelled" ? "cancelled" : "ended");
-  if (st.call.state == "accepted")
+  if (st.call.state == call_phase::accepted)
     m.call_duration->observe(seconds_since(st.accepted_ns != 0 ? st.accepted_ns : st.created_ns));
 }
 
@@ -135,12 +141,12 @@ caf::error redis_failure(const redis::reply& r) {
 /// Maps a refused transition (not_found, unauthorized, invalid_state) to the
 /// client's error.
 caf::error refusal(const redis::call_outcome& out, const char* action) {
-  if (out.status == "not_found")
+  if (out.status == outcome_status::not_found)
     return signal_failure(signal_error::session_not_found, "no such call session");
-  if (out.status == "unauthorized")
+  if (out.status == outcome_status::unauthorized)
     return signal_failure(signal_error::unauthorized,
                           std::string{"you are not allowed to "} + action + " this call");
-  if (out.status == "invalid_state")
+  if (out.status == outcome_status::invalid_state)
     return signal_failure(signal_error::invalid_state,
                           std::string{"cannot "} + action + ": the call is " + out.detail);
   return signal_failure(signal_error::internal_error, "unexpected answer from the database");
@@ -149,8 +155,8 @@ caf::error refusal(const redis::call_outcome& out, const char* action) {
 /// A refused transition means this actor's copy is stale when the session
 /// is gone or over; then there is nothing left to serialize here.
 void quit_if_stale(call_actor* self, const redis::call_outcome& out) {
-  if (out.status == "not_found"
-      || (out.status == "invalid_state" && out.detail != "ringing" && out.detail != "accepted"))
+  if (out.status == outcome_status::not_found
+      || (out.status == outcome_status::invalid_state && !redis::is_live(out.state)))
     finish(self);
 }
 
@@ -172,7 +178,7 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
     redis::call_end(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now(), disconnect),
     [self, user, rp](const redis::reply& r) mutable {
       auto out = redis::parse_call_outcome(r);
-      if (out.status == "ok") {
+      if (out.status == outcome_status::ok) {
         auto& st = self->state;
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << " ended by " << user << ": "
@@ -186,18 +192,67 @@ void end_call(call_actor* self, const std::string& user, bool disconnect,
         return;
       }
       if (rp.pending())
-        rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "end"));
+        rp.deliver(out.status == outcome_status::error ? redis_failure(r) : refusal(out, "end"));
       else if (self->state.locals.empty())
         finish(self);
       quit_if_stale(self, out);
     });
 }
 
+void check_call(call_actor* self, long long now_ms, const std::string& departed_user = {},
+                const std::string& departed_token = {});
+
+long long unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// The owner token a connection actor leaves in its exit reason.
+std::string token_of(const caf::error& reason) {
+  if (reason.context().match_elements<std::string>())
+    return reason.context().get_as<std::string>(0);
+  return {};
+}
+
+/// One alarm slot per participant, so both may be away at once.
+caf::atom_value grace_slot(const call_state& st, const std::string& user) {
+  return user == st.call.caller_id ? caf::atom("gracecalr") : caf::atom("gracecale");
+}
+
+/// A local participant's connection went without hanging up (no close
+/// frame, taken over, instance draining). A check at once notes since when
+/// they are away, and ends the call unless their next connection is there
+/// already (a takeover) when there is no RECONNECT_GRACE; otherwise the
+/// grace end checks again. Until then the actor stays even with nobody
+/// local: the user's new connection may be about to join it.
+void on_away(call_actor* self, const std::string& user, const caf::error& reason) {
+  auto& st = self->state;
+  auto grace = st.ctx->config.reconnect_grace;
+  auto now_ms = unix_now_ms();
+  auto token = token_of(reason);
+  GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                  "call " << st.call.session_id << ": " << user
+                          << (grace.count() > 0 ? " is away; the call waits for them"
+                                                : " is away; no reconnect grace"));
+  check_call(self, now_ms, user, token);
+  if (grace.count() == 0)
+    return; // that check ends it, unless the user is back already
+  st.away[user] = departed_participant{std::move(token), now_ms};
+  alarm::set(st.ctx->alarm, self, grace_slot(st, user), grace,
+             caf::make_message(grace_end_atom::value, user));
+  // Unless this instance is draining: it takes no new connections, so
+  // nobody can join here any more, and waiting here would hold the drain
+  // open. The check above noted the time; the instances that hold the
+  // peer end the call once the grace is up.
+  if (st.locals.empty() && st.ctx->draining.load())
+    finish(self);
+}
+
 /// A local participant's connection terminated. Hung up: the call ends
-/// now. Away (no close frame, taken over, instance draining): the call goes
-/// on; call_check ends it if they are not back within RECONNECT_GRACE, and
-/// an actor left without local participants leaves that to the instances
-/// that still hold one (at its next check, or at once while draining).
+/// now. Away: see on_away; an actor left without local participants leaves
+/// the end to the instances that still hold one, once its own grace ends
+/// are done.
 void on_participant_down(call_actor* self, const caf::down_msg& dm) {
   auto& st = self->state;
   std::string user;
@@ -209,22 +264,12 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
     }
   }
   // While starting, the start script's answer sees the caller gone.
-  if (user.empty() || st.over || st.call.state == "starting")
+  if (user.empty() || st.over || st.call.state == call_phase::starting)
     return;
   // The peer's relays go to the user's channel now.
   reroute(self, user);
   if (is_away(dm.reason)) {
-    // The actor stays until its next check even with nobody local: the
-    // user's new connection (a takeover, a quick reconnect) may be about
-    // to join it.
-    GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
-                    "call " << st.call.session_id << ": " << user
-                            << " is away; the call waits for them");
-    // Unless this instance is draining: it takes no new connections, so
-    // nobody can join here any more, and waiting for the check would hold
-    // the drain open for up to CALL_CHECK_INTERVAL.
-    if (st.locals.empty() && st.ctx->draining.load())
-      finish(self);
+    on_away(self, user, dm.reason);
     return;
   }
   end_call(self, user, true, caf::response_promise{});
@@ -233,60 +278,66 @@ void on_participant_down(call_actor* self, const caf::down_msg& dm) {
 /// Tells the local participants how a call that ended elsewhere ended, in
 /// case its event was lost on the way (pub/sub delivers at most once). A
 /// connection that already heard of the end drops the repeat.
-void catch_up(call_actor* self, const std::string& state, const std::string& reason) {
+void catch_up(call_actor* self, session_state state, const std::string& reason) {
   auto& st = self->state;
   for (auto& [user, conn] : st.locals) {
     std::string frame;
-    if (state.empty())
+    if (state == session_state::none)
       frame =
         protocol::encode_ended(st.call.session_id, "session_lost", st.info_of(st.peer_of(user)));
-    else if (state == "rejected" && user == st.call.caller_id)
+    else if (state == session_state::rejected && user == st.call.caller_id)
       frame = protocol::encode_rejected(st.call.session_id, st.call.callee_info);
-    else if (state == "ended")
+    else if (state == session_state::ended)
       frame = protocol::encode_ended(st.call.session_id, reason, st.info_of(st.peer_of(user)));
     if (!frame.empty())
-      self->send(conn, signal_atom::value, tagged(protocol::signal_tag::event, frame),
+      self->send(conn, signal_atom::value, protocol::tagged(protocol::signal_tag::event, frame),
                  caf::actor{self});
   }
 }
 
-/// The periodic call_check: extends the call's keys and ends it for a
-/// participant who is gone.
-void check_call(call_actor* self) {
+/// call_check, periodic or for a participant who went (`departed_user`,
+/// whose connection had `departed_token`): extends the call's keys and
+/// ends it for a participant who is gone.
+void check_call(call_actor* self, long long now_ms, const std::string& departed_user,
+                const std::string& departed_token) {
   auto& st = self->state;
-  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
   run_script(
     self,
     redis::call_check(st.call.session_id, st.ctx->config.session_ttl, now_ms,
-                      st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config)),
+                      st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config), departed_user,
+                      departed_token),
     [self](const redis::reply& r) {
+      using kind = redis::check_outcome::kind;
       auto& st = self->state;
-      if (r.type != redis::reply::kind::array || r.elements.empty())
-        return; // Redis is away: the next tick tries again
-      auto field = [&](std::size_t i) {
-        return i < r.elements.size() ? r.elements[i].str : std::string{};
-      };
-      auto status = field(0);
-      if (status == "gone") {
+      auto out = redis::parse_check_outcome(r);
+      // unavailable: Redis is away, the next tick tries again.
+      if (out.status == kind::gone) {
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << " is over ("
-                                << (field(1).empty() ? "vanished from Redis" : field(1)) << ")");
-        catch_up(self, field(1), field(2));
+                                << (out.state == session_state::none
+                                      ? std::string_view{"vanished from Redis"}
+                                      : redis::state_name(out.state))
+                                << ")");
+        catch_up(self, out.state, out.ended_reason);
         finish(self);
-      } else if (status == "ended") {
-        auto gone = field(3);
+      } else if (out.status == kind::ended) {
+        auto& gone = out.gone_user;
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << ": " << gone
                                 << " did not come back; ended");
         notify(self, st.peer_of(gone),
                protocol::encode_ended(st.call.session_id, "peer_disconnected", st.info_of(gone)));
         finish(self);
-      } else if (status == "live" && field(1) == "accepted" && st.call.state == "ringing") {
-        st.call.state = "accepted";
+      } else if (out.status == kind::live && out.state == session_state::accepted
+                 && st.call.state == call_phase::ringing) {
+        st.call.state = call_phase::accepted;
         self->become(accepted_behavior(self));
       }
+      // Nobody can join a draining instance: without a local participant
+      // there is nothing left to wait for here (a check at a drop while
+      // draining, with no grace, found the user back elsewhere).
+      if (!st.over && st.locals.empty() && st.ctx->draining.load())
+        finish(self);
     });
 }
 
@@ -299,7 +350,7 @@ std::string status_json(call_actor* self) {
   return admin_row({{"kind", "call"},
                     {"id", static_cast<long long>(self->id())},
                     {"session_id", st.call.session_id},
-                    {"state", st.call.state},
+                    {"state", std::string{phase_name(st.call.state)}},
                     {"caller_id", st.call.caller_id},
                     {"callee_id", st.call.callee_id},
                     {"local_users", local_users},
@@ -319,6 +370,7 @@ caf::message_handler common_handlers(call_actor* self) {
       if (!st.is_participant(user))
         return;
       st.locals[user] = conn;
+      st.away.erase(user); // back: its grace end finds nothing to do
       self->monitor(conn);
       auto& known = user == st.call.caller_id ? st.call.caller_info : st.call.callee_info;
       known = protocol::user_info_from_json(info, user);
@@ -340,7 +392,7 @@ caf::message_handler common_handlers(call_actor* self) {
       auto ev = static_cast<protocol::event_type>(type);
       if (ev == protocol::event_type::accepted) {
         st.accepted_ns = steady_ns();
-        st.call.state = "accepted";
+        st.call.state = call_phase::accepted;
         st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
         self->become(accepted_behavior(self));
       } else if (ev == protocol::event_type::rejected || ev == protocol::event_type::ended) {
@@ -355,14 +407,27 @@ caf::message_handler common_handlers(call_actor* self) {
     },
     [self](check_atom) {
       ++self->state.handled;
-      if (self->state.locals.empty()) {
+      if (self->state.locals.empty() && self->state.away.empty()) {
         // Nobody here any more: the instances that hold a participant
         // (or the user's next connection) keep the call.
         finish(self);
         return;
       }
-      check_call(self);
+      check_call(self, unix_now_ms());
       self->delayed_send(self, check_period(self->state.ctx->config), check_atom::value);
+    },
+    [self](grace_end_atom, const std::string& user) {
+      ++self->state.handled;
+      auto& st = self->state;
+      auto it = st.away.find(user);
+      if (it == st.away.end())
+        return; // back here meanwhile
+      auto departed = std::move(it->second);
+      st.away.erase(it);
+      // Due by this actor's clock: a wall clock a little behind must not
+      // leave the end to the next periodic check.
+      auto due = departed.since_ms + st.ctx->config.reconnect_grace.count();
+      check_call(self, std::max(unix_now_ms(), due), user, departed.token);
     },
   };
 }
@@ -385,7 +450,7 @@ caf::behavior accepted_behavior(call_actor* self) {
         self->send(it->second, relay_atom::value, std::move(frame), read_at);
       else
         self->send(st.ctx->bridge, publish_atom::value, peer,
-                   tagged(protocol::signal_tag::relay, frame), read_at);
+                   protocol::tagged(protocol::signal_tag::relay, frame), read_at);
       // The next relays may skip this actor.
       if (st.routed.count(user) == 0)
         hand_route(self, user);
@@ -432,13 +497,15 @@ caf::behavior ringing_behavior(call_actor* self) {
           auto& st = self->state;
           // Accepted already by this callee: an earlier accept whose answer
           // timed out went through after all. Same outcome, told again.
-          if (out.status == "ok" || (out.status == "invalid_state" && out.detail == "accepted")) {
-            if (out.status == "ok") {
+          if (out.status == outcome_status::ok
+              || (out.status == outcome_status::invalid_state
+                  && out.state == session_state::accepted)) {
+            if (out.status == outcome_status::ok) {
               goring_metrics().count_call("accepted");
               goring_metrics().call_setup->observe(seconds_since(st.created_ns));
             }
             st.accepted_ns = steady_ns();
-            st.call.state = "accepted";
+            st.call.state = call_phase::accepted;
             st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
             notify(self, st.call.caller_id,
                    protocol::encode_accepted(st.call.session_id, st.call.callee_info));
@@ -446,7 +513,8 @@ caf::behavior ringing_behavior(call_actor* self) {
             rp.deliver(true);
             return;
           }
-          rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "accept"));
+          rp.deliver(out.status == outcome_status::error ? redis_failure(r)
+                                                         : refusal(out, "accept"));
           quit_if_stale(self, out);
         });
       return rp;
@@ -465,7 +533,7 @@ caf::behavior ringing_behavior(call_actor* self) {
         [self, rp](const redis::reply& r) mutable {
           auto out = redis::parse_call_outcome(r);
           auto& st = self->state;
-          if (out.status == "ok") {
+          if (out.status == outcome_status::ok) {
             goring_metrics().count_call("rejected");
             notify(self, st.call.caller_id,
                    protocol::encode_rejected(st.call.session_id, st.call.callee_info));
@@ -473,7 +541,8 @@ caf::behavior ringing_behavior(call_actor* self) {
             finish(self);
             return;
           }
-          rp.deliver(out.status == "error" ? redis_failure(r) : refusal(out, "reject"));
+          rp.deliver(out.status == outcome_status::error ? redis_failure(r)
+                                                         : refusal(out, "reject"));
           quit_if_stale(self, out);
         });
       return rp;
@@ -481,27 +550,27 @@ caf::behavior ringing_behavior(call_actor* self) {
     [self](ring_timeout_atom) {
       ++self->state.handled;
       auto& st = self->state;
-      run_script(self,
-                 redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now()),
-                 [self](const redis::reply& r) {
-                   auto out = redis::parse_call_outcome(r);
-                   auto& st = self->state;
-                   if (out.status == "ok" || out.status == "not_found") {
-                     // Unanswered: both sides hear no_answer. A session that
-                     // vanished meanwhile ends the same way here.
-                     if (out.status == "ok")
-                       goring_metrics().count_call("no_answer");
-                     for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
-                       if (out.status == "ok" || st.locals.count(*user) != 0)
-                         notify(self, *user,
-                                protocol::encode_ended(st.call.session_id, "no_answer",
-                                                       st.info_of(st.peer_of(*user))));
-                     }
-                     finish(self);
-                     return;
-                   }
-                   quit_if_stale(self, out);
-                 });
+      run_script(
+        self, redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now()),
+        [self](const redis::reply& r) {
+          auto out = redis::parse_call_outcome(r);
+          auto& st = self->state;
+          if (out.status == outcome_status::ok || out.status == outcome_status::not_found) {
+            // Unanswered: both sides hear no_answer. A session that
+            // vanished meanwhile ends the same way here.
+            if (out.status == outcome_status::ok)
+              goring_metrics().count_call("no_answer");
+            for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
+              if (out.status == outcome_status::ok || st.locals.count(*user) != 0)
+                notify(self, *user,
+                       protocol::encode_ended(st.call.session_id, "no_answer",
+                                              st.info_of(st.peer_of(*user))));
+            }
+            finish(self);
+            return;
+          }
+          quit_if_stale(self, out);
+        });
     },
   }
     .or_else(common_handlers(self));
@@ -520,7 +589,8 @@ caf::behavior starting_behavior(call_actor* self) {
         [self, rp](const redis::reply& r) mutable {
           auto& st = self->state;
           auto& callee = st.call.callee_id;
-          if (r.type != redis::reply::kind::string) {
+          auto result = redis::parse_start_result(r);
+          if (result == redis::start_result::failed) {
             // Timed out or failed; the script may still run. Undo it, so
             // neither user stays busy with a call nobody holds.
             caf::anon_send(st.ctx->bridge, eval_atom::value,
@@ -531,20 +601,28 @@ caf::behavior starting_behavior(call_actor* self) {
             finish(self);
             return;
           }
-          if (r.str != "ok") {
-            goring_metrics().count_call(r.str == "offline"       ? "offline"
-                                        : r.str == "callee_busy" ? "busy"
-                                                                 : "failed");
-            if (r.str == "offline")
-              rp.deliver(
-                signal_failure(signal_error::user_offline, "user " + callee + " is not connected"));
-            else if (r.str == "callee_busy")
-              rp.deliver(signal_failure(signal_error::user_busy, "user " + callee + " is busy"));
-            else if (r.str == "caller_busy")
-              rp.deliver(signal_failure(signal_error::invalid_state, "you are already in a call"));
-            else
-              rp.deliver(
-                signal_failure(signal_error::internal_error, "could not create the call session"));
+          if (result != redis::start_result::ok) {
+            switch (result) {
+              case redis::start_result::offline:
+                goring_metrics().count_call("offline");
+                rp.deliver(signal_failure(signal_error::user_offline,
+                                          "user " + callee + " is not connected"));
+                break;
+              case redis::start_result::callee_busy:
+                goring_metrics().count_call("busy");
+                rp.deliver(signal_failure(signal_error::user_busy, "user " + callee + " is busy"));
+                break;
+              case redis::start_result::caller_busy:
+                goring_metrics().count_call("failed");
+                // Redis has the caller in a live call this connection does not hold.
+                rp.deliver(signal_failure(signal_error::user_busy, "you are already in a call"));
+                break;
+              default:
+                goring_metrics().count_call("failed");
+                rp.deliver(signal_failure(signal_error::internal_error,
+                                          "could not create the call session"));
+                break;
+            }
             finish(self);
             return;
           }
@@ -556,7 +634,7 @@ caf::behavior starting_behavior(call_actor* self) {
           GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                           "call " << st.call.session_id << ": " << st.call.caller_id << " rings "
                                   << callee);
-          st.call.state = "ringing";
+          st.call.state = call_phase::ringing;
           auto& caller_conn = st.locals.begin()->second;
           self->send(caller_conn, write_atom::value,
                      protocol::encode_ringing(st.call.session_id, callee));
@@ -592,10 +670,10 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   st.locals[local_user] = conn;
   self->monitor(conn);
   self->set_down_handler([self](const caf::down_msg& dm) { on_participant_down(self, dm); });
-  if (st.call.state == "starting")
+  if (st.call.state == call_phase::starting)
     return starting_behavior(self);
   self->delayed_send(self, check_period(ctx->config), check_atom::value);
-  if (st.call.state == "accepted")
+  if (st.call.state == call_phase::accepted)
     return accepted_behavior(self);
   // One ring timer per call: the caller's instance owns it (a crashed one
   // is covered by call_check).
@@ -605,6 +683,18 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
 }
 
 } // namespace
+
+std::string_view phase_name(call_phase phase) {
+  switch (phase) {
+    case call_phase::starting:
+      return "starting";
+    case call_phase::ringing:
+      return "ringing";
+    case call_phase::accepted:
+      break;
+  }
+  return "accepted";
+}
 
 caf::actor spawn_call_actor(caf::actor_system& sys, context_ptr ctx, call_setup setup,
                             const std::string& local_user, const caf::actor& conn) {

@@ -11,7 +11,9 @@
 /// Its messages: actors/atoms.hpp, "To a call actor".
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <caf/fwd.hpp>
 
@@ -20,6 +22,13 @@
 
 namespace goring {
 
+/// The phase a call actor is in: a new call waits for (start); one
+/// joined or adopted from Redis starts ringing or accepted.
+enum class call_phase : uint8_t { starting, ringing, accepted };
+
+/// "starting", "ringing" or "accepted".
+std::string_view phase_name(call_phase phase);
+
 /// What a call actor is started from.
 struct call_setup {
   std::string session_id;
@@ -27,9 +36,9 @@ struct call_setup {
   std::string callee_id;
   protocol::user_info caller_info; // may lack name/username
   protocol::user_info callee_info; // may lack name/username
-  /// "starting" (a new call), "ringing" or "accepted" (joining or adopting
-  /// a call another actor or instance created).
-  std::string state;
+  /// starting (a new call), ringing or accepted (joining or adopting a
+  /// call another actor or instance created).
+  call_phase state = call_phase::starting;
 };
 
 /// Spawns a call actor; `local_user` with `conn` is its first local

@@ -7,14 +7,14 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "codec/admin_json.hpp"
 #include "actors/alarm.hpp"
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
 #include "actors/ice_servers.hpp"
-#include "metrics/instance_metrics.hpp"
+#include "codec/admin_json.hpp"
 #include "config/log.hpp"
-#include "redis/keys.hpp"
+#include "metrics/instance_metrics.hpp"
+#include "redis/scripts.hpp"
 
 namespace goring {
 
@@ -136,11 +136,17 @@ void send_error(connection_actor* self, const caf::error& err) {
   send_error(self, code, message);
 }
 
+/// Ends the actor: `why`, with this connection's owner token, so its call
+/// actors can tell its ws:user key, not yet released, from a successor's.
+void leave(connection_actor* self, departure why) {
+  self->quit(caf::make_error(why, self->state.token));
+}
+
 void close(connection_actor* self, uint16_t code, const std::string& reason, departure why) {
   self->state.closing = true;
   if (auto link = self->state.link.lock())
     link->close(code, reason);
-  self->quit(why);
+  leave(self, why);
 }
 
 /// Arms the close for when the token lapses: at exp + JWT_LEEWAY, the moment
@@ -211,12 +217,8 @@ void relay_direct(connection_actor* self, const std::string& session_id, const p
     self->send(route.peer_conn, relay_atom::value, session_id, std::move(frame), read_at);
     return;
   }
-  std::string payload;
-  payload.reserve(frame.size() + 1);
-  payload.push_back(protocol::signal_tag::relay);
-  payload.append(frame);
-  self->send(self->state.ctx->bridge, publish_atom::value, route.peer_user, std::move(payload),
-             read_at);
+  self->send(self->state.ctx->bridge, publish_atom::value, route.peer_user,
+             protocol::tagged(protocol::signal_tag::relay, frame), read_at);
 }
 
 /// Ends the route of a session, if any: relays waiting for its flush go to
@@ -303,12 +305,13 @@ void relay(connection_actor* self, const caf::actor& call, const std::string& se
 }
 
 /// Gets the instance's call actor for a session from the bridge, which
-/// joins this connection to it or spawns it, then runs `next` with it.
-/// Awaited: once joined, the call actor may hand the peer a route here, and
-/// the peer's direct relays must find the session tracked (they are dropped
-/// for a session this connection does not hold).
-template <class Next>
-void open_call(connection_actor* self, call_setup setup, Next next) {
+/// joins this connection to it or spawns it, tracks it, then runs `joined`
+/// with it; `failed` gets the bridge's error. Awaited: once joined, the
+/// call actor may hand the peer a route here, and the peer's direct relays
+/// must find the session tracked (they are dropped for a session this
+/// connection does not hold).
+template <class Joined, class Failed>
+void open_call(connection_actor* self, call_setup setup, Joined joined, Failed failed) {
   auto& st = self->state;
   auto& own = st.me.user_id == setup.caller_id ? setup.caller_info : setup.callee_info;
   own = st.me;
@@ -317,14 +320,25 @@ void open_call(connection_actor* self, call_setup setup, Next next) {
     ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
               st.me.user_id, caf::actor{self})
     .await(
-      [self, session_id, next](caf::actor& call) mutable {
+      [self, session_id, joined](caf::actor& call) mutable {
         track_call(self, session_id, call);
-        next(call);
+        joined(call);
       },
-      [self](caf::error& err) {
-        GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
-        send_error(self, signal_error::internal_error, "the server could not open the call");
-      });
+      [failed](caf::error& err) mutable { failed(err); });
+}
+
+/// open_call for a request of the client's: a failure is its error.
+template <class Joined>
+void open_call(connection_actor* self, call_setup setup, Joined joined) {
+  open_call(self, std::move(setup), std::move(joined), [self](const caf::error& err) {
+    GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
+    send_error(self, signal_error::internal_error, "the server could not open the call");
+  });
+}
+
+/// The phase a call actor takes up a live session in.
+call_phase phase_of(redis::session_state state) {
+  return state == redis::session_state::accepted ? call_phase::accepted : call_phase::ringing;
 }
 
 /// A request about a session this connection holds no call actor for: ask
@@ -332,28 +346,28 @@ void open_call(connection_actor* self, call_setup setup, Next next) {
 /// whose call lives on, e.g. after a reconnect) adopt it and go on.
 void adopt_or_refuse(connection_actor* self, client_message msg, std::string frame) {
   auto& st = self->state;
-  std::vector<std::string> argv{"HMGET",      redis::keys::session(msg.session_id),
-                                "caller_id",  "callee_id",
-                                "state",      "caller_info",
-                                "callee_info"};
-  self->request(st.ctx->bridge, no_request_timeout, command_atom::value, std::move(argv))
+  self
+    ->request(st.ctx->bridge, no_request_timeout, command_atom::value,
+              redis::session_lookup(msg.session_id))
     .then(
       [self, msg, frame](redis::reply& r) mutable {
+        using redis::session_state;
         auto& st = self->state;
-        if (r.type != redis::reply::kind::array || r.elements.size() != 5) {
+        auto session = redis::parse_session_lookup(r);
+        if (session.status == redis::session_record::kind::error) {
           send_error(self, signal_error::internal_error,
                      "the server could not reach its database; try again");
           return;
         }
-        auto& caller = r.elements[0].str;
-        auto& callee = r.elements[1].str;
-        auto& state = r.elements[2].str;
-        auto& me = st.me.user_id;
-        if (r.elements[0].is_nil()) {
+        if (session.status == redis::session_record::kind::missing) {
           send_error(self, signal_error::session_not_found,
                      "no call with session_id " + msg.session_id);
           return;
         }
+        auto& caller = session.caller_id;
+        auto& callee = session.callee_id;
+        auto state = session.state;
+        auto& me = st.me.user_id;
         if (me != caller && me != callee) {
           send_error(self, signal_error::unauthorized, "you are not a participant of this call");
           return;
@@ -367,12 +381,12 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
                        + " this call");
           return;
         }
-        bool live = state == "ringing" || state == "accepted";
-        if (!live || (callee_only && state != "ringing")
-            || (protocol::is_relay(msg.type) && state != "accepted")) {
+        if (!redis::is_live(state) || (callee_only && state != session_state::ringing)
+            || (protocol::is_relay(msg.type) && state != session_state::accepted)) {
           send_error(self, signal_error::invalid_state,
-                     state == "ringing" ? "the call has not been accepted yet"
-                                        : "the call is " + state);
+                     state == session_state::ringing
+                       ? "the call has not been accepted yet"
+                       : "the call is " + std::string{redis::state_name(state)});
           return;
         }
         if (st.calls.count(msg.session_id) != 0) {
@@ -382,9 +396,9 @@ void adopt_or_refuse(connection_actor* self, client_message msg, std::string fra
         call_setup setup{msg.session_id,
                          caller,
                          callee,
-                         protocol::user_info_from_json(r.elements[3].str, caller),
-                         protocol::user_info_from_json(r.elements[4].str, callee),
-                         state};
+                         protocol::user_info_from_json(session.caller_info, caller),
+                         protocol::user_info_from_json(session.callee_info, callee),
+                         phase_of(state)};
         open_call(self, std::move(setup), [self, msg, frame](const caf::actor&) mutable {
           dispatch(self, std::move(msg), std::move(frame));
         });
@@ -433,29 +447,22 @@ void start_call(connection_actor* self, const std::string& callee) {
     return;
   }
   if (!st.calls.empty()) {
-    send_error(self, signal_error::invalid_state, "you are already in a call");
+    // user_busy, as the reference answers: clients branch on the code.
+    send_error(self, signal_error::user_busy, "you are already in a call");
     return;
   }
   auto session_id = new_session_id();
-  call_setup setup{session_id, st.me.user_id, callee, st.me, {callee, {}, {}}, "starting"};
+  call_setup setup{session_id, st.me.user_id,    callee,
+                   st.me,      {callee, {}, {}}, call_phase::starting};
   // Awaited: a second call.start must see this call, not race it.
-  self
-    ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
-              st.me.user_id, caf::actor{self})
-    .await(
-      [self, session_id](caf::actor& call) {
-        track_call(self, session_id, call);
-        self->request(call, no_request_timeout, start_atom::value)
-          .then([](bool) { /* call.ringing was written by the call actor */ },
-                [self, session_id](caf::error& err) {
-                  self->state.calls.erase(session_id);
-                  send_error(self, err);
-                });
-      },
-      [self](caf::error& err) {
-        GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
-        send_error(self, signal_error::internal_error, "the server could not open the call");
-      });
+  open_call(self, std::move(setup), [self, session_id](const caf::actor& call) {
+    self->request(call, no_request_timeout, start_atom::value)
+      .then([](bool) { /* call.ringing was written by the call actor */ },
+            [self, session_id](caf::error& err) {
+              self->state.calls.erase(session_id);
+              send_error(self, err);
+            });
+  });
 }
 
 void dispatch(connection_actor* self, client_message msg, std::string frame) {
@@ -511,18 +518,16 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
       self->send(hint, join_atom::value, st.me.user_id, caf::actor{self}, protocol::to_json(st.me));
       track_call(self, ev->session_id, hint);
     } else if (it == st.calls.end()) {
-      call_setup setup{ev->session_id, ev->caller_id, st.me.user_id, ev->peer, st.me, "ringing"};
+      call_setup setup{ev->session_id, ev->caller_id, st.me.user_id,
+                       ev->peer,       st.me,         call_phase::ringing};
       if (setup.caller_info.user_id.empty())
         setup.caller_info.user_id = ev->caller_id;
       // Awaited: the client may accept the instant it sees the ring.
-      self
-        ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
-                  st.me.user_id, caf::actor{self})
-        .await([self, id = ev->session_id](caf::actor& call) { track_call(self, id, call); },
-               [](caf::error& err) {
-                 GORING_LOG(warn, component,
-                            "opening a call actor failed: " << caf::to_string(err));
-               });
+      open_call(
+        self, std::move(setup), [](const caf::actor&) {},
+        [](const caf::error& err) {
+          GORING_LOG(warn, component, "opening a call actor failed: " << caf::to_string(err));
+        });
     }
     write(self, std::move(frame));
     return;
@@ -553,32 +558,24 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
 /// session_id, caller_id, callee_id, state, caller_info, callee_info.
 void resume(connection_actor* self, const std::vector<std::string>& claim) {
   auto& st = self->state;
+  auto state = redis::parse_session_state(claim[4]);
   call_setup setup{claim[1],
                    claim[2],
                    claim[3],
                    protocol::user_info_from_json(claim[5], claim[2]),
                    protocol::user_info_from_json(claim[6], claim[3]),
-                   claim[4]};
+                   phase_of(state)};
   bool caller = st.me.user_id == setup.caller_id;
   auto frame =
     protocol::encode_resumed(setup.session_id, caller ? setup.callee_id : setup.caller_id,
-                             setup.state, caller ? "caller" : "callee");
+                             redis::state_name(state), caller ? "caller" : "callee");
   GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
                   "user " << st.me.user_id << " resumes call " << setup.session_id);
-  auto& own = caller ? setup.caller_info : setup.callee_info;
-  own = st.me;
-  auto session_id = setup.session_id;
-  self
-    ->request(st.ctx->bridge, no_request_timeout, open_call_atom::value, std::move(setup),
-              st.me.user_id, caf::actor{self})
-    .await(
-      [self, session_id, frame](caf::actor& call) {
-        track_call(self, session_id, call);
-        write(self, frame);
-      },
-      [self](caf::error& err) {
-        GORING_LOG(warn, component, "resuming failed: " << caf::to_string(err));
-      });
+  open_call(
+    self, std::move(setup), [self, frame](const caf::actor&) { write(self, frame); },
+    [](const caf::error& err) {
+      GORING_LOG(warn, component, "resuming failed: " << caf::to_string(err));
+    });
 }
 
 /// One row of the admin API's /admin/actors and /admin/users.
@@ -681,7 +678,7 @@ caf::behavior connection_actor_fn(connection_actor* self, context_ptr ctx,
       GORING_LOG_WITH(info, component, ({{"user_id", self->state.me.user_id}}),
                       "user " << self->state.me.user_id
                               << (away ? " lost its connection" : " disconnected"));
-      self->quit(away ? departure::away : departure::hung_up);
+      leave(self, away ? departure::away : departure::hung_up);
     },
     [self](signal_atom, std::string& payload, const caf::actor& hint) {
       ++self->state.handled;

@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include "codec/protocol.hpp"
 #include "config/config.hpp"
 
 namespace goring::auth {
@@ -35,6 +36,26 @@ std::optional<std::string> claim_text(const nlohmann::json& payload, const char*
   if (it->is_number_integer())
     return std::to_string(it->get<long long>());
   return std::nullopt;
+}
+
+/// Why a user id cannot be let in, or "". Every connected user must be
+/// callable, so the id fits where call.start's callee_id does (at most
+/// protocol::max_id_length bytes), and it goes into logs, Redis keys and
+/// admin tools, so it holds no control character (C0, DEL, C1). The
+/// text never quotes the id.
+std::string user_id_problem(std::string_view id) {
+  if (id.size() > protocol::max_id_length)
+    return "token 'hash' claim (the user id) is longer than "
+           + std::to_string(protocol::max_id_length) + " bytes";
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    auto c = static_cast<unsigned char>(id[i]);
+    // C1 controls are U+0080..U+009F: 0xC2 0x80..0x9F in UTF-8 (the JSON
+    // parser let only valid UTF-8 through).
+    bool c1 = c == 0xC2 && i + 1 < id.size() && static_cast<unsigned char>(id[i + 1]) <= 0x9F;
+    if (c < 0x20 || c == 0x7F || c1)
+      return "token 'hash' claim (the user id) contains a control character";
+  }
+  return {};
 }
 
 /// "HS", "RS" or "ES": which key verifies the algorithm.
@@ -256,6 +277,8 @@ token_check jwt_verifier::verify(std::string_view token) const {
     auto user = claim_text(payload, "hash");
     if (!user || user->empty())
       return refuse("token has no 'hash' claim (the user id)");
+    if (auto problem = user_id_problem(*user); !problem.empty())
+      return refuse(problem);
     claims out;
     out.user_id = *user;
     out.name = claim_text(payload, "name").value_or("");

@@ -92,8 +92,8 @@ constexpr std::array<type_entry, client_type_count> client_types = {{
 /// Longer than any real JWT; MAX_MESSAGE_BYTES bounds the frame anyway.
 constexpr std::size_t max_token_length = 16 * 1024;
 
-parse_result fail(std::string message) {
-  parse_result r;
+frame_parse fail(std::string message) {
+  frame_parse r;
   r.error = signal_error::invalid_message;
   r.error_message = std::move(message);
   return r;
@@ -295,7 +295,7 @@ std::string_view type_name(client_type type) {
   return "unknown";
 }
 
-parse_result parse_client_frame(std::string_view text, const frame_limits& limits) {
+frame_parse parse_client_frame(std::string_view text, const frame_limits& limits) {
   // RapidJSON stops at a NUL byte as if the text ended there, and JSON never
   // has a raw one: refuse it, or what follows would ride along in a relay.
   if (text.find('\0') != std::string_view::npos)
@@ -381,7 +381,7 @@ parse_result parse_client_frame(std::string_view text, const frame_limits& limit
   }
   if (!problem.empty())
     return fail(std::string{entry->name} + ": " + problem);
-  parse_result r;
+  frame_parse r;
   r.message = std::move(msg);
   return r;
 }
@@ -512,6 +512,14 @@ std::optional<server_event> parse_server_event(std::string_view text) {
   if (ev.session_id.empty())
     return std::nullopt;
   return ev;
+}
+
+std::string tagged(char tag, std::string_view body) {
+  std::string out;
+  out.reserve(body.size() + 1);
+  out.push_back(tag);
+  out.append(body);
+  return out;
 }
 
 } // namespace goring::protocol

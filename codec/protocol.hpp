@@ -67,8 +67,8 @@ struct client_message {
   std::string token;      // auth.refresh; never logged
 };
 
-/// Either a message or the error to answer with.
-struct parse_result {
+/// What parse_client_frame read: a message, or the error to answer with.
+struct frame_parse {
   std::optional<client_message> message;
   signal_error error = signal_error::none;
   std::string error_message;
@@ -83,7 +83,7 @@ struct frame_limits {
 };
 
 /// Parses and validates one text frame from a client.
-parse_result parse_client_frame(std::string_view text, const frame_limits& limits = {});
+frame_parse parse_client_frame(std::string_view text, const frame_limits& limits = {});
 
 /// Who a user is, from their token's claims. Empty name/username are left
 /// out of the JSON.
@@ -137,5 +137,8 @@ inline constexpr char relay = 'R';    // body: a webrtc.* frame
 inline constexpr char event = 'E';    // body: a call.* frame
 inline constexpr char replaced = 'X'; // body: owner token of the new connection
 } // namespace signal_tag
+
+/// A pub/sub payload: `tag` (a signal_tag) followed by `body`.
+std::string tagged(char tag, std::string_view body);
 
 } // namespace goring::protocol

@@ -279,13 +279,13 @@ const std::vector<setting_parser>& parsers() {
     {{"MESSAGE_BURST", "--message-burst", "200",
       "frames one connection may send at once before MESSAGE_RATE applies"},
      number(&settings::message_burst, 1, 1'000'000)},
-    {{"UPGRADE_RATE_PER_IP", "--upgrade-rate-per-ip", "10",
+    {{"UPGRADE_RATE_PER_IP", "--upgrade-rate-per-ip", "200",
       "WebSocket upgrades a second from one IP (over it: 429); 0: no limit"},
      number(&settings::upgrade_rate_per_ip, 0, 1'000'000)},
-    {{"UPGRADE_BURST_PER_IP", "--upgrade-burst-per-ip", "20",
+    {{"UPGRADE_BURST_PER_IP", "--upgrade-burst-per-ip", "1000",
       "upgrades one IP may make at once before UPGRADE_RATE_PER_IP applies"},
      number(&settings::upgrade_burst_per_ip, 1, 1'000'000)},
-    {{"MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", "100",
+    {{"MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", "0",
       "connections open at once from one IP (over it: 429); 0: no limit"},
      number(&settings::max_connections_per_ip, 0, 10'000'000)},
     {{"MAX_CONNECTIONS", "--max-connections", "10000",
@@ -371,8 +371,8 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   return std::nullopt;
 }
 
-parse_result parse_settings(int argc, const char* const* argv, const char* const* envp) {
-  parse_result result;
+settings_parse parse_settings(int argc, const char* const* argv, const char* const* envp) {
+  settings_parse result;
   std::map<std::string, std::string> env;
   for (auto e = envp; e != nullptr && *e != nullptr; ++e) {
     const char* eq = std::strchr(*e, '=');

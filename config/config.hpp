@@ -78,11 +78,14 @@ struct settings {
   /// Frames a second one connection may send, and how many at once.
   unsigned message_rate = 50;
   unsigned message_burst = 200;
-  /// Upgrade requests a second from one IP, and how many at once.
-  unsigned upgrade_rate_per_ip = 10;
-  unsigned upgrade_burst_per_ip = 20;
-  /// TCP connections open at once from one IP on the public port.
-  unsigned max_connections_per_ip = 100;
+  /// Upgrade requests a second from one IP, and how many at once: room for
+  /// the reconnect wave of a carrier-grade NAT, where thousands of phones
+  /// share one IPv4 address.
+  unsigned upgrade_rate_per_ip = 200;
+  unsigned upgrade_burst_per_ip = 1000;
+  /// TCP connections open at once from one IP on the public port; off by
+  /// default for the same reason (MAX_CONNECTIONS guards the instance).
+  unsigned max_connections_per_ip = 0;
   /// WebSockets this instance holds at once.
   unsigned max_connections = 10'000;
   /// Largest `sdp` of webrtc.offer/answer and `candidate` of webrtc.ice.
@@ -120,14 +123,14 @@ struct setting_doc {
 const std::vector<setting_doc>& setting_docs();
 
 /// The outcome of reading the command line and environment.
-struct parse_result {
+struct settings_parse {
   settings values;
   bool show_help = false;
   std::string error; // empty on success
 };
 
 /// Reads the environment (through `getenv`) and then `argv`, flags winning.
-parse_result parse_settings(int argc, const char* const* argv, const char* const* envp);
+settings_parse parse_settings(int argc, const char* const* argv, const char* const* envp);
 
 /// What makes settings unusable together (TURN_URLS without TURN_SECRET or
 /// the reverse, a WEB_ROOT that is no directory), or "". parse_settings

@@ -114,7 +114,7 @@ void instance_metrics::count_connection(const char* result) {
   connections_opened->with({result}).inc();
 }
 
-void instance_metrics::count_received(const protocol::parse_result& parsed) {
+void instance_metrics::count_received(const protocol::frame_parse& parsed) {
   if (parsed.message)
     received[static_cast<std::size_t>(parsed.message->type)]->inc();
   else

@@ -47,7 +47,7 @@ struct instance_metrics {
   /// draining, replaced, forbidden_origin, ip_rate_limited, ip_connections,
   /// instance_full.
   void count_connection(const char* result);
-  void count_received(const protocol::parse_result& parsed);
+  void count_received(const protocol::frame_parse& parsed);
   void count_error(protocol::signal_error code);
 };
 

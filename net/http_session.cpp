@@ -3,14 +3,14 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include "metrics/instance_metrics.hpp"
-#include "config/log.hpp"
-#include "auth/dev_token.hpp"
-#include "metrics/metrics.hpp"
 #include "admission/origin_policy.hpp"
+#include "auth/dev_token.hpp"
+#include "auth/token_source.hpp"
+#include "config/log.hpp"
+#include "metrics/instance_metrics.hpp"
+#include "metrics/metrics.hpp"
 #include "net/percent_encoding.hpp"
 #include "net/static_files.hpp"
-#include "auth/token_source.hpp"
 #include "net/websocket_session.hpp"
 
 namespace goring {
@@ -79,6 +79,22 @@ std::string_view path_of(std::string_view target) {
 /// Client text for a log line, cut short.
 std::string_view clipped(std::string_view text) {
   return text.substr(0, 200);
+}
+
+/// The request's Origin, cut short, when ALLOWED_ORIGINS refuses it;
+/// nothing when it is allowed or absent. Browsers always send Origin;
+/// other clients send none or whatever they like, so this only keeps
+/// other sites' pages out.
+template <class Request>
+std::optional<std::string> refused_origin(const Request& req,
+                                          const std::vector<std::string>& allowed) {
+  auto origin = req.find(http::field::origin);
+  if (origin == req.end())
+    return std::nullopt;
+  std::string_view value{origin->value().data(), origin->value().size()};
+  if (origin_allowed(allowed, value))
+    return std::nullopt;
+  return std::string{clipped(value)};
 }
 
 } // namespace
@@ -325,17 +341,13 @@ void http_session::mint_dev_token(const request& req) {
     return;
   }
   // The same gates as an upgrade: other sites' pages, and floods.
-  if (auto origin = req.find(http::field::origin); origin != req.end()) {
-    std::string_view value{origin->value().data(), origin->value().size()};
-    if (!origin_allowed(ctx_->config.allowed_origins, value)) {
-      GORING_LOG(info, "http",
-                 "dev token refused from " << remote << ": origin '" << clipped(value)
-                                           << "' is not in ALLOWED_ORIGINS");
-      json_answer(
-        http::status::forbidden,
-        auth::encode_error_body("origin '" + std::string{clipped(value)} + "' is not allowed"));
-      return;
-    }
+  if (auto origin = refused_origin(req, ctx_->config.allowed_origins)) {
+    GORING_LOG(info, "http",
+               "dev token refused from " << remote << ": origin '" << *origin
+                                         << "' is not in ALLOWED_ORIGINS");
+    json_answer(http::status::forbidden,
+                auth::encode_error_body("origin '" + *origin + "' is not allowed"));
+    return;
   }
   if (auto* gate = ctx_->admission_control.get();
       gate && gate->check_ip(ticket_, steady_ns()) != admission::verdict::admitted) {
@@ -389,19 +401,14 @@ void http_session::upgrade(request req) {
              "too many connections from your address\n");
       return;
   }
-  // Browsers always send Origin; other clients send none or whatever they
-  // like, so this only keeps other sites' pages out.
-  if (auto origin = req.find(http::field::origin); origin != req.end()) {
-    std::string_view value{origin->value().data(), origin->value().size()};
-    if (!origin_allowed(ctx_->config.allowed_origins, value)) {
-      GORING_LOG(info, "http",
-                 "upgrade refused from " << remote << ": origin '" << clipped(value)
-                                         << "' is not in ALLOWED_ORIGINS");
-      goring_metrics().count_connection("forbidden_origin");
-      refuse(req.version(), http::status::forbidden,
-             "forbidden: origin '" + std::string{clipped(value)} + "' is not allowed\n");
-      return;
-    }
+  if (auto origin = refused_origin(req, ctx_->config.allowed_origins)) {
+    GORING_LOG(info, "http",
+               "upgrade refused from " << remote << ": origin '" << *origin
+                                       << "' is not in ALLOWED_ORIGINS");
+    goring_metrics().count_connection("forbidden_origin");
+    refuse(req.version(), http::status::forbidden,
+           "forbidden: origin '" + *origin + "' is not allowed\n");
+    return;
   }
   auto target = std::string_view{req.target().data(), req.target().size()};
   std::vector<std::string_view> authorization;

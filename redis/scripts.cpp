@@ -120,11 +120,13 @@ script_call call_timeout(std::string_view session_id, millis ended_ttl, long lon
 }
 
 script_call call_check(std::string_view session_id, millis ttl, long long now_ms,
-                       millis reconnect_grace, millis ended_ttl) {
+                       millis reconnect_grace, millis ended_ttl, std::string_view departed_user,
+                       std::string_view departed_token) {
   return {script::call_check,
           {keys::session(session_id)},
           {ms(ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now_ms),
-           ms(reconnect_grace), ms(ended_ttl), str(keys::user_prefix), str(keys::server_prefix)}};
+           ms(reconnect_grace), ms(ended_ttl), str(keys::user_prefix), str(keys::server_prefix),
+           str(departed_user), str(departed_token)}};
 }
 
 script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,
@@ -139,21 +141,137 @@ script_call server_leave(std::string_view server_id, std::string_view instance_i
   return {script::server_leave, {keys::server(server_id)}, {str(instance_id)}};
 }
 
+session_state parse_session_state(std::string_view text) {
+  if (text.empty())
+    return session_state::none;
+  if (text == "ringing")
+    return session_state::ringing;
+  if (text == "accepted")
+    return session_state::accepted;
+  if (text == "rejected")
+    return session_state::rejected;
+  if (text == "ended")
+    return session_state::ended;
+  return session_state::unknown;
+}
+
+std::string_view state_name(session_state state) {
+  switch (state) {
+    case session_state::none:
+      return "";
+    case session_state::ringing:
+      return "ringing";
+    case session_state::accepted:
+      return "accepted";
+    case session_state::rejected:
+      return "rejected";
+    case session_state::ended:
+      return "ended";
+    case session_state::unknown:
+      break;
+  }
+  return "unknown";
+}
+
+start_result parse_start_result(const reply& r) {
+  if (r.type != reply::kind::string)
+    return start_result::failed;
+  if (r.str == "ok")
+    return start_result::ok;
+  if (r.str == "offline")
+    return start_result::offline;
+  if (r.str == "caller_busy")
+    return start_result::caller_busy;
+  if (r.str == "callee_busy")
+    return start_result::callee_busy;
+  if (r.str == "exists")
+    return start_result::exists;
+  return start_result::unexpected;
+}
+
+std::string_view status_name(outcome_status status) {
+  switch (status) {
+    case outcome_status::ok:
+      return "ok";
+    case outcome_status::not_found:
+      return "not_found";
+    case outcome_status::unauthorized:
+      return "unauthorized";
+    case outcome_status::invalid_state:
+      return "invalid_state";
+    case outcome_status::unexpected:
+      return "unexpected";
+    case outcome_status::error:
+      break;
+  }
+  return "error";
+}
+
 call_outcome parse_call_outcome(const reply& r) {
   call_outcome out;
   if (r.type != reply::kind::array || r.elements.empty()
       || r.elements[0].type != reply::kind::string) {
-    out.status = "error";
+    out.status = outcome_status::error;
     out.detail = r.is_error() ? r.str : "unexpected script reply";
     return out;
   }
   auto field = [&](std::size_t i) -> std::string {
     return i < r.elements.size() ? r.elements[i].str : std::string{};
   };
-  out.status = field(0);
+  auto status = field(0);
+  out.status = status == "ok"              ? outcome_status::ok
+               : status == "not_found"     ? outcome_status::not_found
+               : status == "unauthorized"  ? outcome_status::unauthorized
+               : status == "invalid_state" ? outcome_status::invalid_state
+                                           : outcome_status::unexpected;
   out.caller_id = field(1);
   out.callee_id = field(2);
   out.detail = field(3);
+  out.state = parse_session_state(out.detail);
+  return out;
+}
+
+check_outcome parse_check_outcome(const reply& r) {
+  check_outcome out;
+  if (r.type != reply::kind::array || r.elements.empty())
+    return out;
+  auto field = [&](std::size_t i) {
+    return i < r.elements.size() ? r.elements[i].str : std::string{};
+  };
+  auto status = field(0);
+  if (status == "gone") {
+    out.status = check_outcome::kind::gone;
+    out.state = parse_session_state(field(1));
+    out.ended_reason = field(2);
+  } else if (status == "live") {
+    out.status = check_outcome::kind::live;
+    out.state = parse_session_state(field(1));
+  } else if (status == "ended") {
+    out.status = check_outcome::kind::ended;
+    out.gone_user = field(3);
+  }
+  return out;
+}
+
+std::vector<std::string> session_lookup(std::string_view session_id) {
+  return {"HMGET",      keys::session(session_id), "caller_id", "callee_id", "state", "caller_info",
+          "callee_info"};
+}
+
+session_record parse_session_lookup(const reply& r) {
+  session_record out;
+  if (r.type != reply::kind::array || r.elements.size() != 5)
+    return out;
+  if (r.elements[0].is_nil()) {
+    out.status = session_record::kind::missing;
+    return out;
+  }
+  out.status = session_record::kind::found;
+  out.caller_id = r.elements[0].str;
+  out.callee_id = r.elements[1].str;
+  out.state = parse_session_state(r.elements[2].str);
+  out.caller_info = r.elements[3].str;
+  out.callee_info = r.elements[4].str;
   return out;
 }
 

@@ -20,7 +20,7 @@ using goring::parse_duration;
 using strings = std::vector<std::string>;
 
 /// Runs `parse_settings` as `goring args...` with exactly `env` as environment.
-goring::parse_result parse(const strings& args, const strings& env = {}) {
+goring::settings_parse parse(const strings& args, const strings& env = {}) {
   std::vector<const char*> argv{"goring"};
   for (auto& a : args)
     argv.push_back(a.c_str());
@@ -293,9 +293,10 @@ TEST_CASE("the limits have their documented defaults") {
   CHECK(s.allowed_origins.empty());
   CHECK(s.message_rate == 50);
   CHECK(s.message_burst == 200);
-  CHECK(s.upgrade_rate_per_ip == 10);
-  CHECK(s.upgrade_burst_per_ip == 20);
-  CHECK(s.max_connections_per_ip == 100);
+  // Users behind one carrier-grade NAT share an IPv4 address.
+  CHECK(s.upgrade_rate_per_ip == 200);
+  CHECK(s.upgrade_burst_per_ip == 1000);
+  CHECK(s.max_connections_per_ip == 0);
   CHECK(s.max_connections == 10000);
   CHECK(s.max_sdp_bytes == 32768);
   CHECK(s.max_candidate_bytes == 1024);

@@ -465,3 +465,67 @@ TEST_CASE("no token ever reaches the log, refused or accepted, on upgrade or ref
     }
   }
 }
+
+TEST_CASE("a user id nobody could call, too long or with control characters, is refused at the "
+          "upgrade and in auth.refresh, with the reason") {
+  one_instance env;
+  auto port = env.goring.port();
+  struct bad_id {
+    const char* what;
+    std::string user_id;
+    const char* reason;
+  };
+  std::vector<bad_id> cases{
+    {"5000 characters", std::string(5000, 'u'), "longer than 256 bytes"},
+    {"one byte over the callee_id limit", std::string(257, 'u'), "longer than 256 bytes"},
+    {"a NUL", std::string("ali\0ce", 6), "control character"},
+    {"a CR LF", "alice\r\nX-Forged: 1", "control character"},
+    {"an LF", "alice\nbob", "control character"},
+    {"an escape", "alice\x1b[2J", "control character"},
+  };
+  for (auto& c : cases) {
+    INFO(c.what);
+    token_spec spec;
+    spec.user_id = c.user_id;
+    ws_client mallory{"mallory"};
+    auto answer =
+      mallory.try_connect_with(port, "/ws", {{"Authorization", "Bearer " + mint_token(spec)}});
+    CHECK(answer.status == 401);
+    CHECK(answer.body.find("unauthorized") != std::string::npos);
+    CHECK(answer.body.find(c.reason) != std::string::npos);
+    CHECK(answer.body.find(c.user_id) == std::string::npos);
+  }
+  // The longest id that fits is let in and can be called.
+  std::string longest(256, 'l');
+  ws_client longest_user{longest};
+  connect_online(longest_user, env.goring, env.redis, user_token(longest));
+  ws_client alice{"alice"};
+  connect_online(alice, env.goring, env.redis, user_token("alice"));
+  alice.start_call(longest);
+  alice.expect("call.ringing");
+  longest_user.expect("call.ring");
+
+  // A refresh to such an id is refused like any bad token; the connection stays.
+  ws_client bob{"bob"};
+  connect_online(bob, env.goring, env.redis, user_token("bob"));
+  for (auto& c : cases) {
+    INFO(c.what);
+    token_spec spec;
+    spec.user_id = c.user_id;
+    send_refresh(bob, mint_token(spec));
+    auto refused = bob.expect_error("unauthorized");
+    CHECK(refused.str("message").find(c.reason) != std::string::npos);
+  }
+  check_still_serves(bob);
+  alice.close();
+  bob.close();
+  longest_user.close();
+  CHECK(env.goring.stop() == 0);
+
+  auto log = read_file(env.goring.log_path());
+  CHECK(log.find("upgrade refused") != std::string::npos);
+  CHECK(log.find("longer than 256 bytes") != std::string::npos);
+  CHECK(log.find("contains a control character") != std::string::npos);
+  CHECK(log.find(std::string(5000, 'u')) == std::string::npos);
+  CHECK(log.find("X-Forged") == std::string::npos);
+}

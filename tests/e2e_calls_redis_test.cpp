@@ -320,6 +320,67 @@ TEST_CASE("callee's connection drops while it rings and it does not come back: t
   CHECK_FALSE(key_exists(env.redis, keys::user("bob")));
 }
 
+namespace {
+
+/// No periodic call check within any test's time (SESSION_TTL bounds the
+/// period too), so an end can only come from the drop or the grace timer.
+std::map<std::string, std::string> no_check_due(const std::string& grace) {
+  return {{"RECONNECT_GRACE", grace},
+          {"CALL_CHECK_INTERVAL", "600s"},
+          {"SESSION_TTL", "1800s"},
+          {"RING_TIMEOUT", "600s"}};
+}
+
+} // namespace
+
+TEST_CASE("with RECONNECT_GRACE=0 a connection that drops without a close frame ends its call "
+          "at once, ringing or accepted, with no call check due") {
+  one_instance env{no_check_due("0s")};
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  ws_client carol{"carol"};
+  ws_client dave{"dave"};
+  env.join(carol);
+  env.join(dave);
+
+  SUBCASE("accepted, the caller drops") {
+    auto session_id = env.join_in_call(alice, bob);
+    alice.drop();
+    expect_ended(bob, session_id, "peer_disconnected", "alice");
+    CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  }
+  SUBCASE("ringing, the callee drops") {
+    env.join(alice);
+    env.join(bob);
+    auto session_id = place_call(alice, bob);
+    bob.drop();
+    expect_ended(alice, session_id, "peer_disconnected", "bob");
+    CHECK(call_released(env.redis, session_id, "alice", "bob"));
+  }
+  // The others' call is untouched.
+  auto other = place_call(carol, dave);
+  dave.accept(other);
+  carol.expect("call.accepted");
+  check_relay(carol, dave, other);
+}
+
+TEST_CASE("with a reconnect grace a dropped participant's call ends when the grace runs out, "
+          "with no call check due") {
+  one_instance env{no_check_due("2s")};
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  auto session_id = env.join_in_call(alice, bob);
+
+  alice.drop();
+  // Within the grace: the call waits for alice (her drop was noted).
+  CHECK(wait_until([&] { return !env.hget(keys::session(session_id), "away:caller").empty(); },
+                   3s));
+  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+  // The periodic check is 600 s away: only the grace's own timer ends it.
+  expect_ended(bob, session_id, "peer_disconnected", "alice", 15s);
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}
+
 TEST_CASE("caller closes its connection while it rings: the callee hears peer_disconnected") {
   one_instance env;
   ws_client alice{"alice"};

@@ -204,6 +204,39 @@ TEST_CASE("calling someone already in a call is user_busy, caller or callee") {
   place_call(carol, dave);
 }
 
+TEST_CASE("a caller already in a call who starts another hears user_busy, as from the reference, "
+          "and the call goes on") {
+  one_instance env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  ws_client carol{"carol"};
+  env.join(alice);
+  env.join(bob);
+  env.join(carol);
+  auto session_id = place_call(alice, bob);
+
+  // Ringing, then accepted: the connection knows its call.
+  alice.start_call("carol");
+  auto busy = alice.expect_error("user_busy");
+  CHECK(busy.str("message") == "you are already in a call");
+  bob.accept(session_id);
+  alice.expect("call.accepted");
+  alice.start_call("carol");
+  alice.expect_error("user_busy");
+  carol.expect_nothing(200ms);
+  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+
+  // Only Redis knows of carol's call (held by no connection of hers here):
+  // call_start refuses her as the caller, with the same answer.
+  env.redis.run({"HSET", keys::session("s-elsewhere"), "caller_id", "carol", "callee_id", "dave",
+                 "state", "accepted"});
+  env.redis.run({"SET", keys::user_call("carol"), "s-elsewhere"});
+  carol.start_call("alice");
+  busy = carol.expect_error("user_busy");
+  CHECK(busy.str("message") == "you are already in a call");
+  alice.expect_nothing(200ms);
+}
+
 TEST_CASE("unknown session ids are session_not_found") {
   one_instance env;
   ws_client alice{"alice"};

@@ -159,6 +159,29 @@ TEST_CASE("MESSAGE_RATE: a client that floods on is closed with 1008 and its cal
   REQUIRE(wait_until([&] { return presence_owner(env.redis, "alice").empty(); }, 3s));
 }
 
+TEST_CASE("with the default per-IP limits, 150 users behind one address all connect, as the "
+          "phones behind a carrier-grade NAT do") {
+  // Empty: the settings' defaults, not the suite's 0 (see goring_process).
+  one_instance env{{{"UPGRADE_RATE_PER_IP", ""},
+                    {"UPGRADE_BURST_PER_IP", ""},
+                    {"MAX_CONNECTIONS_PER_IP", ""}}};
+  auto port = env.goring.port();
+  // More than the old defaults let in (a burst of 20 upgrades, 100
+  // connections per IP), all open at once, opened back to back.
+  std::vector<ws_client> phones;
+  for (int i = 0; i < 150; ++i) {
+    auto user = "phone-" + std::to_string(i);
+    phones.emplace_back(user);
+    INFO(user);
+    REQUIRE(phones.back().try_connect(port, user_token(user)) == 101);
+  }
+  CHECK(env.metric(opened("ip_rate_limited")) == 0);
+  CHECK(env.metric(opened("ip_connections")) == 0);
+  wait_online(env.redis, "phone-149");
+  phones.front().start_call("phone-149");
+  phones.back().expect("call.ring");
+}
+
 TEST_CASE("UPGRADE_RATE_PER_IP: upgrades beyond the burst get 429 until the bucket refills") {
   one_instance env{{{"UPGRADE_RATE_PER_IP", "1"}, {"UPGRADE_BURST_PER_IP", "3"}}};
   auto port = env.goring.port();

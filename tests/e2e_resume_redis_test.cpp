@@ -328,6 +328,39 @@ TEST_CASE("a call follows its users through takeovers on the same instance and a
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
 }
 
+TEST_CASE("with RECONNECT_GRACE=0 a takeover, here or on another instance, keeps the call; a "
+          "drop then ends it at once") {
+  two_instances env{quick("0s")};
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice, env.first);
+  env.join(bob, env.second);
+  auto session_id = connect_call(alice, bob);
+
+  auto take_over = [&](ws_client& old_conn, ws_client& new_conn, goring_process& where) {
+    INFO(new_conn.label(), " takes over on ", where.server_id());
+    env.rejoin(new_conn, where, presence_owner(env.redis, new_conn.label()));
+    auto closed = old_conn.expect_close();
+    REQUIRE(closed.has_value());
+    CHECK(closed->code == 4000);
+    expect_resumed(new_conn, session_id, "bob", "accepted", "caller");
+  };
+  // The old connection goes without a close frame of its client: away, but
+  // its user is already back.
+  ws_client alice_2{"alice"};
+  take_over(alice, alice_2, env.first);
+  ws_client alice_3{"alice"};
+  take_over(alice_2, alice_3, env.second);
+  // Checks come every 200 ms: several see alice present.
+  bob.expect_nothing(1s);
+  env.check_call_kept(session_id, "alice", "bob", "accepted");
+  check_relays_both_ways(alice_3, bob, session_id);
+
+  alice_3.drop();
+  expect_ended(bob, session_id, "peer_disconnected", "alice");
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}
+
 TEST_CASE("kill -9 of an instance: the peer hears peer_disconnected once its heartbeat expires, "
           "and its user connects to the other instance at once") {
   two_instances env{quick("10s")};

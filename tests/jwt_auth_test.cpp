@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "auth/jwt_auth.hpp"
 #include "auth/token_source.hpp"
+#include "codec/protocol.hpp"
 #include "tests/support/token.hpp"
 
 namespace {
@@ -255,6 +256,33 @@ TEST_CASE("a token without a usable hash claim is refused by naming it") {
   check_refused(token_with(R"({"hash":true})"), "'hash'");
   check_refused(token_with(R"({"hash":null})"), "'hash'");
   check_refused(token_with(R"({"hash":1.5})"), "'hash'");
+}
+
+TEST_CASE("a user id as long as call.start's callee_id may be is accepted, one byte more is "
+          "refused") {
+  auto limit = goring::protocol::max_id_length;
+  std::string longest(limit, 'u');
+  CHECK(accepted(token_with(R"({"hash":")" + longest + "\"}")).user_id == longest);
+  // Counted in bytes, as the codec counts callee_id: 128 two-byte letters.
+  std::string accented;
+  for (std::size_t i = 0; i < limit / 2; ++i)
+    accented += "\u00e9";
+  CHECK(accepted(token_with(R"({"hash":")" + accented + "\"}")).user_id.size() == limit);
+  check_refused(token_with(R"({"hash":")" + std::string(limit + 1, 'u') + "\"}"),
+                "longer than " + std::to_string(limit) + " bytes");
+  check_refused(token_with(R"({"hash":")" + std::string(5000, 'u') + "\"}"), "user id");
+}
+
+TEST_CASE("a user id with NUL, CR, LF or another control character is refused") {
+  for (std::string escape : {"\\u0000", "\\r", "\\n", "\\t", "\\u001b", "\\u007f",
+                             "\\u0085", "\\u009f"}) {
+    CAPTURE(escape);
+    check_refused(token_with(R"({"hash":"ali)" + escape + R"(ce"})"), "control character");
+    check_refused(token_with(R"({"hash":")" + escape + R"("})"), "user id");
+  }
+  // Letters next to the C1 block are no controls.
+  CHECK(accepted(token_with(R"({"hash":"\u00a0\u00c0\u0100"})")).user_id
+        == "\xc2\xa0\xc3\x80\xc4\x80");
 }
 
 TEST_CASE("text that is not three dot-separated parts is refused") {

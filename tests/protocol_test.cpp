@@ -23,8 +23,8 @@ namespace {
 using namespace std::string_literals;
 using goring::protocol::client_type;
 using goring::protocol::event_type;
+using goring::protocol::frame_parse;
 using goring::protocol::parse_client_frame;
-using goring::protocol::parse_result;
 using goring::protocol::parse_server_event;
 using goring::protocol::signal_error;
 using goring::protocol::user_info;
@@ -747,4 +747,11 @@ TEST_CASE("auth.refreshed tells the new expiry, or null for a token without exp"
   CHECK(payload["expires_at"].GetInt64() == 1768732667);
   auto none = parsed(goring::protocol::encode_refreshed(std::nullopt));
   CHECK(payload_of(none, "auth.refreshed")["expires_at"].IsNull());
+}
+
+TEST_CASE("a pub/sub payload is its tag byte, then the body unchanged") {
+  using namespace goring::protocol;
+  CHECK(tagged(signal_tag::relay, R"({"type":"webrtc.ice"})") == R"(R{"type":"webrtc.ice"})");
+  CHECK(tagged(signal_tag::event, "") == "E");
+  CHECK(tagged(signal_tag::replaced, "inst/run/7\0x"s) == "Xinst/run/7\0x"s);
 }

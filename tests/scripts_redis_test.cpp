@@ -25,8 +25,10 @@ namespace {
 namespace keys = goring::redis::keys;
 using goring::redis::call_outcome;
 using goring::redis::millis;
+using goring::redis::outcome_status;
 using goring::redis::reply;
 using goring::redis::script_call;
+using goring::redis::status_name;
 using argv_t = std::vector<std::string>;
 
 constexpr millis presence_ttl{30'000};
@@ -262,7 +264,7 @@ struct call_store {
   void accepted(const std::string& caller, const std::string& callee,
                 const std::string& session_id) {
     ringing(caller, callee, session_id);
-    REQUIRE(outcome(accept(session_id, callee)).status == "ok");
+    REQUIRE(outcome(accept(session_id, callee)).status == outcome_status::ok);
   }
 
   /// Sends all commands in one write on one connection: Redis runs them
@@ -308,6 +310,10 @@ struct call_store {
 std::vector<std::string> sorted(std::vector<std::string> xs) {
   std::sort(xs.begin(), xs.end());
   return xs;
+}
+
+std::string names(outcome_status status) {
+  return std::string{status_name(status)};
 }
 
 constexpr int race_rounds = 20;
@@ -420,16 +426,16 @@ TEST_CASE_FIXTURE(call_store,
 TEST_CASE_FIXTURE(call_store, "a reconnecting user resumes no call that is over or not theirs") {
   SUBCASE("the call ended") {
     ringing("alice", "bob", "s-1");
-    REQUIRE(outcome(hang_up("s-1", "bob")).status == "ok");
+    REQUIRE(outcome(hang_up("s-1", "bob")).status == outcome_status::ok);
   }
   SUBCASE("a stale call key points at an ended call") {
     accepted("alice", "bob", "s-1");
-    REQUIRE(outcome(disconnect("s-1", "alice")).status == "ok");
+    REQUIRE(outcome(disconnect("s-1", "alice")).status == outcome_status::ok);
     run({"SET", keys::user_call("alice"), "s-1"});
   }
   SUBCASE("a stale call key points at a rejected call") {
     ringing("bob", "alice", "s-1");
-    REQUIRE(outcome(reject("s-1", "alice")).status == "ok");
+    REQUIRE(outcome(reject("s-1", "alice")).status == outcome_status::ok);
     run({"SET", keys::user_call("alice"), "s-1"});
   }
   SUBCASE("a stale call key points at a vanished call") {
@@ -543,14 +549,14 @@ TEST_CASE_FIXTURE(call_store, "a stale call key pointing at a vanished or ended 
   }
   SUBCASE("the session ended") {
     ringing("carol", "bob", "s-old");
-    REQUIRE(outcome(hang_up("s-old", "carol")).status == "ok");
+    REQUIRE(outcome(hang_up("s-old", "carol")).status == outcome_status::ok);
     // A key left behind, say by a crash between two writes.
     run({"SET", keys::user_call("alice"), "s-old"});
     run({"SET", keys::user_call("bob"), "s-old"});
   }
   SUBCASE("the session was rejected") {
     ringing("carol", "bob", "s-old");
-    REQUIRE(outcome(reject("s-old", "bob")).status == "ok");
+    REQUIRE(outcome(reject("s-old", "bob")).status == outcome_status::ok);
     run({"SET", keys::user_call("alice"), "s-old"});
     run({"SET", keys::user_call("bob"), "s-old"});
   }
@@ -572,7 +578,7 @@ TEST_CASE_FIXTURE(call_store, "a stale caller key is cleared even when the calle
 
 TEST_CASE_FIXTURE(call_store, "a session id that is taken is refused as exists") {
   ringing("alice", "bob", "s-1");
-  REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+  REQUIRE(outcome(hang_up("s-1", "alice")).status == outcome_status::ok);
   go_online("carol");
   go_online("dave");
   CHECK(status(start("carol", "dave", "s-1")) == "exists");
@@ -660,7 +666,7 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts a ringing call") {
     shorten(key);
 
   auto out = outcome(accept("s-1", "bob"));
-  CHECK(out.status == "ok");
+  CHECK(out.status == outcome_status::ok);
   CHECK(out.caller_id == "alice");
   CHECK(out.callee_id == "bob");
   CHECK(out.detail == "accepted");
@@ -687,7 +693,7 @@ TEST_CASE_FIXTURE(call_store, "only the callee can accept a call") {
   }
   CAPTURE(who);
   auto out = outcome(accept("s-1", who));
-  CHECK(out.status == "unauthorized");
+  CHECK(out.status == outcome_status::unauthorized);
   CHECK(out.caller_id == "alice");
   CHECK(out.callee_id == "bob");
   CHECK(out.detail == "ringing");
@@ -697,10 +703,10 @@ TEST_CASE_FIXTURE(call_store, "only the callee can accept a call") {
 
 TEST_CASE_FIXTURE(call_store, "a second accept finds the call already accepted") {
   ringing("alice", "bob", "s-1");
-  REQUIRE(outcome(accept("s-1", "bob")).status == "ok");
+  REQUIRE(outcome(accept("s-1", "bob")).status == outcome_status::ok);
   auto again = outcome(eval(goring::redis::call_accept("s-1", "bob", session_ttl,
                                                        R"({"device":"tablet"})", accepted_at + 1)));
-  CHECK(again.status == "invalid_state");
+  CHECK(again.status == outcome_status::invalid_state);
   CHECK(again.detail == "accepted");
   CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
   CHECK(field("s-1", "callee_info") == bob_info);
@@ -709,11 +715,11 @@ TEST_CASE_FIXTURE(call_store, "a second accept finds the call already accepted")
 TEST_CASE_FIXTURE(call_store, "an accept after the caller cancelled finds the call over") {
   ringing("alice", "bob", "s-1");
   auto cancel = outcome(hang_up("s-1", "alice"));
-  REQUIRE(cancel.status == "ok");
+  REQUIRE(cancel.status == outcome_status::ok);
   REQUIRE(cancel.detail == "cancelled");
 
   auto out = outcome(accept("s-1", "bob"));
-  CHECK(out.status == "invalid_state");
+  CHECK(out.status == outcome_status::invalid_state);
   CHECK(out.detail == "ended");
   CHECK(field("s-1", "state") == "ended");
   CHECK(field("s-1", "accepted_at") == absent);
@@ -725,11 +731,11 @@ TEST_CASE_FIXTURE(call_store, "an accept after the caller cancelled finds the ca
 }
 
 TEST_CASE_FIXTURE(call_store, "every script on an unknown session finds nothing") {
-  CHECK(outcome(accept("s-none", "bob")).status == "not_found");
-  CHECK(outcome(reject("s-none", "bob")).status == "not_found");
-  CHECK(outcome(hang_up("s-none", "alice")).status == "not_found");
-  CHECK(outcome(disconnect("s-none", "alice")).status == "not_found");
-  CHECK(outcome(ring_timeout("s-none")).status == "not_found");
+  CHECK(outcome(accept("s-none", "bob")).status == outcome_status::not_found);
+  CHECK(outcome(reject("s-none", "bob")).status == outcome_status::not_found);
+  CHECK(outcome(hang_up("s-none", "alice")).status == outcome_status::not_found);
+  CHECK(outcome(disconnect("s-none", "alice")).status == outcome_status::not_found);
+  CHECK(outcome(ring_timeout("s-none")).status == outcome_status::not_found);
   CHECK(describe(run(check("s-none", check_at))) == list({"gone", "", ""}));
   CHECK_FALSE(exists(keys::session("s-none")));
   CHECK(describe(run({"DBSIZE"})) == "0");
@@ -740,7 +746,7 @@ TEST_CASE_FIXTURE(call_store, "every script on an unknown session finds nothing"
 TEST_CASE_FIXTURE(call_store, "the callee rejects a ringing call and both are free again") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(reject("s-1", "bob"));
-  CHECK(out.status == "ok");
+  CHECK(out.status == outcome_status::ok);
   CHECK(out.caller_id == "alice");
   CHECK(out.callee_id == "bob");
   CHECK(out.detail == "rejected");
@@ -754,7 +760,7 @@ TEST_CASE_FIXTURE(call_store, "the callee rejects a ringing call and both are fr
   CHECK(pttl(keys::session("s-1")) <= ended_ttl.count());
 
   // A late accept is told the call is over.
-  CHECK(outcome(accept("s-1", "bob")).status == "invalid_state");
+  CHECK(outcome(accept("s-1", "bob")).status == outcome_status::invalid_state);
   // Both can call again at once.
   CHECK(status(start("alice", "bob", "s-2")) == "ok");
 }
@@ -762,7 +768,7 @@ TEST_CASE_FIXTURE(call_store, "the callee rejects a ringing call and both are fr
 TEST_CASE_FIXTURE(call_store, "the caller cannot reject its own call") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(reject("s-1", "alice"));
-  CHECK(out.status == "unauthorized");
+  CHECK(out.status == outcome_status::unauthorized);
   CHECK(out.detail == "ringing");
   CHECK(field("s-1", "state") == "ringing");
   CHECK(value(keys::user_call("alice")) == "s-1");
@@ -772,7 +778,7 @@ TEST_CASE_FIXTURE(call_store, "the caller cannot reject its own call") {
 TEST_CASE_FIXTURE(call_store, "a reject after the accept changes nothing") {
   accepted("alice", "bob", "s-1");
   auto out = outcome(reject("s-1", "bob"));
-  CHECK(out.status == "invalid_state");
+  CHECK(out.status == outcome_status::invalid_state);
   CHECK(out.detail == "accepted");
   CHECK(field("s-1", "state") == "accepted");
   CHECK(field("s-1", "ended_reason") == absent);
@@ -786,7 +792,7 @@ TEST_CASE_FIXTURE(call_store, "a reject after the accept changes nothing") {
 TEST_CASE_FIXTURE(call_store, "the caller hanging up a ringing call cancels it") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(hang_up("s-1", "alice"));
-  CHECK(out.status == "ok");
+  CHECK(out.status == outcome_status::ok);
   CHECK(out.caller_id == "alice");
   CHECK(out.callee_id == "bob");
   CHECK(out.detail == "cancelled");
@@ -802,7 +808,7 @@ TEST_CASE_FIXTURE(call_store, "the caller hanging up a ringing call cancels it")
 TEST_CASE_FIXTURE(call_store, "the callee hanging up a ringing call ends it by user") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(hang_up("s-1", "bob"));
-  CHECK(out.status == "ok");
+  CHECK(out.status == outcome_status::ok);
   CHECK(out.detail == "ended_by_user");
   CHECK(field("s-1", "ended_reason") == "ended_by_user");
   CHECK_FALSE(exists(keys::user_call("alice")));
@@ -820,7 +826,7 @@ TEST_CASE_FIXTURE(call_store, "either side hanging up an accepted call ends it b
   }
   CAPTURE(who);
   auto out = outcome(hang_up("s-1", who));
-  CHECK(out.status == "ok");
+  CHECK(out.status == outcome_status::ok);
   CHECK(out.detail == "ended_by_user");
   CHECK(field("s-1", "state") == "ended");
   CHECK(field("s-1", "ended_reason") == "ended_by_user");
@@ -850,7 +856,7 @@ TEST_CASE_FIXTURE(call_store, "a participant's lost connection ends the call as 
   }
   CAPTURE(who);
   auto out = outcome(disconnect("s-1", who));
-  CHECK(out.status == "ok");
+  CHECK(out.status == outcome_status::ok);
   CHECK(out.detail == "peer_disconnected");
   CHECK(field("s-1", "state") == "ended");
   CHECK(field("s-1", "ended_reason") == "peer_disconnected");
@@ -867,9 +873,9 @@ TEST_CASE_FIXTURE(call_store, "a stranger cannot end a call") {
   }
   auto before = field("s-1", "state");
   auto out = outcome(hang_up("s-1", "mallory"));
-  CHECK(out.status == "unauthorized");
+  CHECK(out.status == outcome_status::unauthorized);
   CHECK(out.detail == before);
-  CHECK(outcome(disconnect("s-1", "mallory")).status == "unauthorized");
+  CHECK(outcome(disconnect("s-1", "mallory")).status == outcome_status::unauthorized);
   CHECK(field("s-1", "state") == before);
   CHECK(field("s-1", "ended_reason") == absent);
   CHECK(value(keys::user_call("alice")) == "s-1");
@@ -880,7 +886,7 @@ TEST_CASE_FIXTURE(call_store, "a second hang-up finds the call over") {
   ringing("alice", "bob", "s-1");
   REQUIRE(outcome(hang_up("s-1", "alice")).detail == "cancelled");
   auto again = outcome(hang_up("s-1", "bob"));
-  CHECK(again.status == "invalid_state");
+  CHECK(again.status == outcome_status::invalid_state);
   CHECK(again.detail == "ended");
   CHECK(field("s-1", "ended_reason") == "cancelled");
 }
@@ -893,8 +899,9 @@ TEST_CASE_FIXTURE(call_store, "both sides hanging up at the same moment end the 
     auto [by_alice, by_bob] = at_once(hang_up("s-1", "alice"), disconnect("s-1", "bob"));
     auto a = goring::redis::parse_call_outcome(by_alice);
     auto b = goring::redis::parse_call_outcome(by_bob);
-    CHECK(sorted({a.status, b.status}) == std::vector<std::string>{"invalid_state", "ok"});
-    auto expected = a.status == "ok" ? "ended_by_user" : "peer_disconnected";
+    CHECK(sorted({names(a.status), names(b.status)})
+          == std::vector<std::string>{"invalid_state", "ok"});
+    auto expected = a.status == outcome_status::ok ? "ended_by_user" : "peer_disconnected";
     CHECK(field("s-1", "ended_reason") == expected);
     CHECK_FALSE(exists(keys::user_call("alice")));
     CHECK_FALSE(exists(keys::user_call("bob")));
@@ -911,8 +918,8 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts while the caller hangs up: bot
     auto replies = pipelined({by_bob, by_alice});
     auto accept_out = goring::redis::parse_call_outcome(replies[0]);
     auto end_out = goring::redis::parse_call_outcome(replies[1]);
-    CHECK(accept_out.status == "ok");
-    CHECK(end_out.status == "ok");
+    CHECK(accept_out.status == outcome_status::ok);
+    CHECK(end_out.status == outcome_status::ok);
     CHECK(end_out.detail == "ended_by_user");
     CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
     CHECK(field("s-1", "ended_reason") == "ended_by_user");
@@ -922,9 +929,9 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts while the caller hangs up: bot
     auto replies = pipelined({by_alice, by_bob});
     auto end_out = goring::redis::parse_call_outcome(replies[0]);
     auto accept_out = goring::redis::parse_call_outcome(replies[1]);
-    CHECK(end_out.status == "ok");
+    CHECK(end_out.status == outcome_status::ok);
     CHECK(end_out.detail == "cancelled");
-    CHECK(accept_out.status == "invalid_state");
+    CHECK(accept_out.status == outcome_status::invalid_state);
     CHECK(accept_out.detail == "ended");
     CHECK(field("s-1", "accepted_at") == absent);
     CHECK(field("s-1", "ended_reason") == "cancelled");
@@ -936,11 +943,11 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts while the caller hangs up: bot
       auto [accept_reply, end_reply] = at_once(by_bob, by_alice);
       auto accept_out = goring::redis::parse_call_outcome(accept_reply);
       auto end_out = goring::redis::parse_call_outcome(end_reply);
-      CHECK(end_out.status == "ok");
-      if (accept_out.status == "ok") {
+      CHECK(end_out.status == outcome_status::ok);
+      if (accept_out.status == outcome_status::ok) {
         CHECK(end_out.detail == "ended_by_user");
       } else {
-        CHECK(accept_out.status == "invalid_state");
+        CHECK(accept_out.status == outcome_status::invalid_state);
         CHECK(end_out.detail == "cancelled");
       }
       CHECK(field("s-1", "ended_reason") == end_out.detail);
@@ -972,15 +979,15 @@ TEST_CASE_FIXTURE(call_store, "ending a call spares a user key that already poin
   run({"SET", keys::user_call("alice"), "s-next"});
   std::string expected_state;
   SUBCASE("hang-up") {
-    REQUIRE(outcome(hang_up("s-1", "bob")).status == "ok");
+    REQUIRE(outcome(hang_up("s-1", "bob")).status == outcome_status::ok);
     expected_state = "ended";
   }
   SUBCASE("reject") {
-    REQUIRE(outcome(reject("s-1", "bob")).status == "ok");
+    REQUIRE(outcome(reject("s-1", "bob")).status == outcome_status::ok);
     expected_state = "rejected";
   }
   SUBCASE("ring timeout") {
-    REQUIRE(outcome(ring_timeout("s-1")).status == "ok");
+    REQUIRE(outcome(ring_timeout("s-1")).status == outcome_status::ok);
     expected_state = "ended";
   }
   SUBCASE("a check finding a crashed instance's key") {
@@ -999,7 +1006,7 @@ TEST_CASE_FIXTURE(call_store, "ending a call spares a user key that already poin
 TEST_CASE_FIXTURE(call_store, "a ring timeout ends an unanswered call as no_answer") {
   ringing("alice", "bob", "s-1");
   auto out = outcome(ring_timeout("s-1"));
-  CHECK(out.status == "ok");
+  CHECK(out.status == outcome_status::ok);
   CHECK(out.caller_id == "alice");
   CHECK(out.callee_id == "bob");
   CHECK(out.detail == "ended");
@@ -1013,7 +1020,7 @@ TEST_CASE_FIXTURE(call_store, "a ring timeout ends an unanswered call as no_answ
 
   // The other participant's timer fires too and finds nothing to do.
   auto second = outcome(ring_timeout("s-1"));
-  CHECK(second.status == "invalid_state");
+  CHECK(second.status == outcome_status::invalid_state);
   CHECK(second.detail == "ended");
   CHECK(field("s-1", "ended_reason") == "no_answer");
 }
@@ -1021,7 +1028,7 @@ TEST_CASE_FIXTURE(call_store, "a ring timeout ends an unanswered call as no_answ
 TEST_CASE_FIXTURE(call_store, "a ring timeout after the accept changes nothing") {
   accepted("alice", "bob", "s-1");
   auto out = outcome(ring_timeout("s-1"));
-  CHECK(out.status == "invalid_state");
+  CHECK(out.status == outcome_status::invalid_state);
   CHECK(out.detail == "accepted");
   CHECK(field("s-1", "state") == "accepted");
   CHECK(field("s-1", "ended_reason") == absent);
@@ -1039,9 +1046,9 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts as the ring timer fires: exact
   SUBCASE("the accept runs first") {
     ringing("alice", "bob", "s-1");
     auto replies = pipelined({by_bob, timer});
-    CHECK(goring::redis::parse_call_outcome(replies[0]).status == "ok");
+    CHECK(goring::redis::parse_call_outcome(replies[0]).status == outcome_status::ok);
     auto timeout_out = goring::redis::parse_call_outcome(replies[1]);
-    CHECK(timeout_out.status == "invalid_state");
+    CHECK(timeout_out.status == outcome_status::invalid_state);
     CHECK(timeout_out.detail == "accepted");
     CHECK(field("s-1", "state") == "accepted");
     CHECK(value(keys::user_call("bob")) == "s-1");
@@ -1049,9 +1056,9 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts as the ring timer fires: exact
   SUBCASE("the timeout runs first") {
     ringing("alice", "bob", "s-1");
     auto replies = pipelined({timer, by_bob});
-    CHECK(goring::redis::parse_call_outcome(replies[0]).status == "ok");
+    CHECK(goring::redis::parse_call_outcome(replies[0]).status == outcome_status::ok);
     auto accept_out = goring::redis::parse_call_outcome(replies[1]);
-    CHECK(accept_out.status == "invalid_state");
+    CHECK(accept_out.status == outcome_status::invalid_state);
     CHECK(accept_out.detail == "ended");
     CHECK(field("s-1", "ended_reason") == "no_answer");
     CHECK_FALSE(exists(keys::user_call("bob")));
@@ -1063,9 +1070,9 @@ TEST_CASE_FIXTURE(call_store, "the callee accepts as the ring timer fires: exact
       auto [accept_reply, timeout_reply] = at_once(by_bob, timer);
       auto accept_out = goring::redis::parse_call_outcome(accept_reply);
       auto timeout_out = goring::redis::parse_call_outcome(timeout_reply);
-      CHECK(sorted({accept_out.status, timeout_out.status})
+      CHECK(sorted({names(accept_out.status), names(timeout_out.status)})
             == std::vector<std::string>{"invalid_state", "ok"});
-      auto state = accept_out.status == "ok" ? "accepted" : "ended";
+      auto state = accept_out.status == outcome_status::ok ? "accepted" : "ended";
       CHECK(field("s-1", "state") == state);
     }
   }
@@ -1215,6 +1222,51 @@ TEST_CASE_FIXTURE(call_store,
 }
 
 TEST_CASE_FIXTURE(call_store,
+                  "with no reconnect grace the first check that misses a participant ends the "
+                  "call") {
+  server_up(server_1, instance_1);
+  accepted("alice", "bob", "s-1");
+  go_away("bob");
+  auto no_grace = [](long long now_ms) {
+    return eval(goring::redis::call_check("s-1", session_ttl, now_ms, millis{0}, ended_ttl));
+  };
+  CHECK(describe(run(no_grace(check_at))) == list({"ended", "alice", "bob", "bob"}));
+  CHECK(field("s-1", "ended_reason") == "peer_disconnected");
+  CHECK_FALSE(exists(keys::user_call("alice")));
+}
+
+TEST_CASE_FIXTURE(call_store,
+                  "the check at a drop counts the dropped connection's key, not yet released, as "
+                  "none, and a successor's key as presence") {
+  server_up(server_1, instance_1);
+  server_up(server_2, instance_2);
+  accepted("alice", "bob", "s-1");
+  auto dropped = token_of("bob"); // still in ws:user:bob: not released yet
+  auto at_drop = [&](millis grace) {
+    return eval(goring::redis::call_check("s-1", session_ttl, check_at, grace, ended_ttl, "bob",
+                                          dropped));
+  };
+  SUBCASE("with a grace it starts at the drop") {
+    CHECK(describe(run(at_drop(reconnect_grace))) == list({"live", "accepted"}));
+    CHECK(field("s-1", "away:callee") == std::to_string(check_at));
+    // The same token is no presence for another user.
+    CHECK(field("s-1", "away:caller") == absent);
+  }
+  SUBCASE("without one it ends the call") {
+    CHECK(describe(run(at_drop(millis{0}))) == list({"ended", "alice", "bob", "bob"}));
+  }
+  SUBCASE("a takeover wrote its key first: bob is present") {
+    REQUIRE(status_of(run(claim("bob", token_on(instance_2, "conn-bob-2")))) == dropped);
+    CHECK(describe(run(at_drop(millis{0}))) == list({"live", "accepted"}));
+    CHECK(field("s-1", "away:callee") == absent);
+  }
+  SUBCASE("released already: absent as after any drop") {
+    go_away("bob");
+    CHECK(describe(run(at_drop(millis{0}))) == list({"ended", "alice", "bob", "bob"}));
+  }
+}
+
+TEST_CASE_FIXTURE(call_store,
                   "a presence key left by a crashed instance ends the call at the first check") {
   server_up(server_1, instance_1);
   server_up(server_2, instance_2);
@@ -1277,7 +1329,7 @@ TEST_CASE_FIXTURE(call_store,
   }
   SUBCASE("its ended record expired") {
     ringing("alice", "bob", "s-1");
-    REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+    REQUIRE(outcome(hang_up("s-1", "alice")).status == outcome_status::ok);
     run({"DEL", keys::session("s-1")});
   }
   SUBCASE("it expired while live") {
@@ -1297,29 +1349,29 @@ TEST_CASE_FIXTURE(call_store,
   std::string state;
   std::string reason;
   SUBCASE("cancelled") {
-    REQUIRE(outcome(hang_up("s-1", "alice")).status == "ok");
+    REQUIRE(outcome(hang_up("s-1", "alice")).status == outcome_status::ok);
     state = "ended";
     reason = "cancelled";
   }
   SUBCASE("rejected") {
-    REQUIRE(outcome(reject("s-1", "bob")).status == "ok");
+    REQUIRE(outcome(reject("s-1", "bob")).status == outcome_status::ok);
     state = "rejected";
     reason = "rejected";
   }
   SUBCASE("timed out") {
-    REQUIRE(outcome(ring_timeout("s-1")).status == "ok");
+    REQUIRE(outcome(ring_timeout("s-1")).status == outcome_status::ok);
     state = "ended";
     reason = "no_answer";
   }
   SUBCASE("hung up after the accept") {
-    REQUIRE(outcome(accept("s-1", "bob")).status == "ok");
-    REQUIRE(outcome(hang_up("s-1", "bob")).status == "ok");
+    REQUIRE(outcome(accept("s-1", "bob")).status == outcome_status::ok);
+    REQUIRE(outcome(hang_up("s-1", "bob")).status == outcome_status::ok);
     state = "ended";
     reason = "ended_by_user";
   }
   SUBCASE("a lost connection") {
-    REQUIRE(outcome(accept("s-1", "bob")).status == "ok");
-    REQUIRE(outcome(disconnect("s-1", "alice")).status == "ok");
+    REQUIRE(outcome(accept("s-1", "bob")).status == outcome_status::ok);
+    REQUIRE(outcome(disconnect("s-1", "alice")).status == outcome_status::ok);
     state = "ended";
     reason = "peer_disconnected";
   }
@@ -1440,7 +1492,7 @@ TEST_CASE_FIXTURE(call_store, "after a script cache flush EVALSHA answers NOSCRI
   REQUIRE(r.is_error());
   CHECK(r.str.rfind("NOSCRIPT", 0) == 0);
   auto out = goring::redis::parse_call_outcome(r);
-  CHECK(out.status == "error");
+  CHECK(out.status == outcome_status::error);
   CHECK(out.detail.rfind("NOSCRIPT", 0) == 0);
   CHECK_FALSE(exists(keys::session("s-1")));
 

@@ -82,7 +82,7 @@ void claim(actor* self, const std::string& user, waiting_registration waiting) {
         goring_metrics().count_connection("replaced");
       if (!previous.empty() && previous != waiting.token && !is_local_token(st, previous))
         publish(self, redis::keys::signal(user),
-                std::string(1, protocol::signal_tag::replaced) + previous);
+                protocol::tagged(protocol::signal_tag::replaced, previous));
       waiting.promise.deliver(std::move(answer));
     });
 }

@@ -11,6 +11,10 @@
 -- ARGV[6]  TTL in milliseconds of the ended session's record
 -- ARGV[7]  key prefix of users' presence ("ws:user:")
 -- ARGV[8]  key prefix of instances' heartbeats ("ws:server:")
+-- ARGV[9]  a participant whose connection this instance saw go without
+--          hanging up, or ''
+-- ARGV[10] that connection's owner token: a ws:user key still naming it
+--          is one its instance has yet to release, so it counts as none
 -- Returns  {'gone', state, ended_reason} when the session is over, or
 --          {'gone', '', ''} when it vanished;
 --          {'live', state} while it goes on;
@@ -22,10 +26,15 @@
 -- still names that same run. Absent without a key (the connection closed
 -- without a close frame, or its instance drained), they have the reconnect
 -- grace to come back, counted from the first check that missed them
--- (field 'away:caller' / 'away:callee'). A key left by a crashed instance
+-- (field 'away:caller' / 'away:callee'): the instance that saw them go
+-- checks at once and again when the grace is up; with no grace, the first
+-- check that misses them ends the call. A key left by a crashed instance
 -- means gone at once: nobody will release it.
--- Race prevented: both instances check the same call; whichever ends it
+-- Races prevented: both instances check the same call; whichever ends it
 -- first makes the other find it over ('gone'), so the end happens once.
+-- The check at a drop runs before or after the instance releases the
+-- dropped connection's key (ARGV[10]), and after a takeover's new key was
+-- written: a successor's key is presence, the dropped one's is not.
 local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state', 'ended_reason')
 local caller, callee, state = f[1], f[2], f[3]
 if state ~= 'ringing' and state ~= 'accepted' then
@@ -34,7 +43,7 @@ end
 
 local function present(user)
   local owner = redis.call('GET', ARGV[7] .. user)
-  if not owner then
+  if not owner or (user == ARGV[9] and owner == ARGV[10]) then
     return false, false
   end
   local instance = string.match(owner, '^(.*)/[^/]*$')
@@ -55,10 +64,12 @@ for _, role in ipairs({'caller', 'callee'}) do
   elseif has_key then
     gone = gone or user
   else
-    local since = redis.call('HGET', KEYS[1], field)
+    local since = tonumber(redis.call('HGET', KEYS[1], field))
     if not since then
+      since = tonumber(ARGV[4])
       redis.call('HSET', KEYS[1], field, ARGV[4])
-    elseif tonumber(ARGV[4]) - tonumber(since) >= tonumber(ARGV[5]) then
+    end
+    if tonumber(ARGV[4]) - since >= tonumber(ARGV[5]) then
       gone = gone or user
     end
   end
