@@ -14,7 +14,9 @@ using set_atom = caf::atom_constant<caf::atom("alarmset")>;
 using drop_atom = caf::atom_constant<caf::atom("alarmdrop")>;
 using tick_atom = caf::atom_constant<caf::atom("alarmtick")>;
 
-using clock = std::chrono::steady_clock;
+/// CAF's actor clock, the one delayed_send counts on: the steady clock in a
+/// running instance, the test coordinator's simulated time in actor tests.
+using clock = caf::actor_clock;
 /// One alarm per actor and slot.
 using alarm_key = std::pair<caf::actor_id, caf::atom_value>;
 
@@ -61,7 +63,7 @@ void schedule_wake(alarm_actor* self) {
   auto first = st.by_due.begin()->first;
   if (st.wake && *st.wake <= first)
     return; // a wake-up comes in time
-  auto now = clock::now();
+  auto now = self->clock().now();
   auto at = std::max(now, std::min(first, now + longest_sleep));
   st.wake = at;
   self->delayed_send(self, at - now, tick_atom::value, at.time_since_epoch().count());
@@ -76,7 +78,7 @@ caf::behavior alarm_fn(alarm_actor* self, std::shared_ptr<std::atomic<std::size_
       alarm_key key{receiver.id(), slot};
       if (auto old = st.alarms.find(key); old != st.alarms.end())
         forget(self, old);
-      auto due = clock::time_point{clock::duration{due_ticks}};
+      auto due = clock::time_point{clock::duration_type{due_ticks}};
       st.alarms.emplace(key, alarm_entry{due, receiver, std::move(msg)});
       st.by_due.emplace(due, key);
       publish_count(self);
@@ -93,7 +95,7 @@ caf::behavior alarm_fn(alarm_actor* self, std::shared_ptr<std::atomic<std::size_
       auto& st = self->state;
       if (st.wake && st.wake->time_since_epoch().count() == wake_ticks)
         st.wake.reset();
-      auto now = clock::now();
+      auto now = self->clock().now();
       while (!st.by_due.empty() && st.by_due.begin()->first <= now) {
         auto it = st.alarms.find(st.by_due.begin()->second);
         auto entry = std::move(it->second);
@@ -115,7 +117,7 @@ caf::actor spawn(caf::actor_system& sys, std::shared_ptr<std::atomic<std::size_t
 
 void set(const caf::actor& alarm, caf::local_actor* self, caf::atom_value slot,
          std::chrono::milliseconds delay, caf::message msg) {
-  auto due = clock::now() + delay;
+  auto due = self->clock().now() + delay;
   caf::anon_send(alarm, set_atom::value, caf::actor_cast<caf::actor_addr>(self), slot,
                  static_cast<int64_t>(due.time_since_epoch().count()), std::move(msg));
 }
