@@ -229,7 +229,12 @@ if podman exec "$container" sh -c ': >/usr/local/bin/written && echo wrote' 2>/d
 fi
 podman exec "$container" sh -c ': >/tmp/written' || fail "cannot write to /tmp"
 echo "goring runs as uid/gid 10001; the root filesystem refuses writes, /tmp takes them"
-podman rm --force --time 10 "$container" >/dev/null 2>&1
+# STOPSIGNAL: goring drains and exits 0 within SHUTDOWN_GRACE (8 s).
+podman stop --time 15 "$container" >/dev/null 2>&1
+code="$(podman inspect --format '{{.State.ExitCode}}' "$container")"
+[ "$code" = 0 ] || { show_logs; fail "goring exited $code after the stop signal"; }
+echo "stopped: goring drained and exited 0"
+podman rm --force "$container" >/dev/null 2>&1
 container=""
 kill "$redis_pid"
 wait "$redis_pid" || true
@@ -292,7 +297,15 @@ wait_200 "http://127.0.0.1:${ports[1]}/ready" || { compose logs --tail 30 >&2; e
 wait_200 "http://127.0.0.1:${ports[3]}/ready" || { compose logs --tail 30 >&2; exit 1; }
 echo "both instances healthy and ready (admin :${ports[1]}, :${ports[3]})"
 node deploy/check/call.mjs --secret "$secret" "${ports[0]}" "${ports[2]}" || { compose logs --tail 30 >&2; exit 1; }
-compose down --volumes --timeout 20
+# Within stop_grace_period, both drain and exit 0.
+instances="$(container_of goring) $(container_of goring-2)"
+compose stop --timeout 20
+for c in $instances; do
+  code="$(podman inspect --format '{{.Name}} {{.State.ExitCode}}' "$c")"
+  [ "${code##* }" = 0 ] || fail "${code% *} exited ${code##* } after compose stop"
+done
+echo "compose stop: both instances drained and exited 0"
+compose down --volumes
 compose_dir=""
 kill "$service_pid"
 wait "$service_pid" || true
