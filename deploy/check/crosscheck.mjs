@@ -12,9 +12,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { createHmac } from "node:crypto";
-import WebSocket from "ws";
 import { parse, parseAllDocuments } from "yaml";
+import { client, token } from "./wire.mjs";
 
 const args = process.argv.slice(2);
 const option = (name) => {
@@ -271,39 +270,6 @@ const exited = (child) =>
     if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
     else child.once("exit", (code) => resolve(code));
   });
-/// An HS256 token for `user`, as clients get them.
-function token(secret, user) {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const now = Math.floor(Date.now() / 1000);
-  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ hash: user, name: user, iat: now, exp: now + 300 })}`;
-  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
-}
-/// A WebSocket client that collects frames; next(type) waits for one.
-function client(port, jwt) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${jwt}`);
-  const frames = [];
-  const waiting = [];
-  ws.on("message", (data) => {
-    frames.push(JSON.parse(String(data)));
-    for (const w of waiting.splice(0)) w();
-  });
-  const opened = new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-    ws.once("unexpected-response", (_, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
-  });
-  const next = async (type, seconds = 10) => {
-    const end = Date.now() + seconds * 1000;
-    for (;;) {
-      const i = frames.findIndex((f) => f.type === type);
-      if (i >= 0) return frames.splice(i, 1)[0].payload;
-      if (Date.now() > end) throw new Error(`no ${type} frame within ${seconds} s`);
-      await Promise.race([new Promise((r) => waiting.push(r)), sleep(200)]);
-    }
-  };
-  const send = (type, payload) => ws.send(JSON.stringify({ type, payload }));
-  return { ws, opened, next, send };
-}
 /// alice calls bob, bob accepts, an offer is relayed, alice hangs up; and
 /// one upgrade with a bad token.
 async function oneCall(port, secret) {
