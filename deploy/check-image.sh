@@ -9,12 +9,13 @@
 #   2. podman build of deploy/Dockerfile, the repository root as context;
 #   3. the image with a private redis-server, both on free loopback ports:
 #      /health on both listeners and /ready answer 200, the HEALTHCHECK
-#      passes, a call between two WebSocket clients goes through it, and it
-#      runs as uid 10001 on a read-only root filesystem;
+#      passes, a call between two WebSocket clients goes through it, it
+#      runs as uid 10001 on a read-only root filesystem, and stopped, it
+#      drains and exits 0;
 #   4. the image's size and what it adds above its base;
 #   5. docker-compose up of deploy/docker-compose.yml's scaling profile
 #      (Redis and two goring) through podman's Docker API, a call from one
-#      instance to the other, then down.
+#      instance to the other, stop (both exit 0), down.
 # Everything it starts is stopped on exit, on failure too. Needs root:
 # rootless podman does not run on these machines.
 set -euo pipefail
@@ -39,17 +40,6 @@ if [ ! -d deploy/check/node_modules ]; then
 fi
 
 tmp="$(mktemp -d /tmp/goring-check-image.XXXXXX)"
-# Stock podman here fails: crun cannot handle the hybrid cgroup layout, and
-# the default ulimits may not be raised. runc with fixed ulimits works.
-cat >"$tmp/containers.conf" <<'EOF'
-[engine]
-runtime = "runc"
-
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-EOF
-export CONTAINERS_CONF="$tmp/containers.conf"
-
 container=""
 redis_pid=""
 service_pid=""
@@ -71,6 +61,17 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Stock podman here fails: crun cannot handle the hybrid cgroup layout, and
+# the default ulimits may not be raised. runc with fixed ulimits works.
+cat >"$tmp/containers.conf" <<'EOF'
+[engine]
+runtime = "runc"
+
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+EOF
+export CONTAINERS_CONF="$tmp/containers.conf"
 
 # A loopback port nothing listens on now.
 free_port() {
