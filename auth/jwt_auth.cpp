@@ -186,6 +186,8 @@ const char* reason_name(refusal_reason reason) {
       return "algorithm";
     case refusal_reason::unknown_kid:
       return "unknown_kid";
+    case refusal_reason::no_kid:
+      return "no_kid";
     case refusal_reason::signature:
       return "signature";
     case refusal_reason::expired:
@@ -298,8 +300,9 @@ token_check jwt_verifier::verify(std::string_view token) const {
         case key_choice::problem::none:
           break;
         case key_choice::problem::unknown_kid:
-        case key_choice::problem::no_kid:
           return refuse(why::unknown_kid, choice.refusal);
+        case key_choice::problem::no_kid:
+          return refuse(why::no_kid, choice.refusal);
         case key_choice::problem::algorithm:
           return refuse(why::algorithm, choice.refusal);
       }

@@ -35,7 +35,8 @@ enum class refusal_reason {
   missing,     ///< no token at all
   malformed,   ///< not a JWT: parts, base64url, JSON, header
   algorithm,   ///< `alg` not allowed, or not the algorithm of its key
-  unknown_kid, ///< a `kid` the key set does not hold (or none among many keys)
+  unknown_kid, ///< a `kid` the key set does not hold: fetching it again may help
+  no_kid,      ///< no `kid`, and the key set holds more than one key
   signature,   ///< the signature does not verify
   expired,     ///< past `exp` + leeway
   claim,       ///< the user claim, exp, nbf, iss or aud is missing or wrong

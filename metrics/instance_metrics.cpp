@@ -53,7 +53,8 @@ instance_metrics& goring_metrics() {
     out->tokens_refused =
       &reg.counter("goring_tokens_refused_total",
                    "Tokens refused on the upgrade and in auth.refresh, by reason: missing, "
-                   "malformed, algorithm, unknown_kid, signature, expired, claim, no_keys.",
+                   "malformed, algorithm, unknown_kid, no_kid, signature, expired, claim, "
+                   "no_keys.",
                    {"reason"});
     out->calls =
       &reg.counter("goring_calls_total", "Calls by outcome, counted where decided.", {"outcome"});

@@ -51,7 +51,7 @@ struct instance_metrics {
   /// instance_full, keys_not_ready.
   void count_connection(const char* result);
   /// goring_tokens_refused_total{reason}: missing, malformed, algorithm,
-  /// unknown_kid, signature, expired, claim, no_keys.
+  /// unknown_kid, no_kid, signature, expired, claim, no_keys.
   void count_refused_token(const char* reason);
   void count_received(const protocol::parse_result& parsed);
   void count_error(protocol::signal_error code);

@@ -227,8 +227,7 @@ TEST_CASE("the token's kid picks its key; an unknown kid, or none among many key
   CHECK(accepted_user(verifier, token("RS256", rsa_b().private_pem, "b")) == "alice");
   refused(verifier, token("RS256", rsa_a().private_pem, "c"), refusal_reason::unknown_kid,
           "key id 'c' is not in the key set");
-  refused(verifier, token("RS256", rsa_a().private_pem, ""), refusal_reason::unknown_kid,
-          "no 'kid'");
+  refused(verifier, token("RS256", rsa_a().private_pem, ""), refusal_reason::no_kid, "no 'kid'");
   // A kid that is not a string is no kid.
   refused(verifier, sign_jwt("RS256", rsa_a().private_pem, R"({"alg":"RS256","kid":1})", claims()),
           refusal_reason::malformed, "'kid' is not a string");
