@@ -2,6 +2,8 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -10,9 +12,12 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "actors/system.hpp"
+#include "auth/key_store.hpp"
 #include "config/config.hpp"
 #include "config/log.hpp"
 #include "net/listener.hpp"
+#include "outbound/http_client.hpp"
+#include "outbound/jwks_fetcher.hpp"
 
 extern char** environ;
 
@@ -54,6 +59,19 @@ int main(int argc, char** argv) {
   }
   if (!verifier.warning.empty())
     GORING_LOG(warn, "main", verifier.warning);
+  std::optional<outbound::url> jwks_url;
+  if (verifier.jwks) {
+    auto parsed_url = outbound::parse_url(config.jwt_jwks_url);
+    auto problem = parsed_url.value
+                     ? outbound::outbound_url_problem(*parsed_url.value, "JWT_JWKS_URL")
+                     : "JWT_JWKS_URL is no http(s) URL: " + parsed_url.error;
+    if (!problem.empty()) {
+      GORING_LOG(error, "main", "refusing to start: " << problem);
+      std::cerr << "goring: " << problem << "\n";
+      return 2;
+    }
+    jwks_url = parsed_url.value;
+  }
   if (config.allowed_origins.empty())
     GORING_LOG(warn, "main",
                "ALLOWED_ORIGINS is not set: web pages of any site may open WebSockets here. "
@@ -71,6 +89,30 @@ int main(int argc, char** argv) {
     for (auto& t : io_threads)
       t.join();
   };
+
+  // The identity provider's keys, fetched on the I/O threads; until the
+  // first set arrives upgrades get 503 and /ready says no.
+  std::unique_ptr<outbound::jwks_fetcher> jwks;
+  if (jwks_url) {
+    auto client = outbound::make_http_client(
+      io, {config.outbound_ca_file, 16, std::string{"goring/"} + GORING_VERSION});
+    if (!client.client) {
+      GORING_LOG(error, "main", "refusing to start: " << client.error);
+      std::cerr << "goring: " << client.error << "\n";
+      join_io();
+      return 2;
+    }
+    auto keys = verifier.jwks;
+    jwks = std::make_unique<outbound::jwks_fetcher>(
+      io, client.client, *jwks_url, config.jwt_jwks_refresh, [keys](std::string_view body) {
+        auto update = keys->take_jwks(body);
+        return outbound::jwks_verdict{update.error, update.keys, update.change};
+      });
+    keys->set_refresher([fetcher = jwks.get()](std::function<void()> done) {
+      fetcher->refresh_soon(std::move(done));
+    });
+    jwks->start();
+  }
 
   int exit_code = 0;
   {
@@ -129,6 +171,10 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       if (admin_listener)
         admin_listener->stop();
+    }
+    if (jwks) {
+      verifier.jwks->set_refresher({});
+      jwks->stop();
     }
     // I/O threads end before the actor system does: a thread that spawned
     // actors holds a reference to CAF's logger until it exits, and the

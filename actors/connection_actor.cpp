@@ -170,8 +170,14 @@ void arm_expiry(connection_actor* self) {
 void refresh_token(connection_actor* self, const std::string& token) {
   auto& st = self->state;
   auto check = st.ctx->verifier ? st.ctx->verifier->verify(token)
-                                : auth::token_check{std::nullopt, "no token check configured"};
+                                : auth::token_check{std::nullopt, "no token check configured",
+                                                    auth::refusal_reason::no_keys};
   if (!check.valid) {
+    goring_metrics().count_refused_token(auth::reason_name(check.reason));
+    // The client may send the token again; the key set may hold its kid by
+    // then (the fetch is rate-limited, and nobody waits for it here).
+    if (check.reason == auth::refusal_reason::unknown_kid && st.ctx->verifier)
+      st.ctx->verifier->refresh_keys({});
     send_error(self, signal_error::unauthorized,
                "token refused: " + check.refusal + "; the current token still applies");
     return;

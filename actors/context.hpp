@@ -54,11 +54,12 @@ struct instance_context {
     redis_errors.fetch_add(1, std::memory_order_relaxed);
   }
 
-  /// Ready for traffic: Redis works, pub/sub delivers, not draining, and
-  /// no essential actor stopped.
+  /// Ready for traffic: Redis works, pub/sub delivers, not draining, no
+  /// essential actor stopped, and tokens can be checked (the JWKS of
+  /// JWT_JWKS_URL has arrived).
   bool ready() const {
     return redis_healthy.load() && probe_ok.load() && !draining.load()
-           && stopped_actor.load() == nullptr;
+           && stopped_actor.load() == nullptr && (!verifier || verifier->keys_ready());
   }
 };
 

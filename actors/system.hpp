@@ -42,7 +42,8 @@ public:
   /// Both Redis connections are up.
   bool redis_healthy() const override;
 
-  /// Redis works, pub/sub delivers, and the instance is not draining.
+  /// Redis works, pub/sub delivers, the token keys are there (JWT_JWKS_URL),
+  /// and the instance is not draining.
   bool ready() const override;
 
   /// Draining: new WebSockets are refused.

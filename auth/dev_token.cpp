@@ -82,7 +82,8 @@ dev_token mint_dev_token(const settings& config, const dev_token_request& reques
   dev_token out;
   out.expires_at = now + dev_token_ttl_seconds;
   jwt::jwt_object token{jwt::params::algorithm("HS256"), jwt::params::secret(config.jwt_secret)};
-  token.add_claim("hash", request.user_id);
+  // Where the server looks for the user id (JWT_USER_CLAIM, `hash` by default).
+  token.add_claim(config.jwt_user_claim, request.user_id);
   if (!request.name.empty())
     token.add_claim("name", request.name);
   token.add_claim("username", request.user_id);

@@ -1,16 +1,17 @@
 #include "auth/jwt_auth.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
-#include <jwt/jwt.hpp>
-#include <openssl/bio.h>
+#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/pem.h>
 
+#include "auth/jwks.hpp"
+#include "auth/key_store.hpp"
 #include "codec/protocol.hpp"
 #include "config/config.hpp"
 
@@ -18,12 +19,12 @@ namespace goring::auth {
 
 namespace {
 
-token_check refuse(std::string why) {
-  return token_check{std::nullopt, std::move(why)};
+token_check refuse(refusal_reason reason, std::string why) {
+  return token_check{std::nullopt, std::move(why), reason};
 }
 
 /// Returns the claim as text: strings as they are, integers in decimal.
-std::optional<std::string> claim_text(const nlohmann::json& payload, const char* name) {
+std::optional<std::string> claim_text(const nlohmann::json& payload, const std::string& name) {
   auto it = payload.find(name);
   if (it == payload.end())
     return std::nullopt;
@@ -43,9 +44,9 @@ std::optional<std::string> claim_text(const nlohmann::json& payload, const char*
 /// protocol::max_id_length bytes), and it goes into logs, Redis keys and
 /// admin tools, so it holds no control character (C0, DEL, C1). The
 /// text never quotes the id.
-std::string user_id_problem(std::string_view id) {
+std::string user_id_problem(std::string_view id, const std::string& claim) {
   if (id.size() > protocol::max_id_length)
-    return "token 'hash' claim (the user id) is longer than "
+    return "token '" + claim + "' claim (the user id) is longer than "
            + std::to_string(protocol::max_id_length) + " bytes";
   for (std::size_t i = 0; i < id.size(); ++i) {
     auto c = static_cast<unsigned char>(id[i]);
@@ -53,25 +54,24 @@ std::string user_id_problem(std::string_view id) {
     // parser let only valid UTF-8 through).
     bool c1 = c == 0xC2 && i + 1 < id.size() && static_cast<unsigned char>(id[i + 1]) <= 0x9F;
     if (c < 0x20 || c == 0x7F || c1)
-      return "token 'hash' claim (the user id) contains a control character";
+      return "token '" + claim + "' claim (the user id) contains a control character";
   }
   return {};
 }
 
-/// "HS", "RS" or "ES": which key verifies the algorithm.
+/// "HS", "RS", "PS" or "ES": which key verifies the algorithm.
 std::string_view family(std::string_view alg) {
   return alg.substr(0, 2);
 }
 
 bool is_asymmetric(std::string_view alg) {
-  return family(alg) == "RS" || family(alg) == "ES";
+  return family(alg) == "RS" || family(alg) == "PS" || family(alg) == "ES";
 }
 
 /// Whether the signature part of an HS token is the HMAC of its signing
-/// input (header.payload) under `secret`, compared in constant time: the
-/// library's own check compares with ==, whose time tells an attacker how
-/// many leading bytes of a forged signature are right. Run first, so the
-/// library only ever compares signatures that match.
+/// input (header.payload) under `secret`, compared in constant time: an
+/// early-exit comparison's time tells an attacker how many leading bytes
+/// of a forged signature are right.
 bool hs_signature_matches(std::string_view alg, const std::string& secret,
                           std::string_view signing_input, std::string_view signature_b64) {
   const EVP_MD* md = alg == "HS256"   ? EVP_sha256()
@@ -87,9 +87,9 @@ bool hs_signature_matches(std::string_view alg, const std::string& secret,
            &mac_len)
       == nullptr)
     return false;
-  auto given = jwt::base64_uri_decode(signature_b64.data(), signature_b64.size());
+  auto given = base64url_decode(signature_b64);
   // The length is public (it follows from alg); only the bytes are secret.
-  return given.size() == mac_len && CRYPTO_memcmp(given.data(), mac, mac_len) == 0;
+  return given && given->size() == mac_len && CRYPTO_memcmp(given->data(), mac, mac_len) == 0;
 }
 
 /// The `aud` claim names `audience`: equal to it, or an array holding it.
@@ -111,40 +111,47 @@ std::string_view trimmed(std::string_view text) {
   return text.substr(first, last - first + 1);
 }
 
-/// The curve an ES algorithm signs with, as OpenSSL names it.
-const char* curve_of(std::string_view alg) {
-  if (alg == "ES256")
-    return "prime256v1";
-  if (alg == "ES384")
-    return "secp384r1";
-  return "secp521r1";
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x))
+                  == std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
-/// Checks that `pem` is a public key every RS/ES algorithm in `algorithms`
-/// can verify with; returns why not, or "".
+/// A header `typ`, when there is one, must say JWT: "JWT", or "at+jwt" of
+/// RFC 9068 access tokens. Anything else (a DPoP proof, "dpop+jwt", say)
+/// is another kind of token that happens to be signed by the same keys.
+/// Returns a refusal or "".
+std::string type_problem(const nlohmann::json& header) {
+  auto typ = header.find("typ");
+  if (typ == header.end())
+    return {};
+  if (!typ->is_string())
+    return "malformed token: 'typ' is not a string";
+  auto value = typ->get<std::string>();
+  for (std::string_view ok : {"JWT", "at+jwt", "application/at+jwt"})
+    if (equal_ignoring_case(value, ok))
+      return {};
+  return "token type is not JWT";
+}
+
+/// Checks that `pem` is a public key every RS/PS/ES algorithm in
+/// `algorithms` can verify with; returns why not, or "".
 std::string check_public_key(const std::string& pem, const std::vector<std::string>& algorithms) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio{
-    BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free};
-  if (!bio)
-    return "out of memory reading the public key";
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key{
-    PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free};
-  if (!key)
+  auto read = public_key::from_pem(pem);
+  if (!read.key)
     return "JWT_PUBLIC_KEY_FILE holds no PEM public key (expected '-----BEGIN PUBLIC KEY-----'; "
            "from a certificate: openssl x509 -pubkey -noout)";
+  auto& key = *read.key;
   for (auto& alg : algorithms) {
-    if (family(alg) == "RS") {
-      if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA)
+    if (family(alg) == "RS" || family(alg) == "PS") {
+      if (key.kind() != public_key::type::rsa)
         return alg + " needs an RSA public key; JWT_PUBLIC_KEY_FILE holds another kind";
-      if (EVP_PKEY_get_bits(key.get()) < 2048)
+      if (key.bits() < min_rsa_bits)
         return "the RSA public key has fewer than 2048 bits";
     } else if (family(alg) == "ES") {
-      char group[64] = {};
-      std::size_t len = 0;
-      if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_EC
-          || EVP_PKEY_get_group_name(key.get(), group, sizeof(group), &len) != 1
-          || std::string_view{group} != curve_of(alg))
-        return alg + " needs an EC public key on " + curve_of(alg)
+      if (!key.suits(alg))
+        return alg + " needs an EC public key on " + std::string{curve_of(alg)}
                + "; JWT_PUBLIC_KEY_FILE holds another kind";
     }
   }
@@ -188,50 +195,96 @@ long long seconds_of(const nlohmann::json& value) {
 
 } // namespace
 
+const char* reason_name(refusal_reason reason) {
+  switch (reason) {
+    case refusal_reason::none:
+      return "none";
+    case refusal_reason::missing:
+      return "missing";
+    case refusal_reason::malformed:
+      return "malformed";
+    case refusal_reason::algorithm:
+      return "algorithm";
+    case refusal_reason::unknown_kid:
+      return "unknown_kid";
+    case refusal_reason::no_kid:
+      return "no_kid";
+    case refusal_reason::signature:
+      return "signature";
+    case refusal_reason::expired:
+      return "expired";
+    case refusal_reason::claim:
+      return "claim";
+    case refusal_reason::no_keys:
+      return "no_keys";
+  }
+  return "none";
+}
+
 jwt_verifier::jwt_verifier(verifier_options options) : options_(std::move(options)) {
   // `none` can never be allowed, whatever the caller passed.
   auto& algs = options_.algorithms;
   algs.erase(std::remove_if(algs.begin(), algs.end(),
                             [](const std::string& a) {
-                              auto f = family(a);
-                              return a.size() != 5 || (f != "HS" && f != "RS" && f != "ES");
+                              const auto& known = known_jwt_algorithms();
+                              return std::find(known.begin(), known.end(), a) == known.end();
                             }),
              algs.end());
+  if (options_.jwks) {
+    keys_ = options_.jwks;
+  } else if (!options_.public_key_pem.empty()) {
+    // A PEM that is no key leaves RS/PS/ES without one: refused as such.
+    if (auto pem = public_key::from_pem(options_.public_key_pem); pem.key)
+      keys_ = std::make_shared<key_store>(key_set::single(std::move(*pem.key)));
+  }
 }
 
 jwt_verifier::jwt_verifier(std::string secret) : jwt_verifier(verifier_options{}) {
   options_.secret = std::move(secret);
 }
 
+bool jwt_verifier::keys_ready() const {
+  return !options_.jwks || options_.jwks->current() != nullptr;
+}
+
+void jwt_verifier::refresh_keys(std::function<void()> done) const {
+  if (options_.jwks)
+    options_.jwks->request_refresh(std::move(done));
+  else if (done)
+    done();
+}
+
 token_check jwt_verifier::verify(std::string_view token) const {
+  using why = refusal_reason;
   if (token.empty())
-    return refuse("missing token");
-  // Three base64url parts. Checked here before the library sees the token.
+    return refuse(why::missing, "missing token");
+  // Three base64url parts. Checked here before anything decodes them.
   auto first_dot = token.find('.');
   auto second_dot =
     first_dot == std::string_view::npos ? std::string_view::npos : token.find('.', first_dot + 1);
   if (second_dot == std::string_view::npos
       || token.find('.', second_dot + 1) != std::string_view::npos)
-    return refuse("malformed token: not three dot-separated parts");
-  // The library's base64 decoder indexes a table with a signed char, so bytes
-  // above 0x7f would read outside it: only base64url characters pass. It
-  // also shifts the -1 it maps '=' to, which is undefined behaviour unless
-  // every '=' is trailing padding (found by fuzzing): '=' ends a part.
+    return refuse(why::malformed, "malformed token: not three dot-separated parts");
+  // Only base64url characters, and '=' only as padding at the end of a part
+  // (the JWT library this check grew up with read bytes above 0x7f outside
+  // its table, and shifted a misplaced '=' into undefined behaviour).
   bool padding = false;
   for (char c : token) {
     bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
                    || c == '-' || c == '_' || c == '.' || c == '=';
     if (!allowed || (padding && c != '=' && c != '.'))
-      return refuse("malformed token: not base64url");
+      return refuse(why::malformed, "malformed token: not base64url");
     padding = c == '=';
   }
   try {
-    auto header_text = jwt::base64_uri_decode(token.data(), first_dot);
-    auto header = nlohmann::json::parse(header_text);
+    auto header_text = base64url_decode(token.substr(0, first_dot));
+    if (!header_text)
+      return refuse(why::malformed, "malformed token: not base64url");
+    auto header = nlohmann::json::parse(*header_text);
     if (!header.is_object() || !header.contains("alg") || !header["alg"].is_string())
-      return refuse("malformed token: header without alg");
+      return refuse(why::malformed, "malformed token: header without alg");
     // The allowlist decides before any key is touched: `none`, an algorithm
-    // not configured, or an HS token where only RS/ES is allowed (the
+    // not configured, or an HS token where only RS/PS/ES is allowed (the
     // public key used as an HMAC secret) all stop here.
     auto alg = header["alg"].get<std::string>();
     const auto& allowed = options_.algorithms;
@@ -241,74 +294,104 @@ token_check jwt_verifier::verify(std::string_view token) const {
       std::string list;
       for (auto& a : allowed)
         list += (list.empty() ? "" : ", ") + a;
-      return refuse("token algorithm not allowed: " + (named ? "'" + alg + "'" : "unknown")
-                    + " (allowed: " + list + ")");
+      return refuse(why::algorithm,
+                    "token algorithm not allowed: " + (named ? "'" + alg + "'" : "unknown")
+                      + " (allowed: " + list + ")");
     }
-    // Each family has its own key: the PEM only ever verifies RS/ES
-    // signatures, the secret only HS ones. The library is given just this
-    // one algorithm.
-    const auto& key = is_asymmetric(alg) ? options_.public_key_pem : options_.secret;
-    if (key.empty())
-      return refuse("token algorithm '" + alg + "' has no key configured");
-    auto payload_text =
-      jwt::base64_uri_decode(token.data() + first_dot + 1, second_dot - first_dot - 1);
-    if (auto problem = time_claims_problem(nlohmann::json::parse(payload_text)); !problem.empty())
-      return refuse(problem);
-    if (!is_asymmetric(alg)
-        && !hs_signature_matches(alg, key, token.substr(0, second_dot),
-                                 token.substr(second_dot + 1)))
-      return refuse("token signature invalid");
-    std::error_code ec;
-    auto decoded =
-      jwt::decode(jwt::string_view{token.data(), token.size()}, jwt::params::algorithms({alg}), ec,
-                  jwt::params::secret(key), jwt::params::verify(true),
-                  jwt::params::leeway(static_cast<uint32_t>(options_.leeway.count())));
-    if (ec) {
-      if (ec == jwt::VerificationErrc::TokenExpired)
-        return refuse("token expired");
-      if (ec == jwt::VerificationErrc::InvalidSignature
-          || ec == jwt::AlgorithmErrc::VerificationErr)
-        return refuse("token signature invalid");
-      if (ec == jwt::VerificationErrc::ImmatureSignature)
-        return refuse("token not valid yet (nbf)");
-      return refuse("token refused: " + ec.message());
+    if (auto problem = type_problem(header); !problem.empty())
+      return refuse(why::malformed, problem);
+    std::optional<std::string> kid;
+    if (auto it = header.find("kid"); it != header.end()) {
+      if (!it->is_string())
+        return refuse(why::malformed, "malformed token: 'kid' is not a string");
+      kid = it->get<std::string>();
     }
-    const auto& payload = decoded.payload().create_json_obj();
-    auto user = claim_text(payload, "hash");
-    if (!user || user->empty())
-      return refuse("token has no 'hash' claim (the user id)");
-    if (auto problem = user_id_problem(*user); !problem.empty())
-      return refuse(problem);
+    // Each family has its own key: the public keys only ever verify
+    // RS/PS/ES signatures, the secret only HS ones.
+    const verification_key* public_one = nullptr;
+    std::shared_ptr<const key_set> keys; // keeps public_one alive
+    if (is_asymmetric(alg)) {
+      keys = keys_ ? keys_->current() : nullptr;
+      if (!keys)
+        return refuse(why::no_keys,
+                      "token algorithm '" + alg + "' has no key "
+                        + (options_.jwks ? "yet (the key set is not fetched yet)" : "configured"));
+      auto choice = keys->choose(alg, kid);
+      switch (choice.why) {
+        case key_choice::problem::none:
+          break;
+        case key_choice::problem::unknown_kid:
+          return refuse(why::unknown_kid, choice.refusal);
+        case key_choice::problem::no_kid:
+          return refuse(why::no_kid, choice.refusal);
+        case key_choice::problem::algorithm:
+          return refuse(why::algorithm, choice.refusal);
+      }
+      public_one = choice.key;
+    } else if (options_.secret.empty()) {
+      return refuse(why::no_keys, "token algorithm '" + alg + "' has no key configured");
+    }
+    auto payload_text = base64url_decode(token.substr(first_dot + 1, second_dot - first_dot - 1));
+    if (!payload_text)
+      return refuse(why::malformed, "malformed token: not base64url");
+    auto payload = nlohmann::json::parse(*payload_text);
+    if (auto problem = time_claims_problem(payload); !problem.empty())
+      return refuse(why::malformed, problem);
+    auto signing_input = token.substr(0, second_dot);
+    auto signature_b64 = token.substr(second_dot + 1);
+    bool signed_ok = false;
+    if (public_one != nullptr) {
+      auto signature = base64url_decode(signature_b64);
+      signed_ok = signature && public_one->key.verify(alg, signing_input, *signature);
+    } else {
+      signed_ok = hs_signature_matches(alg, options_.secret, signing_input, signature_b64);
+    }
+    if (!signed_ok)
+      return refuse(why::signature, "token signature invalid");
+    // Signed: from here on the claims are the issuer's word.
+    auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     claims out;
-    out.user_id = *user;
-    out.name = claim_text(payload, "name").value_or("");
-    out.username = claim_text(payload, "username").value_or("");
     auto exp = payload.find("exp");
     if (exp != payload.end()) {
-      // The library reads exp as unsigned, so a negative one passes its check.
-      // Compared as plain seconds: a far-off exp must not overflow.
+      // Compared as plain seconds: a far-off exp must not overflow, and a
+      // negative one is long past.
       auto seconds = seconds_of(*exp);
-      auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
       out.expires_at = std::chrono::system_clock::time_point{
         std::chrono::seconds{std::clamp(seconds, 0LL, max_exp_seconds)}};
       if (*out.expires_at + options_.leeway < now)
-        return refuse("token expired");
-    } else if (options_.require_exp) {
-      return refuse("token has no 'exp' claim (JWT_REQUIRE_EXP)");
+        return refuse(why::expired, "token expired");
     }
+    if (auto nbf = payload.find("nbf"); nbf != payload.end()) {
+      auto seconds = std::clamp(seconds_of(*nbf), 0LL, max_exp_seconds);
+      if (std::chrono::system_clock::time_point{std::chrono::seconds{seconds}} - options_.leeway
+          > now)
+        return refuse(why::claim, "token not valid yet (nbf)");
+    }
+    auto user = claim_text(payload, options_.user_claim);
+    if (!user || user->empty())
+      return refuse(why::claim, "token has no '" + options_.user_claim + "' claim (the user id)");
+    if (auto problem = user_id_problem(*user, options_.user_claim); !problem.empty())
+      return refuse(why::claim, problem);
+    out.user_id = *user;
+    out.name = claim_text(payload, "name").value_or("");
+    out.username = claim_text(payload, "username").value_or("");
+    if (out.username.empty())
+      out.username = claim_text(payload, "preferred_username").value_or("");
+    if (exp == payload.end() && options_.require_exp)
+      return refuse(why::claim, "token has no 'exp' claim (JWT_REQUIRE_EXP)");
     if (!options_.issuer.empty()) {
       auto iss = payload.find("iss");
       if (iss == payload.end() || !iss->is_string() || iss->get<std::string>() != options_.issuer)
-        return refuse("token issuer not accepted");
+        return refuse(why::claim, "token issuer not accepted");
     }
     if (!options_.audience.empty()) {
       auto aud = payload.find("aud");
       if (aud == payload.end() || !audience_matches(*aud, options_.audience))
-        return refuse("token audience not accepted");
+        return refuse(why::claim, "token audience not accepted");
     }
-    return token_check{std::move(out), {}};
+    return token_check{std::move(out), {}, why::none};
   } catch (const std::exception&) {
-    return refuse("malformed token");
+    return refuse(why::malformed, "malformed token");
   }
 }
 
@@ -321,20 +404,37 @@ verifier_setup make_verifier(const settings& config) {
   options.issuer = config.jwt_issuer;
   options.audience = config.jwt_audience;
   options.leeway = std::chrono::duration_cast<std::chrono::seconds>(config.jwt_leeway);
+  options.user_claim = config.jwt_user_claim;
   const auto& algs = config.jwt_algorithms;
   bool hmac =
     std::any_of(algs.begin(), algs.end(), [](const std::string& a) { return family(a) == "HS"; });
   bool asymmetric =
     std::any_of(algs.begin(), algs.end(), [](const std::string& a) { return is_asymmetric(a); });
-  if (asymmetric && config.jwt_public_key_file.empty()) {
-    out.error = "JWT_ALGORITHMS allows RS/ES tokens but JWT_PUBLIC_KEY_FILE is not set";
+  bool jwks = !config.jwt_jwks_url.empty();
+  if (jwks && !config.jwt_public_key_file.empty()) {
+    out.error = "JWT_JWKS_URL and JWT_PUBLIC_KEY_FILE are both set: the public keys come from "
+                "one of them";
+    return out;
+  }
+  if (asymmetric && !jwks && config.jwt_public_key_file.empty()) {
+    out.error = "JWT_ALGORITHMS allows RS/PS/ES tokens but JWT_PUBLIC_KEY_FILE is not set (nor "
+                "JWT_JWKS_URL)";
     return out;
   }
   if (!asymmetric && !config.jwt_public_key_file.empty()) {
     out.error = "JWT_PUBLIC_KEY_FILE is set but JWT_ALGORITHMS allows no RS/ES algorithm";
     return out;
   }
-  if (asymmetric) {
+  if (!asymmetric && jwks) {
+    out.error = "JWT_JWKS_URL is set but JWT_ALGORITHMS allows no RS/PS/ES algorithm: set "
+                "JWT_ALGORITHMS to what the provider signs with, e.g. RS256";
+    return out;
+  }
+  if (jwks) {
+    // Empty until the first fetch; the caller fetches into it.
+    out.jwks = std::make_shared<key_store>();
+    options.jwks = out.jwks;
+  } else if (asymmetric) {
     std::ifstream in{config.jwt_public_key_file, std::ios::binary};
     if (!in) {
       out.error = "cannot read JWT_PUBLIC_KEY_FILE " + config.jwt_public_key_file;

@@ -172,7 +172,8 @@ const std::vector<setting_parser>& parsers() {
       "HMAC secret of HS* tokens; the default is refused outside development mode"},
      text(&settings::jwt_secret)},
     {{"JWT_ALGORITHMS", "--jwt-algorithms", "HS256",
-      "comma-separated token algorithms accepted: HS256/384/512, RS256/384/512, ES256/384/512"},
+      "comma-separated token algorithms accepted: HS256/384/512, RS256/384/512, PS256, "
+      "ES256/384/512"},
      apply_jwt_algorithms},
     {{"JWT_PUBLIC_KEY_FILE", "--jwt-public-key-file", "(empty)",
       "PEM public key (RSA or EC) that verifies RS*/ES* tokens"},
@@ -197,6 +198,34 @@ const std::vector<setting_parser>& parsers() {
        s.jwt_leeway = *d;
        return true;
      }},
+    {{"JWT_JWKS_URL", "--jwt-jwks-url", "(empty)",
+      "URL of the identity provider's JWKS (its RS/PS/ES keys): https://, or http:// to a "
+      "loopback address"},
+     text(&settings::jwt_jwks_url)},
+    {{"JWT_JWKS_REFRESH", "--jwt-jwks-refresh", "5m",
+      "how often the JWKS is fetched again (sooner when its Cache-Control max-age is shorter)"},
+     [](settings& s, const std::string& value) {
+       auto d = parse_duration(value);
+       if (!d || *d < std::chrono::seconds(1) || *d > std::chrono::hours(24))
+         return false;
+       s.jwt_jwks_refresh = *d;
+       return true;
+     }},
+    {{"JWT_USER_CLAIM", "--jwt-user-claim", "hash",
+      "the token claim that holds the user id (sub for standard identity providers)"},
+     [](settings& s, const std::string& value) {
+       if (value.empty() || value.size() > 256)
+         return false;
+       for (unsigned char c : value)
+         if (c < 0x20 || c == 0x7f)
+           return false;
+       s.jwt_user_claim = value;
+       return true;
+     }},
+    {{"OUTBOUND_CA_FILE", "--outbound-ca-file", "(system CAs)",
+      "PEM file of the CA certificates trusted for outbound HTTPS (JWT_JWKS_URL) instead of the "
+      "system's"},
+     text(&settings::outbound_ca_file)},
     {{"GORING_ENV", "--dev", "production",
       "development (or the flag --dev, no value) allows the default JWT_SECRET"},
      [](settings& s, const std::string& value) {
@@ -340,7 +369,7 @@ std::string hostname() {
 
 const std::vector<std::string>& known_jwt_algorithms() {
   static const std::vector<std::string> names = {"HS256", "HS384", "HS512", "RS256", "RS384",
-                                                 "RS512", "ES256", "ES384", "ES512"};
+                                                 "RS512", "PS256", "ES256", "ES384", "ES512"};
   return names;
 }
 
@@ -437,6 +466,11 @@ std::string settings_problem(const settings& s) {
            "credentials are made with";
   if (s.turn_urls.empty() && !s.turn_secret.empty())
     return "TURN_SECRET is set but TURN_URLS is not: set both, or neither";
+  if (!s.outbound_ca_file.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(s.outbound_ca_file, ec))
+      return "OUTBOUND_CA_FILE " + s.outbound_ca_file + " is not a readable file";
+  }
   if (!s.web_root.empty()) {
     std::error_code ec;
     auto status = std::filesystem::status(s.web_root, ec);

@@ -28,6 +28,19 @@ struct settings {
   /// Clock skew allowed on `exp` and `nbf`; a connection is closed this
   /// long after its token's `exp`.
   std::chrono::milliseconds jwt_leeway{5'000};
+  /// Where the identity provider publishes its keys (a JWKS); empty: none.
+  /// https://, or http:// to a loopback address only (checked at start,
+  /// outbound/url.hpp).
+  std::string jwt_jwks_url;
+  /// How often the JWKS is fetched again (sooner when the provider's
+  /// Cache-Control: max-age says so).
+  std::chrono::milliseconds jwt_jwks_refresh{300'000};
+  /// The claim that holds the user id: `hash` (the reference's), `sub` for
+  /// standard providers.
+  std::string jwt_user_claim = "hash";
+  /// PEM certificates trusted for outbound HTTPS (JWT_JWKS_URL) instead of
+  /// the system's; empty: the system CAs.
+  std::string outbound_ca_file;
   /// GORING_ENV=development or --dev: the default JWT secret is allowed.
   bool dev_mode = false;
   std::string redis_host = "localhost";

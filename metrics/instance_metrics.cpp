@@ -28,7 +28,7 @@ instance_metrics& goring_metrics() {
       &reg.counter("goring_connections_opened_total",
                    "WebSocket upgrades by result: accepted, unauthorized, draining, broken, "
                    "replaced, forbidden_origin, ip_rate_limited, ip_connections, "
-                   "instance_full.",
+                   "instance_full, keys_not_ready.",
                    {"result"});
     out->rate_limited_frames =
       &reg
@@ -50,6 +50,12 @@ instance_metrics& goring_metrics() {
                    "GET/HEAD of the web client's files under WEB_ROOT, by result: served, "
                    "not_found, refused.",
                    {"result"});
+    out->tokens_refused =
+      &reg.counter("goring_tokens_refused_total",
+                   "Tokens refused on the upgrade and in auth.refresh, by reason: missing, "
+                   "malformed, algorithm, unknown_kid, no_kid, signature, expired, claim, "
+                   "no_keys.",
+                   {"reason"});
     out->calls =
       &reg.counter("goring_calls_total", "Calls by outcome, counted where decided.", {"outcome"});
     out->call_setup =
@@ -112,6 +118,10 @@ void instance_metrics::count_call(const char* outcome) {
 
 void instance_metrics::count_connection(const char* result) {
   connections_opened->with({result}).inc();
+}
+
+void instance_metrics::count_refused_token(const char* reason) {
+  tokens_refused->with({reason}).inc();
 }
 
 void instance_metrics::count_received(const protocol::frame_parse& parsed) {

@@ -37,6 +37,9 @@ struct instance_metrics {
   /// GET/HEAD under WEB_ROOT, by result: served, not_found, refused (an
   /// unsafe path: traversal, a symlink out of the root, a file too big).
   metrics::counter_family* static_files = nullptr;
+  /// Tokens refused on the upgrade and in auth.refresh, by reason (see
+  /// auth::refusal_reason).
+  metrics::counter_family* tokens_refused = nullptr;
 
   /// Frames sent to clients, by type; cached per type name.
   metrics::counter& sent_of(std::string_view type);
@@ -45,8 +48,11 @@ struct instance_metrics {
   void count_call(const char* outcome);
   /// goring_connections_opened_total{result}: accepted, unauthorized,
   /// draining, replaced, forbidden_origin, ip_rate_limited, ip_connections,
-  /// instance_full.
+  /// instance_full, keys_not_ready.
   void count_connection(const char* result);
+  /// goring_tokens_refused_total{reason}: missing, malformed, algorithm,
+  /// unknown_kid, no_kid, signature, expired, claim, no_keys.
+  void count_refused_token(const char* reason);
   void count_received(const protocol::frame_parse& parsed);
   void count_error(protocol::signal_error code);
 };

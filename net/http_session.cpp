@@ -211,7 +211,9 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
         respond(req, http::status::service_unavailable,
                 stopped != nullptr          ? std::string{"the "} + stopped + " actor stopped"
                 : ctx_->runtime->draining() ? std::string{"draining"}
-                                            : std::string{"Redis or pub/sub unavailable"});
+                : !ctx_->verifier->keys_ready()
+                  ? std::string{"no token keys yet (JWT_JWKS_URL not fetched)"}
+                  : std::string{"Redis or pub/sub unavailable"});
     } else if (path == "/metrics" && read_only) {
       respond(req, http::status::ok, metrics::global().expose(),
               std::string{metrics::content_type});
@@ -255,6 +257,16 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     if (ctx_->runtime->draining() || ctx_->runtime->stopped_actor() != nullptr) {
       goring_metrics().count_connection(ctx_->runtime->draining() ? "draining" : "broken");
       respond(req, http::status::service_unavailable, "restarting; connect to another instance\n");
+      return;
+    }
+    // Before the first key set no token could be checked: a 401 would
+    // tell the client its token is bad, when it is only early.
+    if (!ctx_->verifier->keys_ready()) {
+      GORING_LOG(info, "http",
+                 "upgrade refused: the token keys (JWT_JWKS_URL) are not fetched yet");
+      goring_metrics().count_connection("keys_not_ready");
+      refuse(req.version(), http::status::service_unavailable,
+             "not ready: the token keys are not fetched yet; retry shortly\n");
       return;
     }
     upgrade(std::move(req));
@@ -418,17 +430,40 @@ void http_session::upgrade(request req) {
   for (auto [it, end] = req.equal_range(http::field::sec_websocket_protocol); it != end; ++it)
     protocols.emplace_back(it->value().data(), it->value().size());
   auto source = auth::find_token(query_parameter(target, "token"), authorization, protocols);
+  check_token(std::make_shared<request>(std::move(req)), std::move(source), true);
+}
+
+void http_session::check_token(std::shared_ptr<request> req, auth::token_source source,
+                               bool may_refresh) {
+  beast::error_code ignored;
+  auto remote = stream_.socket().remote_endpoint(ignored);
+  auto* gate = ctx_->admission_control.get();
   auto check = source.refusal.empty()
                  ? ctx_->verifier->verify(source.token ? *source.token : std::string_view{})
-                 : auth::token_check{std::nullopt, source.refusal};
+                 : auth::token_check{std::nullopt, source.refusal, auth::refusal_reason::malformed};
+  if (!check.valid && check.reason == auth::refusal_reason::unknown_kid && may_refresh
+      && source.token) {
+    // A kid the key set lacks may be a key the provider just published:
+    // the set is fetched again (at most every 10 s) and the token checked
+    // once more, so the first client with a new key gets in. The fetch is
+    // bounded (outbound/jwks_fetcher), well inside HANDSHAKE_TIMEOUT.
+    ctx_->verifier->refresh_keys([self = shared_from_this(), req, source]() mutable {
+      boost::asio::post(self->stream_.get_executor(), [self, req, source]() mutable {
+        self->check_token(std::move(req), std::move(source), false);
+      });
+    });
+    return;
+  }
   if (!check.valid) {
+    if (source.refusal.empty())
+      goring_metrics().count_refused_token(auth::reason_name(check.reason));
     // The reason is logged and sent; the token itself never is.
     GORING_LOG(info, "http",
                "upgrade refused from " << remote << ": " << check.refusal
                                        << (source.where.empty() ? "" : " (token from ")
                                        << source.where << (source.where.empty() ? "" : ")"));
     goring_metrics().count_connection("unauthorized");
-    respond(req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
+    respond(*req, http::status::unauthorized, "unauthorized: " + check.refusal + "\n");
     return;
   }
   if (gate && !gate->take_instance_slot(ticket_)) {
@@ -436,7 +471,7 @@ void http_session::upgrade(request req) {
                "upgrade refused from " << remote << ": MAX_CONNECTIONS ("
                                        << ctx_->config.max_connections << ") WebSockets are open");
     goring_metrics().count_connection("instance_full");
-    refuse(req.version(), http::status::service_unavailable,
+    refuse(req->version(), http::status::service_unavailable,
            "instance full; connect to another instance\n");
     return;
   }
@@ -445,7 +480,7 @@ void http_session::upgrade(request req) {
   auto session = std::make_shared<websocket_session>(stream_.release_socket(), ctx_,
                                                      std::move(*check.valid), std::move(ticket_));
   session->select_subprotocol(std::move(source.subprotocol));
-  session->run(std::move(req));
+  session->run(std::move(*req));
 }
 
 void http_session::respond(const request& req, http::status status, std::string body,

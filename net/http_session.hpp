@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include "admission/admission.hpp"
+#include "auth/token_source.hpp"
 #include "net/connection_stream.hpp"
 #include "net/server_context.hpp"
 
@@ -32,6 +33,10 @@ private:
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void upgrade(request req);
+  /// Checks the upgrade's token and opens the WebSocket, or answers 401.
+  /// With `may_refresh`, a token of an unknown kid waits for the key set to
+  /// be fetched again and is checked once more.
+  void check_token(std::shared_ptr<request> req, auth::token_source source, bool may_refresh);
   void respond(const request& req, boost::beast::http::status status, std::string body,
                std::string content_type = "text/plain; charset=utf-8");
   /// Writes `res` (Server and keep-alive set here; no body for HEAD) and

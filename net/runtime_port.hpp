@@ -33,7 +33,8 @@ public:
   /// The Redis connections are up.
   virtual bool redis_healthy() const = 0;
 
-  /// Redis works, pub/sub delivers, and the instance is not draining.
+  /// Redis works, pub/sub delivers, the token keys are there (JWT_JWKS_URL),
+  /// and the instance is not draining.
   virtual bool ready() const = 0;
 
   /// Draining: new WebSockets are refused.

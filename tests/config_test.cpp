@@ -254,7 +254,8 @@ TEST_CASE("JWT_ALGORITHMS is a comma-separated list of known algorithms, never n
   check_error({}, {"JWT_ALGORITHMS=none"}, "JWT_ALGORITHMS");
   check_error({}, {"JWT_ALGORITHMS=HS256,none"}, "JWT_ALGORITHMS");
   check_error({}, {"JWT_ALGORITHMS=hs256"}, "JWT_ALGORITHMS");
-  check_error({}, {"JWT_ALGORITHMS=PS256"}, "JWT_ALGORITHMS");
+  CHECK(parsed({}, {"JWT_ALGORITHMS=PS256,RS256"}).jwt_algorithms == strings{"PS256", "RS256"});
+  check_error({}, {"JWT_ALGORITHMS=PS384"}, "JWT_ALGORITHMS");
   check_error({}, {"JWT_ALGORITHMS=HS256,"}, "JWT_ALGORITHMS");
   check_error({"--jwt-algorithms=,"}, {}, "--jwt-algorithms");
 }
@@ -274,6 +275,34 @@ TEST_CASE("the other token settings parse and check their values") {
   check_error({}, {"JWT_LEEWAY=-1"}, "JWT_LEEWAY");
   // exp and nbf are whole seconds: a sub-second leeway is refused, not cut.
   check_error({}, {"JWT_LEEWAY=1500ms"}, "JWT_LEEWAY");
+}
+
+TEST_CASE("identity provider settings: JWKS URL, refresh, user claim and outbound CA file") {
+  auto defaults = parsed({});
+  CHECK(defaults.jwt_jwks_url.empty());
+  CHECK(defaults.jwt_jwks_refresh == 5min);
+  CHECK(defaults.jwt_user_claim == "hash");
+  CHECK(defaults.outbound_ca_file.empty());
+  auto ca = std::filesystem::temp_directory_path()
+            / ("goring-config-ca." + std::to_string(::getpid()) + ".pem");
+  std::ofstream{ca} << "-----BEGIN CERTIFICATE-----\n";
+  auto s =
+    parsed({}, {"JWT_JWKS_URL=https://idp.example/.well-known/jwks.json", "JWT_JWKS_REFRESH=90s",
+                "JWT_USER_CLAIM=sub", "OUTBOUND_CA_FILE=" + ca.string()});
+  CHECK(s.jwt_jwks_url == "https://idp.example/.well-known/jwks.json");
+  CHECK(s.jwt_jwks_refresh == 90s);
+  CHECK(s.jwt_user_claim == "sub");
+  CHECK(s.outbound_ca_file == ca.string());
+  CHECK(parsed({"--jwt-jwks-refresh=1s"}).jwt_jwks_refresh == 1s);
+  CHECK(parsed({"--jwt-user-claim", "https://app.example/uid"}).jwt_user_claim
+        == "https://app.example/uid");
+  check_error({}, {"JWT_JWKS_REFRESH=500ms"}, "JWT_JWKS_REFRESH");
+  check_error({}, {"JWT_JWKS_REFRESH=2000m"}, "JWT_JWKS_REFRESH");
+  check_error({}, {"JWT_JWKS_REFRESH=soon"}, "JWT_JWKS_REFRESH");
+  check_error({}, {"JWT_USER_CLAIM=a\tb"}, "JWT_USER_CLAIM");
+  check_error({}, {"JWT_USER_CLAIM=" + std::string(300, 'c')}, "JWT_USER_CLAIM");
+  check_error({}, {"OUTBOUND_CA_FILE=/nonexistent/ca.pem"}, "OUTBOUND_CA_FILE");
+  std::filesystem::remove(ca);
 }
 
 TEST_CASE("development mode is GORING_ENV=development or the flag --dev without a value") {

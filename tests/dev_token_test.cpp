@@ -105,6 +105,21 @@ TEST_CASE("a minted token passes goring's verifier with the claims asked for") {
     == now + 3600);
 }
 
+TEST_CASE("with JWT_USER_CLAIM=sub the user id goes into sub, where the verifier looks") {
+  auto s = dev_settings();
+  s.jwt_user_claim = "sub";
+  auto token = mint_dev_token(s, {"alice", "Alice"}, now_seconds());
+  auto setup = make_verifier(s);
+  REQUIRE(setup.verifier);
+  auto check = setup.verifier->verify(token.token);
+  CAPTURE(check.refusal);
+  REQUIRE(check.valid);
+  CHECK(check.valid->user_id == "alice");
+  // A verifier that looks in `hash` does not find it there.
+  s.jwt_user_claim = "hash";
+  CHECK_FALSE(make_verifier(s).verifier->verify(token.token).valid);
+}
+
 TEST_CASE("with JWT_ISSUER and JWT_AUDIENCE the token carries them and still verifies") {
   auto s = dev_settings();
   s.jwt_issuer = "https://issuer.example";

@@ -637,6 +637,26 @@ TEST_CASE("token signs with HS384/HS512 and carries iss and aud, from options or
   CHECK(bad_alg.err.find("--alg") != std::string::npos);
 }
 
+TEST_CASE("token puts the user id in JWT_USER_CLAIM's claim, from the option or the variable") {
+  redis_server redis;
+  goring_process goring{redis.addr(), "goring-1", {{"JWT_USER_CLAIM", "sub"}}};
+  auto connects = [&](const std::string& user, const ctl_run& minted) {
+    INFO(minted);
+    REQUIRE(minted.status == 0);
+    ws_client client{user};
+    return client.try_connect(goring.port(), lines_of(minted.out).at(0));
+  };
+  CHECK(connects("mia", goringctl({"token", "--secret", test_jwt_secret, "--user", "mia",
+                                   "--user-claim", "sub"}))
+        == 101);
+  CHECK(connects("noah", goringctl({"token", "--user", "noah"},
+                                   {{"JWT_SECRET", test_jwt_secret}, {"JWT_USER_CLAIM", "sub"}}))
+        == 101);
+  // In `hash`, where this server does not look.
+  CHECK(connects("olga", goringctl({"token", "--secret", test_jwt_secret, "--user", "olga"}))
+        == 401);
+}
+
 TEST_CASE("goringctl fails with a clear message on bad arguments and unreachable instances") {
   auto unknown = goringctl({"frobnicate"});
   CHECK(unknown.status == 2);

@@ -683,3 +683,33 @@ TEST_CASE("HS256, HS384 and HS512 tokens verify, and one changed signature byte 
                "signature invalid");
   }
 }
+
+TEST_CASE("with JWT_JWKS_URL the keys come from it: no JWT_SECRET needed, no PEM file beside it") {
+  auto jwks = goring::auth::make_verifier(settings_of(
+    {"JWT_ALGORITHMS=RS256,ES256", "JWT_JWKS_URL=https://idp.example/jwks", "JWT_USER_CLAIM=sub"}));
+  CAPTURE(jwks.error);
+  REQUIRE(static_cast<bool>(jwks.verifier));
+  REQUIRE(static_cast<bool>(jwks.jwks));
+  CHECK_FALSE(jwks.verifier->keys_ready());
+  CHECK(jwks.warning.empty());
+
+  auto error_of = [](const std::vector<std::string>& env) {
+    auto setup = goring::auth::make_verifier(settings_of(env));
+    CHECK(!setup.verifier);
+    return setup.error;
+  };
+  auto rsa_file = goring::test::write_temp_file("rsa-pub", rsa_key().public_pem);
+  CHECK(error_of({"JWT_ALGORITHMS=RS256", "JWT_JWKS_URL=https://idp.example/jwks",
+                  "JWT_PUBLIC_KEY_FILE=" + rsa_file})
+          .find("both set")
+        != std::string::npos);
+  CHECK(error_of({"JWT_SECRET=s", "JWT_JWKS_URL=https://idp.example/jwks"})
+          .find("allows no RS/PS/ES algorithm")
+        != std::string::npos);
+  // An HS algorithm beside the JWKS still wants a real secret.
+  CHECK(error_of({"JWT_ALGORITHMS=HS256,RS256", "JWT_JWKS_URL=https://idp.example/jwks"})
+          .find("default development secret")
+        != std::string::npos);
+  // No JWKS means the key must come from a file.
+  CHECK(error_of({"JWT_ALGORITHMS=PS256"}).find("JWT_JWKS_URL") != std::string::npos);
+}

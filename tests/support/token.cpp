@@ -8,10 +8,12 @@
 
 #include <doctest/doctest.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <unistd.h>
@@ -69,7 +71,12 @@ std::string sign_with_key(const std::string& alg, const std::string& private_pem
   REQUIRE_MESSAGE(key != nullptr, "signing ", alg, " needs a private key PEM");
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   std::size_t len = 0;
-  REQUIRE(EVP_DigestSignInit(ctx, nullptr, digest_of(alg), nullptr, key) == 1);
+  EVP_PKEY_CTX* pctx = nullptr;
+  REQUIRE(EVP_DigestSignInit(ctx, &pctx, digest_of(alg), nullptr, key) == 1);
+  if (alg.rfind("PS", 0) == 0) {
+    REQUIRE(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1);
+    REQUIRE(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1);
+  }
   REQUIRE(EVP_DigestSignUpdate(ctx, data.data(), data.size()) == 1);
   REQUIRE(EVP_DigestSignFinal(ctx, nullptr, &len) == 1);
   std::string sig(len, '\0');
@@ -93,7 +100,7 @@ std::string sign_with_key(const std::string& alg, const std::string& private_pem
   return raw;
 }
 
-std::string header_json(const std::string& alg) {
+std::string header_json(const std::string& alg, const std::string& kid = {}) {
   rapidjson::StringBuffer out;
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartObject();
@@ -101,6 +108,10 @@ std::string header_json(const std::string& alg) {
   w.String(alg.c_str());
   w.Key("typ");
   w.String("JWT");
+  if (!kid.empty()) {
+    w.Key("kid");
+    w.String(kid.c_str());
+  }
   w.EndObject();
   return out.GetString();
 }
@@ -111,8 +122,13 @@ std::string claims_json(const token_spec& spec) {
   rapidjson::Writer<rapidjson::StringBuffer> w(out);
   w.StartObject();
   if (spec.flaw != token_flaw::no_hash) {
-    w.Key("hash");
+    w.Key(spec.user_claim.c_str());
     w.String(spec.user_id.c_str(), static_cast<rapidjson::SizeType>(spec.user_id.size()));
+  }
+  if (spec.preferred_username) {
+    w.Key("preferred_username");
+    w.String(spec.preferred_username->c_str(),
+             static_cast<rapidjson::SizeType>(spec.preferred_username->size()));
   }
   if (spec.name) {
     w.Key("name");
@@ -175,10 +191,10 @@ std::string mint_token(const token_spec& spec) {
   if (spec.flaw == token_flaw::not_a_jwt)
     return "this-is-not-a-jwt";
   if (spec.flaw == token_flaw::alg_none)
-    return base64url(header_json("none")) + "." + base64url(claims_json(spec)) + ".";
+    return base64url(header_json("none", spec.kid)) + "." + base64url(claims_json(spec)) + ".";
   auto secret =
     spec.flaw == token_flaw::wrong_secret ? spec.secret + "-but-not-the-right-one" : spec.secret;
-  return sign_jwt(spec.algorithm, secret, header_json(spec.algorithm), claims_json(spec));
+  return sign_jwt(spec.algorithm, secret, header_json(spec.algorithm, spec.kid), claims_json(spec));
 }
 
 std::string sign_jwt(const std::string& alg, const std::string& key, const std::string& header,
@@ -197,6 +213,75 @@ const key_pair& rsa_key() {
 const key_pair& ec_key() {
   static const key_pair pair = pem_pair(EVP_EC_gen("P-256"));
   return pair;
+}
+
+key_pair new_rsa_key(int bits) {
+  return pem_pair(EVP_RSA_gen(static_cast<unsigned>(bits)));
+}
+
+key_pair new_ec_key(const char* curve) {
+  return pem_pair(EVP_EC_gen(curve));
+}
+
+std::string jwk_of(const key_pair& pair, const std::string& kid, const std::string& alg) {
+  BIO* bio = BIO_new_mem_buf(pair.public_pem.data(), static_cast<int>(pair.public_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  REQUIRE(key != nullptr);
+  auto bn_bytes = [&](const char* name, int pad) {
+    BIGNUM* bn = nullptr;
+    REQUIRE(EVP_PKEY_get_bn_param(key, name, &bn) == 1);
+    std::string out(static_cast<std::size_t>(pad > 0 ? pad : BN_num_bytes(bn)), '\0');
+    BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(&out[0]), static_cast<int>(out.size()));
+    BN_free(bn);
+    return base64url(out);
+  };
+  rapidjson::StringBuffer text;
+  rapidjson::Writer<rapidjson::StringBuffer> w(text);
+  w.StartObject();
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
+    w.Key("kty");
+    w.String("RSA");
+    w.Key("n");
+    w.String(bn_bytes(OSSL_PKEY_PARAM_RSA_N, 0).c_str());
+    w.Key("e");
+    w.String(bn_bytes(OSSL_PKEY_PARAM_RSA_E, 0).c_str());
+  } else {
+    char group[64] = {};
+    std::size_t len = 0;
+    REQUIRE(EVP_PKEY_get_group_name(key, group, sizeof(group), &len) == 1);
+    std::string name{group, len};
+    auto crv = name == "prime256v1" ? "P-256" : name == "secp384r1" ? "P-384" : "P-521";
+    int size = (EVP_PKEY_get_bits(key) + 7) / 8;
+    w.Key("kty");
+    w.String("EC");
+    w.Key("crv");
+    w.String(crv);
+    w.Key("x");
+    w.String(bn_bytes(OSSL_PKEY_PARAM_EC_PUB_X, size).c_str());
+    w.Key("y");
+    w.String(bn_bytes(OSSL_PKEY_PARAM_EC_PUB_Y, size).c_str());
+  }
+  w.Key("use");
+  w.String("sig");
+  if (!kid.empty()) {
+    w.Key("kid");
+    w.String(kid.c_str());
+  }
+  if (!alg.empty()) {
+    w.Key("alg");
+    w.String(alg.c_str());
+  }
+  w.EndObject();
+  EVP_PKEY_free(key);
+  return text.GetString();
+}
+
+std::string jwks_of(const std::vector<std::string>& jwks) {
+  std::string out = R"({"keys":[)";
+  for (std::size_t i = 0; i < jwks.size(); ++i)
+    out += (i == 0 ? "" : ",") + jwks[i];
+  return out + "]}";
 }
 
 std::string write_temp_file(const std::string& stem, const std::string& content) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace goring::test {
 
@@ -40,6 +41,13 @@ struct token_spec {
   std::string issuer;
   std::string audience;
   token_flaw flaw = token_flaw::none;
+  /// The header's `kid`; left out when empty.
+  std::string kid;
+  /// The claim that holds `user_id` (`hash`; `sub` as standard providers
+  /// put it).
+  std::string user_claim = "hash";
+  /// A `preferred_username` claim (OpenID Connect's); left out when unset.
+  std::optional<std::string> preferred_username;
 };
 
 /// Mints a token as `spec` says.
@@ -70,6 +78,17 @@ struct key_pair {
 const key_pair& rsa_key();
 /// A P-256 EC key pair (one per test process, made on first use).
 const key_pair& ec_key();
+/// A fresh key pair each call: RSA of `bits`, or EC on `curve` ("P-256",
+/// "P-384", "P-521").
+key_pair new_rsa_key(int bits = 2048);
+key_pair new_ec_key(const char* curve = "P-256");
+
+/// The public JWK of `key` (RSA: n, e; EC: crv, x, y) as JSON text, with
+/// `kid` and `alg` unless empty and `use: sig`; made with OpenSSL here, not
+/// with goring's own code.
+std::string jwk_of(const key_pair& key, const std::string& kid, const std::string& alg);
+/// {"keys":[...]} of JWK texts.
+std::string jwks_of(const std::vector<std::string>& jwks);
 
 /// `base64url(header).base64url(payload).signature` with `alg`: HS* use
 /// `key` as the HMAC secret, RS*/ES* as a private key PEM (ES signatures in

@@ -456,6 +456,8 @@ int cmd_token(context& ctx) {
     if (hs != list.end())
       request.algorithm = *hs;
   }
+  if (auto claim = option_or_env("user-claim", "JWT_USER_CLAIM"))
+    request.user_claim = *claim;
   request.issuer = option_or_env("issuer", "JWT_ISSUER");
   request.audience = option_or_env("audience", "JWT_AUDIENCE");
   auto minted = mint_token(request);
@@ -562,9 +564,9 @@ const std::vector<command>& commands() {
      cmd_log_level},
     {"token",
      "token --user ID [--secret S] [--name N] [--username U] [--ttl 1h] [--alg HS256] "
-     "[--issuer I] [--audience A]",
+     "[--issuer I] [--audience A] [--user-claim C]",
      "mint a development JWT (HS256/384/512); needs no server",
-     "  --user ID       the user id (the `hash` claim)\n"
+     "  --user ID       the user id (the `hash` claim, or --user-claim's)\n"
      "  --secret S      the server's JWT_SECRET (default: $JWT_SECRET)\n"
      "  --name N        the `name` claim\n"
      "  --username U    the `username` claim\n"
@@ -572,8 +574,10 @@ const std::vector<command>& commands() {
      "  --alg A         HS256, HS384 or HS512 (default: the first HS one of\n"
      "                  $JWT_ALGORITHMS, else HS256)\n"
      "  --issuer I      the `iss` claim (default: $JWT_ISSUER, if set)\n"
-     "  --audience A    the `aud` claim (default: $JWT_AUDIENCE, if set)\n",
-     {"secret", "user", "name", "username", "ttl", "alg", "issuer", "audience"},
+     "  --audience A    the `aud` claim (default: $JWT_AUDIENCE, if set)\n"
+     "  --user-claim C  the claim that holds the user id (default: $JWT_USER_CLAIM,\n"
+     "                  else hash)\n",
+     {"secret", "user", "name", "username", "ttl", "alg", "issuer", "audience", "user-claim"},
      0,
      0,
      cmd_token},

@@ -16,7 +16,7 @@ minted_token mint_token(const token_request& request) {
   if (alg != "HS256" && alg != "HS384" && alg != "HS512")
     throw usage_error("invalid --alg '" + alg + "': goringctl signs HS256, HS384 or HS512");
   jwt::jwt_object token{jwt::params::algorithm(alg), jwt::params::secret(request.secret)};
-  token.add_claim("hash", request.user_id);
+  token.add_claim(request.user_claim, request.user_id);
   if (request.name)
     token.add_claim("name", *request.name);
   if (request.username)

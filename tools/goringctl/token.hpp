@@ -12,7 +12,8 @@ namespace goringctl {
 /// The claims of one token.
 struct token_request {
   std::string secret;
-  std::string user_id; ///< the `hash` claim
+  std::string user_id;
+  std::string user_claim = "hash"; ///< the claim that holds user_id (JWT_USER_CLAIM)
   std::optional<std::string> name;
   std::optional<std::string> username;
   std::chrono::seconds ttl{3600};
@@ -27,7 +28,7 @@ struct minted_token {
   int64_t expires_at = 0; ///< Unix seconds, the `exp` claim
 };
 
-/// Signs `hash`, `name`, `username`, `iss`, `aud` (when given), `iat` and
+/// Signs the user claim, `name`, `username`, `iss`, `aud` (when given), `iat` and
 /// `exp` = now + ttl with the HMAC algorithm asked for; throws a usage error
 /// on any other algorithm.
 minted_token mint_token(const token_request& request);
