@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(codec token)
+[ ${#targets[@]} -gt 0 ] || targets=(codec token jwks)
 
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
   -DGORING_FUZZ=ON -DGORING_SANITIZE=address,undefined >/dev/null
