@@ -67,7 +67,10 @@ public:
   /// Watches `target`: the result tells once it ended, and why.
   std::shared_ptr<const ending> watch(const caf::actor& target) {
     auto seen = std::make_shared<ending>();
-    spawn([seen, target](caf::event_based_actor* self) -> caf::behavior {
+    // What the watcher needs are spawn arguments, not captures: CAF 0.17
+    // dereferences a null argument tuple for an actor spawned with none.
+    spawn([](caf::event_based_actor* self, caf::actor target,
+             std::shared_ptr<ending> seen) -> caf::behavior {
       self->monitor(target);
       self->set_down_handler([self, seen](const caf::down_msg& dm) {
         seen->ended = true;
@@ -79,7 +82,7 @@ public:
           // nop: a behaviour to wait with
         },
       };
-    });
+    }, target, seen);
     return seen;
   }
 
