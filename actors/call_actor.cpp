@@ -31,6 +31,7 @@ struct call_state {
   long long created_at = 0;
   long long created_ns = 0;  // steady_ns, for call setup time
   long long accepted_ns = 0; // steady_ns once accepted here, for duration
+  long long accepted_at = 0; // Unix seconds once accepted, for call_restore
   uint64_t handled = 0;
 
   static inline const char* name = "call_actor";
@@ -290,6 +291,34 @@ void check_call(call_actor* self) {
     });
 }
 
+/// After a failover: writes the call back where the new master lacks it
+/// (call_restore only writes what is absent), then checks it as usual. A
+/// call that another one replaced is left to the check, which ends it.
+void restore_call(call_actor* self) {
+  auto& st = self->state;
+  auto& c = st.call;
+  auto callee_info = c.state == "accepted" ? protocol::to_json(c.callee_info) : std::string{};
+  auto accepted_at = c.state != "accepted" ? 0
+                     : st.accepted_at != 0 ? st.accepted_at
+                                           : st.created_at;
+  run_script(self,
+             redis::call_restore(c.session_id, c.caller_id, c.callee_id, c.state, st.created_at,
+                                 protocol::to_json(c.caller_info), callee_info, accepted_at,
+                                 st.ctx->config.session_ttl),
+             [self](const redis::reply& r) {
+               auto& st = self->state;
+               if (r.type == redis::reply::kind::string && r.str == "restored")
+                 GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                                 "call " << st.call.session_id
+                                         << " was missing on the new Redis master; written back");
+               else if (r.type != redis::reply::kind::string)
+                 GORING_LOG_WITH(warn, component, ({{"session_id", st.call.session_id}}),
+                                 "call " << st.call.session_id
+                                         << ": restoring on the new master failed: " << r.str);
+               check_call(self);
+             });
+}
+
 /// One row of the admin API's /admin/actors and /admin/calls.
 std::string status_json(call_actor* self) {
   auto& st = self->state;
@@ -340,6 +369,7 @@ caf::message_handler common_handlers(call_actor* self) {
       auto ev = static_cast<protocol::event_type>(type);
       if (ev == protocol::event_type::accepted) {
         st.accepted_ns = steady_ns();
+        st.accepted_at = unix_now();
         st.call.state = "accepted";
         st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
         self->become(accepted_behavior(self));
@@ -352,6 +382,14 @@ caf::message_handler common_handlers(call_actor* self) {
       // users went away before) need not wait for its check.
       if (self->state.locals.empty())
         finish(self);
+    },
+    [self](restore_atom) {
+      ++self->state.handled;
+      if (self->state.locals.empty()) {
+        finish(self); // as check_atom: the instances holding a participant restore it
+        return;
+      }
+      restore_call(self);
     },
     [self](check_atom) {
       ++self->state.handled;
@@ -438,6 +476,7 @@ caf::behavior ringing_behavior(call_actor* self) {
               goring_metrics().call_setup->observe(seconds_since(st.created_ns));
             }
             st.accepted_ns = steady_ns();
+            st.accepted_at = unix_now();
             st.call.state = "accepted";
             st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
             notify(self, st.call.caller_id,
@@ -576,6 +615,9 @@ caf::behavior starting_behavior(call_actor* self) {
     [self](status_atom) { return status_json(self); },
     // The start script's answer sees a caller who left.
     [](shutdown_atom) {},
+    // A call not started yet has nothing to write back: call_start is
+    // either answered by the new master or fails and is undone.
+    [](restore_atom) {},
   };
 }
 
