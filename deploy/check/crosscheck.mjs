@@ -69,12 +69,32 @@ function parseDuration(text) {
   return Number(m[1]) * { ms: 0.001, s: 1, m: 60, undefined: 1 }[m[2]];
 }
 const goringServices = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("goring"));
-check(goringServices.length === 2, "docker-compose.yml: two goring services (one in the scaling profile)");
+const inProfile = (profile) => ([, s]) => s.profiles?.includes(profile);
+const plainGorings = goringServices.filter((e) => !inProfile("sentinel")(e));
+check(plainGorings.length === 2, "docker-compose.yml: two goring services on plain Redis (one in the scaling profile)");
 check(
-  goringServices.filter(([, s]) => s.profiles?.includes("scaling")).length === 1,
+  plainGorings.filter(inProfile("scaling")).length === 1,
   "docker-compose.yml: exactly one goring service in the scaling profile",
 );
 check(compose.services.redis?.healthcheck !== undefined, "docker-compose.yml: Redis has a healthcheck");
+// The sentinel profile: two goring in Sentinel mode, naming sentinels of
+// that profile, and no REDIS_ADDR beside them.
+const sentinelGorings = goringServices.filter(inProfile("sentinel"));
+check(sentinelGorings.length === 2, "docker-compose.yml: two goring services in the sentinel profile");
+for (const [name, s] of sentinelGorings) {
+  const env = s.environment ?? {};
+  check(env.REDIS_ADDR === undefined, `docker-compose.yml: ${name} sets REDIS_ADDR beside REDIS_SENTINELS`);
+  check(env.REDIS_SENTINEL_MASTER !== undefined, `docker-compose.yml: ${name} names the Sentinel master`);
+  const sentinels = String(env.REDIS_SENTINELS ?? "").split(",").filter(Boolean);
+  check(sentinels.length >= 3, `docker-compose.yml: ${name} names three sentinels or more`);
+  for (const sentinel of sentinels) {
+    const service = compose.services[sentinel.trim().split(":")[0]];
+    check(
+      service?.profiles?.includes("sentinel") && /--sentinel\b/.test(JSON.stringify(service.entrypoint ?? service.command)),
+      `docker-compose.yml: ${name} names ${sentinel}, which is no sentinel of the sentinel profile`,
+    );
+  }
+}
 const serverIds = new Set();
 for (const [name, s] of goringServices) {
   const env = s.environment ?? {};
@@ -333,7 +353,10 @@ const stopAll = () => {
 };
 process.on("exit", stopAll);
 
-const d = deployments[0];
+// The live run takes a Deployment on one Redis address (the sentinel
+// overlay's names sentinels that only exist in a cluster; its variables are
+// checked above, and tests/e2e_sentinel_redis_test runs Sentinel mode).
+const d = deployments.find((x) => x.check.env.REDIS_SENTINELS === undefined) ?? deployments[0];
 const redisPort = await freePort();
 const publicPort = await freePort();
 const adminPort = await freePort();
@@ -355,6 +378,8 @@ Object.assign(env, {
   ADMIN_ADDR: "127.0.0.1",
   REDIS_ADDR: `127.0.0.1:${redisPort}`,
 });
+delete env.REDIS_SENTINELS;
+delete env.REDIS_SENTINEL_MASTER;
 const portOfListener = { public: publicPort, admin: adminPort };
 const goring = spawn(goringBin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
 children.push(goring);
