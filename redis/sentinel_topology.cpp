@@ -628,9 +628,11 @@ std::string sentinel_topology::describe() const {
 
 void sentinel_topology::suspect(std::string why) {
   impl_->post_self([why = std::move(why)](impl& self) {
-    GORING_LOG(info, component, "looking for the master again: " << why);
-    self.ask();
     auto& p = self.paths_[index(link_role::commands)];
+    // A burst of READONLY replies asks once, and says so once.
+    if (!self.asking_ && p.verifying == 0)
+      GORING_LOG(info, component, "looking for the master again: " << why);
+    self.ask();
     if (p.confirmed)
       self.verify(link_role::commands);
   });
