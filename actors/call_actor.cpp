@@ -32,6 +32,8 @@ struct call_state {
   long long created_ns = 0;  // steady_ns, for call setup time
   long long accepted_ns = 0; // steady_ns once accepted here, for duration
   long long accepted_at = 0; // Unix seconds once accepted, for call_restore
+  /// ctx->redis_failovers when this call last wrote itself back (or began).
+  uint64_t failovers_seen = 0;
   uint64_t handled = 0;
 
   static inline const char* name = "call_actor";
@@ -251,6 +253,8 @@ void catch_up(call_actor* self, const std::string& state, const std::string& rea
   }
 }
 
+void restore_call(call_actor* self);
+
 /// The periodic call_check: extends the call's keys and ends it for a
 /// participant who is gone.
 void check_call(call_actor* self) {
@@ -270,6 +274,14 @@ void check_call(call_actor* self) {
         return i < r.elements.size() ? r.elements[i].str : std::string{};
       };
       auto status = field(0);
+      if (status == "gone" && field(1).empty()
+          && st.ctx->redis_failovers.load() != st.failovers_seen) {
+        // Vanished, and commands went to a new master since this call last
+        // wrote itself back: lost in the move, not over. A check queued
+        // before the (restore) message gets here first.
+        restore_call(self);
+        return;
+      }
       if (status == "gone") {
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << " is over ("
@@ -296,6 +308,7 @@ void check_call(call_actor* self) {
 /// call that another one replaced is left to the check, which ends it.
 void restore_call(call_actor* self) {
   auto& st = self->state;
+  st.failovers_seen = st.ctx->redis_failovers.load();
   auto& c = st.call;
   auto callee_info = c.state == "accepted" ? protocol::to_json(c.callee_info) : std::string{};
   auto accepted_at = c.state != "accepted" ? 0
@@ -628,6 +641,7 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   st.call = std::move(setup);
   st.created_at = unix_now();
   st.created_ns = steady_ns();
+  st.failovers_seen = ctx->redis_failovers.load();
   ++ctx->live_calls;
   self->attach_functor([ctx] { --ctx->live_calls; });
   alarm::clear_on_exit(ctx->alarm, self);

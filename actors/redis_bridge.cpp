@@ -47,6 +47,7 @@ redis::topology_events events_for(actor* self, const context_ptr& ctx) {
     ctx->count_redis_error();
     GORING_LOG(warn, component, redis::to_string(role) << " connection down: " << why);
   };
+  events.on_failover = [ctx] { ctx->redis_failovers.fetch_add(1); };
   events.on_message = [handle](const std::string& channel, const std::string& payload) {
     caf::anon_send(handle, pubsub_atom::value, channel, payload);
   };

@@ -425,7 +425,8 @@ struct sentinel_topology::impl : std::enable_shared_from_this<impl> {
         confirm(role);
       return;
     }
-    if (r.is_error() && r.str.rfind("redis connection lost", 0) == 0)
+    if (r.is_error()
+        && (r.str.rfind("redis connection lost", 0) == 0 || r.str == "redis not connected"))
       return; // path_lost follows
     auto said = r.is_error() ? "an error: " + r.str
                 : r.type == reply::kind::array && !r.elements.empty()
@@ -445,6 +446,8 @@ struct sentinel_topology::impl : std::enable_shared_from_this<impl> {
     bool moved = !p.last_up.empty() && p.last_up != master_;
     auto previous = p.last_up;
     p.last_up = master_;
+    if (moved && role == link_role::commands && events_.on_failover)
+      events_.on_failover();
     {
       std::lock_guard<std::mutex> guard{live_mutex_};
       live_[index(role)] = p.conn;

@@ -35,6 +35,11 @@ struct topology_events {
   /// was last up on (a failover): that server may lack writes the old one
   /// had, so the owner writes back what it knows.
   std::function<void(link_role, bool moved)> on_up;
+  /// The command path moved to another server (a failover), called before
+  /// anything can be sent there, on_up(commands, true) after: whoever sees
+  /// a reply from the new server can tell that keys may have been lost in
+  /// the move.
+  std::function<void()> on_failover;
   /// A path is lost; the topology reconnects by itself.
   std::function<void(link_role, const std::string& why)> on_down;
   /// A message arrived on a subscribed channel.
