@@ -350,7 +350,7 @@ TEST_CASE("callee rejects: the caller hears call.rejected and the call is over")
   CHECK(over->ended);
 }
 
-TEST_CASE("only the callee may accept or reject; the call rings on") {
+TEST_CASE("only the callee may accept or reject, the call rings on") {
   instance_fixture f;
   participant alice{f, "alice"};
   participant bob{f, "bob"};
@@ -414,7 +414,7 @@ TEST_CASE("nobody answers within RING_TIMEOUT: both sides hear no_answer") {
   CHECK(over->ended);
 }
 
-TEST_CASE("an accept just before the ring timeout wins; the timer then does nothing") {
+TEST_CASE("an accept just before the ring timeout wins, the timer then does nothing") {
   instance_fixture f;
   f.config().ring_timeout = 30s;
   participant alice{f, "alice"};
@@ -564,7 +564,7 @@ TEST_CASE("relays in an accepted call go to the peer's connection, and the sende
   CHECK(f.redis->published.empty());
 }
 
-TEST_CASE("a relay while the call rings is refused to its sender; the peer gets nothing") {
+TEST_CASE("a relay while the call rings is refused to its sender, the peer gets nothing") {
   instance_fixture f;
   participant alice{f, "alice"};
   participant bob{f, "bob"};
@@ -815,7 +815,7 @@ TEST_CASE("the caller hangs up while call_start runs: the callee hears the ring,
   CHECK(over->ended);
 }
 
-TEST_CASE("call_start refusals reach the caller as the client's errors; the actor ends") {
+TEST_CASE("call_start refusals reach the caller as the client's errors, the actor ends") {
   struct refusal_case {
     const char* redis_says;
     signal_error code;

@@ -409,7 +409,7 @@ TEST_CASE("limits out of their range are refused by name") {
   check_error({"--max-connections", "lots"}, {}, "--max-connections");
 }
 
-TEST_CASE("ALLOWED_ORIGINS is a comma-separated list, normalized; a malformed entry is an "
+TEST_CASE("ALLOWED_ORIGINS is a comma-separated list, normalized, a malformed entry is an "
           "error") {
   auto s = parsed({}, {"ALLOWED_ORIGINS=https://App.Example.com, http://localhost:3000 ,"
                        "https://secure.example.com:443,"});

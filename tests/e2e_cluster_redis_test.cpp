@@ -256,7 +256,7 @@ TEST_CASE("a takeover back onto the first instance closes the connection on the 
   place_call(bob, alice_again);
 }
 
-TEST_CASE("an instance draining on SIGTERM closes its clients with 1012 and keeps their calls; "
+TEST_CASE("an instance draining on SIGTERM closes its clients with 1012 and keeps their calls, "
           "a user who does not come back ends the call for the peer after the grace") {
   two_instances env{{{"RECONNECT_GRACE", "2s"}, {"CALL_CHECK_INTERVAL", "200ms"}}};
   ws_client alice{"alice"};

@@ -137,7 +137,7 @@ TEST_CASE("RSA and EC keys from the JWKS: users connect and call by sub, their i
   CHECK(env.metric("goring_jwks_age_seconds") < 3600);
 }
 
-TEST_CASE("a key published later is accepted at once; a key removed stops at the next refresh") {
+TEST_CASE("a key published later is accepted at once, a key removed stops at the next refresh") {
   http_test_server idp;
   idp.answer(200, jwks_of({jwk_of(rsa_1(), "old", "RS256")}));
   one_instance env{jwks_env(idp.url(), {{"JWT_JWKS_REFRESH", "2s"}})};

@@ -328,7 +328,7 @@ TEST_CASE("a call follows its users through takeovers on the same instance and a
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
 }
 
-TEST_CASE("with RECONNECT_GRACE=0 a takeover, here or on another instance, keeps the call; a "
+TEST_CASE("with RECONNECT_GRACE=0 a takeover, here or on another instance, keeps the call, a "
           "drop then ends it at once") {
   two_instances env{quick("0s")};
   ws_client alice{"alice"};

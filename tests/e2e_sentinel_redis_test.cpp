@@ -166,7 +166,7 @@ void check_failovers(sentinel_env& env, double count, redis_server& master) {
 
 } // namespace
 
-TEST_CASE("the master is killed (kill -9): goring follows the promoted replica; the call goes "
+TEST_CASE("the master is killed (kill -9): goring follows the promoted replica, the call goes "
           "on and relays, new calls ring, a user in a call is busy, nobody is cut off") {
   sentinel_env env;
   auto& old_master = env.redis.first_master();
@@ -313,7 +313,7 @@ TEST_CASE("every sentinel restarts while the master lives: nothing changes for g
 }
 
 TEST_CASE("no master at all (master and replica down): call transitions answer internal_error "
-          "at once, readiness is false, nobody is cut off; the master's return brings all back") {
+          "at once, readiness is false, nobody is cut off, the master's return brings all back") {
   sentinel_env env{redis_persistence::aof};
   auto& master = env.redis.first_master();
   ws_client alice{"alice"}, bob{"bob"}, carol{"carol"}, dave{"dave"};

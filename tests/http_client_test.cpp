@@ -63,7 +63,7 @@ http_request get(const std::string& text) {
 
 } // namespace
 
-TEST_CASE("GET returns status, headers and body; the server sees Host, User-Agent and ours") {
+TEST_CASE("GET returns status, headers and body, the server sees Host, User-Agent and ours") {
   io_thread loop;
   auto client = client_on(loop, {{}, 8, "goring-test/1"});
   http_test_server server;
@@ -87,7 +87,7 @@ TEST_CASE("GET returns status, headers and body; the server sees Host, User-Agen
   CHECK(client->in_flight() == 0);
 }
 
-TEST_CASE("POST sends its body with its length; any status comes back as it is") {
+TEST_CASE("POST sends its body with its length, any status comes back as it is") {
   io_thread loop;
   auto client = client_on(loop);
   http_test_server server;

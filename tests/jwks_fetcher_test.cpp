@@ -87,7 +87,7 @@ struct fetching {
 
 } // namespace
 
-TEST_CASE("the first fetch brings the key set; the refresh brings a new key and drops an old one") {
+TEST_CASE("the first fetch brings the key set, the refresh brings a new key and drops an old one") {
   http_test_server server;
   server.answer(200, jwks_of({jwk_of(key_a(), "a", "RS256")}));
   fetching f{server, 1s};

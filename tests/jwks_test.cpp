@@ -220,7 +220,7 @@ TEST_CASE("a JWK's public key is the key OpenSSL made, in PEM as well") {
 
 // --- which key checks a token -------------------------------------------------
 
-TEST_CASE("the token's kid picks its key; an unknown kid, or none among many keys, is refused") {
+TEST_CASE("the token's kid picks its key, an unknown kid, or none among many keys, is refused") {
   auto verifier =
     verifier_on(store_of(jwks_of({jwk_of(rsa_a(), "a", "RS256"), jwk_of(rsa_b(), "b", "RS256")})));
   CHECK(accepted_user(verifier, token("RS256", rsa_a().private_pem, "a")) == "alice");
@@ -288,7 +288,7 @@ TEST_CASE("alg none and HMAC tokens keyed with a published key are refused") {
 
 // --- claims -------------------------------------------------------------------
 
-TEST_CASE("the user id comes from JWT_USER_CLAIM; a token without it is refused") {
+TEST_CASE("the user id comes from JWT_USER_CLAIM, a token without it is refused") {
   auto store = store_of(jwks_of({jwk_of(rsa_a(), "a", "RS256")}));
   auto by_sub = verifier_on(store);
   CHECK(accepted_user(by_sub, token("RS256", rsa_a().private_pem, "a", claims("user-7")))
@@ -307,7 +307,7 @@ TEST_CASE("the user id comes from JWT_USER_CLAIM; a token without it is refused"
         == "42");
 }
 
-TEST_CASE("username falls back to preferred_username; name and username are kept") {
+TEST_CASE("username falls back to preferred_username, name and username are kept") {
   auto verifier = verifier_on(store_of(jwks_of({jwk_of(rsa_a(), "a", "RS256")})));
   auto exp = std::to_string(now() + 600);
   auto check = verifier.verify(
@@ -456,7 +456,7 @@ TEST_CASE("tokens are checked on several threads while the set is replaced, none
   CHECK(checks > 0);
 }
 
-TEST_CASE("an unknown kid asks the refresher; without one the caller goes on at once") {
+TEST_CASE("an unknown kid asks the refresher, without one the caller goes on at once") {
   auto store = std::make_shared<key_store>();
   int done = 0;
   store->request_refresh([&] { ++done; });

@@ -1200,7 +1200,7 @@ TEST_CASE_FIXTURE(call_store,
 }
 
 TEST_CASE_FIXTURE(call_store,
-                  "a participant back within the grace clears the away mark; a later absence "
+                  "a participant back within the grace clears the away mark, a later absence "
                   "starts a new grace") {
   server_up(server_1, instance_1);
   accepted("alice", "bob", "s-1");

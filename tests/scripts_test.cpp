@@ -45,7 +45,7 @@ reply texts(const std::vector<std::string>& items) {
 
 } // namespace
 
-TEST_CASE("every state a script writes reads back as itself; nothing is none, others unknown") {
+TEST_CASE("every state a script writes reads back as itself, nothing is none, others unknown") {
   for (auto state : {session_state::ringing, session_state::accepted, session_state::rejected,
                      session_state::ended}) {
     auto name = std::string{goring::redis::state_name(state)};
@@ -137,7 +137,7 @@ TEST_CASE("call_check's answers: gone with state and reason, live with state, en
         == check_outcome::kind::unavailable);
 }
 
-TEST_CASE("the session lookup is one HMGET of the session's key; its answer reads back") {
+TEST_CASE("the session lookup is one HMGET of the session's key, its answer reads back") {
   auto argv = goring::redis::session_lookup("s-1");
   CHECK(argv
         == std::vector<std::string>{"HMGET", goring::redis::keys::session("s-1"), "caller_id",

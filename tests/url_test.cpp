@@ -84,7 +84,7 @@ TEST_CASE("loopback hosts by their text: localhost, 127.0.0.0/8 and ::1") {
     CHECK_MESSAGE(!is_loopback_host(host), host);
 }
 
-TEST_CASE("plain http goes to loopback only; https goes anywhere") {
+TEST_CASE("plain http goes to loopback only, https goes anywhere") {
   auto problem = [](const std::string& text) {
     auto u = parse_url(text);
     REQUIRE(u.value.has_value());
