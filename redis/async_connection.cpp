@@ -545,8 +545,8 @@ void async_connection::command(std::vector<std::string> argv, reply_handler on_r
   });
 }
 
-void async_connection::command_after(std::vector<std::string> first,
-                                     std::vector<std::string> argv, reply_handler on_reply) {
+void async_connection::command_after(std::vector<std::string> first, std::vector<std::string> argv,
+                                     reply_handler on_reply) {
   impl_->post_self([first = std::move(first), argv = std::move(argv),
                     h = std::move(on_reply)](impl& self) mutable {
     // One strand step: nothing can come between the two.

@@ -58,9 +58,9 @@ std::string user_key(std::string_view prefix, std::string_view user_id);
 
 /// How a command is routed in a cluster.
 enum class route_kind : uint8_t {
-  by_key,        ///< to the master of the slot of `key`
-  any_master,    ///< no key: any master will do (PING, EVALSHA with no keys)
-  every_master,  ///< must reach every master (SCRIPT LOAD, SCRIPT FLUSH)
+  by_key,       ///< to the master of the slot of `key`
+  any_master,   ///< no key: any master will do (PING, EVALSHA with no keys)
+  every_master, ///< must reach every master (SCRIPT LOAD, SCRIPT FLUSH)
 };
 
 struct command_route {

@@ -262,17 +262,18 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     refreshing_ = true;
     auto gen = control_gen_;
     auto seq = ++refresh_seq_;
-    GORING_LOG(debug, component, "asking " << candidates_[candidate_].first
-                                           << " for the slot map: " << why);
+    GORING_LOG(debug, component,
+               "asking " << candidates_[candidate_].first << " for the slot map: " << why);
     auto timer = std::make_shared<asio::steady_timer>(strand_, slots_timeout);
-    timer->async_wait([weak = weak_from_this(), gen, seq, timer](const boost::system::error_code& ec) {
-      if (ec)
-        return;
-      on_strand(weak, [gen, seq](impl& self) {
-        if (gen == self.control_gen_ && self.refreshing_ && seq == self.refresh_seq_)
-          self.next_candidate("CLUSTER SLOTS unanswered");
+    timer->async_wait(
+      [weak = weak_from_this(), gen, seq, timer](const boost::system::error_code& ec) {
+        if (ec)
+          return;
+        on_strand(weak, [gen, seq](impl& self) {
+          if (gen == self.control_gen_ && self.refreshing_ && seq == self.refresh_seq_)
+            self.next_candidate("CLUSTER SLOTS unanswered");
+        });
       });
-    });
     control_->command({"CLUSTER", "SLOTS"}, [weak = weak_from_this(), gen, seq, timer](reply r) {
       timer->cancel();
       on_strand(weak, [gen, seq, r = std::move(r)](impl& self) {
@@ -509,9 +510,8 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
       } else {
         goring_metrics().redis_master_lost();
         if (events_.on_down)
-          events_.on_down(link_role::commands,
-                          complete_ ? "a master's command connection is down"
-                                    : "some slots have no master");
+          events_.on_down(link_role::commands, complete_ ? "a master's command connection is down"
+                                                         : "some slots have no master");
       }
     }
     if (subscriber != subscriber_healthy_) {
@@ -587,7 +587,8 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     if (!n.commands_up) {
       if (n.waiting.size() >= max_parked) {
         if (p.on_reply)
-          p.on_reply(reply::make_error("redis not connected: too many commands wait for " + n.addr));
+          p.on_reply(
+            reply::make_error("redis not connected: too many commands wait for " + n.addr));
         return;
       }
       n.waiting.push_back(std::move(p));
@@ -624,9 +625,8 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     uint16_t port = 0;
     if (++p.redirects > max_redirects || !parse_redirect(r.str, slot, host, port)) {
       if (p.on_reply)
-        p.on_reply(reply::make_error(p.redirects > max_redirects
-                                       ? "too many cluster redirects, last: " + r.str
-                                       : r.str));
+        p.on_reply(reply::make_error(
+          p.redirects > max_redirects ? "too many cluster redirects, last: " + r.str : r.str));
       return;
     }
     auto target = node_for(host, port);
@@ -680,7 +680,8 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     g->left = masters_.size();
     g->done = std::move(on_reply);
     for (auto& m : masters_) {
-      parked p{argv, [g](reply r) {
+      parked p{argv,
+               [g](reply r) {
                  std::unique_lock<std::mutex> lock{g->m};
                  if (!g->have || (r.is_error() && !g->first.is_error())) {
                    g->first = std::move(r);
@@ -853,14 +854,15 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     refresh("lost the shard subscriber of " + n->addr);
     n->subscriber_timer = std::make_shared<asio::steady_timer>(strand_, subscriber_backoff);
     std::weak_ptr<node> wn = n;
-    n->subscriber_timer->async_wait([weak = weak_from_this(), wn](const boost::system::error_code& ec) {
-      if (ec)
-        return;
-      on_strand(weak, [wn](impl& self) {
-        if (auto n = wn.lock(); n && !n->retired && !n->subscriber_up)
-          self.make_subscriber(n);
+    n->subscriber_timer->async_wait(
+      [weak = weak_from_this(), wn](const boost::system::error_code& ec) {
+        if (ec)
+          return;
+        on_strand(weak, [wn](impl& self) {
+          if (auto n = wn.lock(); n && !n->retired && !n->subscriber_up)
+            self.make_subscriber(n);
+        });
       });
-    });
   }
 
   /// A `sunsubscribe` push we did not ask for: the channel's slot left this
@@ -1017,8 +1019,7 @@ void cluster_topology::subscribe(std::vector<std::string> channels, reply_handle
 }
 
 void cluster_topology::unsubscribe(std::vector<std::string> channels) {
-  impl_->post_self(
-    [channels = std::move(channels)](impl& self) { self.do_unsubscribe(channels); });
+  impl_->post_self([channels = std::move(channels)](impl& self) { self.do_unsubscribe(channels); });
 }
 
 bool cluster_topology::subscriber_connected() const {

@@ -62,8 +62,8 @@ struct shard_subscriber::impl : std::enable_shared_from_this<impl> {
   };
 
   impl(strand_type strand, endpoint where, callbacks cbs)
-    : strand_(std::move(strand)), where_(std::move(where)), cbs_(std::move(cbs)),
-      socket_(strand_), resolver_(strand_), timer_(strand_), reader_(redisReaderCreate()) {
+    : strand_(std::move(strand)), where_(std::move(where)), cbs_(std::move(cbs)), socket_(strand_),
+      resolver_(strand_), timer_(strand_), reader_(redisReaderCreate()) {
   }
 
   ~impl() {
@@ -178,18 +178,19 @@ struct shard_subscriber::impl : std::enable_shared_from_this<impl> {
     if (writing_ || out_.empty() || closed_)
       return;
     writing_ = true;
-    asio::async_write(socket_, asio::buffer(out_.front()),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                        self->writing_ = false;
-                        if (self->closed_)
-                          return;
-                        if (ec) {
-                          self->fail("write failed: " + ec.message());
-                          return;
-                        }
-                        self->out_.pop_front();
-                        self->write();
-                      });
+    asio::async_write(
+      socket_, asio::buffer(out_.front()),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        self->writing_ = false;
+        if (self->closed_)
+          return;
+        if (ec) {
+          self->fail("write failed: " + ec.message());
+          return;
+        }
+        self->out_.pop_front();
+        self->write();
+      });
   }
 
   void read() {
@@ -333,10 +334,9 @@ void shard_subscriber::stop() {
 void shard_subscriber::subscribe(std::vector<std::string> channels, reply_handler on_done) {
   if (!impl_->connected_ || channels.empty()) {
     if (on_done)
-      asio::post(impl_->strand_,
-                 [h = std::move(on_done), empty = channels.empty()] {
-                   h(reply::make_error(empty ? "no channels" : "redis not connected"));
-                 });
+      asio::post(impl_->strand_, [h = std::move(on_done), empty = channels.empty()] {
+        h(reply::make_error(empty ? "no channels" : "redis not connected"));
+      });
     return;
   }
   for (auto& c : channels)

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,7 +91,8 @@ struct recorder {
       });
     };
     e.on_down = [this](link_role role, const std::string&) {
-      update([&] { (role == link_role::commands ? commands_healthy : subscriber_healthy) = false; });
+      update(
+        [&] { (role == link_role::commands ? commands_healthy : subscriber_healthy) = false; });
     };
     e.on_failover = [this] { update([&] { ++failovers; }); };
     e.on_message = [this](const std::string& channel, const std::string& payload) {
@@ -132,7 +134,8 @@ endpoint named(const std::string& name) {
 }
 
 std::unique_ptr<cluster_topology> make(io_runner& io, redis_cluster& c, recorder& rec,
-                                       const std::string& id = "a") {
+                                       const std::string& id = "a", const std::string& user = {},
+                                       const std::string& password = {}) {
   cluster_topology::options opts;
   // One seed is enough; the map names the rest.
   endpoint seed;
@@ -141,6 +144,10 @@ std::unique_ptr<cluster_topology> make(io_runner& io, redis_cluster& c, recorder
   opts.commands = named(id + ":commands");
   opts.subscriber = named(id + ":subscriber");
   opts.control = named(id + ":cluster");
+  for (auto* e : {&opts.commands, &opts.subscriber, &opts.control}) {
+    e->username = user;
+    e->password = password;
+  }
   auto t = std::make_unique<cluster_topology>(io.io(), std::move(opts), rec.events());
   t->start();
   return t;
@@ -319,7 +326,8 @@ TEST_CASE("during a migration ASK sends a command to the importing master") {
   CHECK(count.integer == 2);
   // ASK moves nothing in the map: the slot is still `from`'s until the end.
   c.finish_migration(slot, from, to);
-  for (auto& [k, v] : std::map<std::string, std::string>{{moved, "m"}, {stays, "s"}, {fresh, "f"}}) {
+  for (auto& [k, v] :
+       std::map<std::string, std::string>{{moved, "m"}, {stays, "s"}, {fresh, "f"}}) {
     CHECK(call(*t, {"GET", k}).str == v);
     CHECK(value_on(to, k) == v);
   }
@@ -337,7 +345,8 @@ TEST_CASE("sharded pub/sub reaches subscribers on every shard, published from an
   std::vector<std::string> channels;
   for (auto* m : c.masters())
     for (int i = 0; i < 3; ++i)
-      channels.push_back(key_on(c, *m, goring::redis::keys::signal("user" + std::to_string(i) + "-")));
+      channels.push_back(
+        key_on(c, *m, goring::redis::keys::signal("user" + std::to_string(i) + "-")));
   auto r = subscribe(*subscriber, channels);
   CHECK_FALSE(r.is_error());
   for (auto& ch : channels) {
@@ -468,6 +477,38 @@ TEST_CASE("connections stay two per master plus one, whatever the traffic") {
   }
   CHECK(per_role["goring:test:bounded:commands"] == 3);
   CHECK(per_role["goring:test:bounded:subscriber"] == 3);
+  t->stop();
+}
+
+TEST_CASE("every connection logs in as the configured ACL user, as with a single Redis") {
+  redis_cluster c{{"--user", "goring", "on", ">cluster-secret", "~*", "&*", "+@all"}};
+  io_runner io;
+  recorder wrong_rec;
+  auto wrong = make(io, c, wrong_rec, "wrong", "goring", "not-the-secret");
+  recorder rec;
+  auto t = make(io, c, rec, "auth", "goring", "cluster-secret");
+  REQUIRE(healthy(rec));
+  auto key = key_on(c, *c.masters()[0], "auth:");
+  CHECK(call(*t, {"SET", key, "v"}).str == "OK");
+  REQUIRE_FALSE(subscribe(*t, {goring::redis::keys::signal("auth-user")}).is_error());
+  int ours = 0;
+  for (auto* n : c.nodes()) {
+    auto list = n->run({"CLIENT", "LIST"});
+    std::istringstream lines{list.str};
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.find(" name=goring:test:auth:") == std::string::npos)
+        continue;
+      ++ours;
+      CAPTURE(line);
+      CHECK(line.find(" user=goring ") != std::string::npos);
+    }
+  }
+  CHECK(ours == 2 * 3 + 1);
+  // A wrong password never gets a slot map, so it never says it is up.
+  CHECK_FALSE(wrong_rec.wait([&] { return wrong_rec.commands_healthy; }, 1500ms));
+  CHECK(wrong->describe().find("no slot map yet") != std::string::npos);
+  wrong->stop();
   t->stop();
 }
 

@@ -32,25 +32,16 @@ bool on_path(const std::string& program) {
   return false;
 }
 
-redis_options cluster_node() {
+redis_options cluster_node(const std::vector<std::string>& node_args) {
   redis_options o;
   // The bus port is given: port + 10000 may lie above 65535 for the
   // ephemeral ports free_port() hands out.
-  o.args = {"--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-node-timeout",
-            std::to_string(redis_cluster::node_timeout_ms),
-            "--cluster-replica-validity-factor",
-            "0",
-            "--cluster-port",
-            std::to_string(free_port()),
+  o.args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", std::to_string(redis_cluster::node_timeout_ms),
+            "--cluster-replica-validity-factor", "0", "--cluster-port", std::to_string(free_port()),
             // A replica takes the full copy straight over the socket, at once.
-            "--repl-diskless-sync",
-            "yes",
-            "--repl-diskless-sync-delay",
-            "0"};
+            "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"};
+  o.args.insert(o.args.end(), node_args.begin(), node_args.end());
   return o;
 }
 
@@ -98,7 +89,8 @@ bool alive(redis_server& node) {
 } // namespace
 
 std::string info_value(redis_server& server, const std::string& section, const std::string& field) {
-  auto r = section == "cluster-info" ? server.run({"CLUSTER", "INFO"}) : server.run({"INFO", section});
+  auto r =
+    section == "cluster-info" ? server.run({"CLUSTER", "INFO"}) : server.run({"INFO", section});
   if (r.type != reply_kind::string)
     return {};
   std::istringstream lines{r.str};
@@ -112,7 +104,7 @@ std::string info_value(redis_server& server, const std::string& section, const s
   return {};
 }
 
-redis_cluster::redis_cluster() {
+redis_cluster::redis_cluster(std::vector<std::string> node_args) {
   if (!on_path("redis-cli"))
     throw std::runtime_error("redis-cli is not on PATH: the cluster tests need it to create the "
                              "cluster (Debian package redis-tools)");
@@ -121,7 +113,7 @@ redis_cluster::redis_cluster() {
     throw std::runtime_error("mkdtemp() failed");
   dir_ = dir;
   for (std::size_t i = 0; i < node_count; ++i)
-    nodes_.push_back(std::make_unique<redis_server>(cluster_node()));
+    nodes_.push_back(std::make_unique<redis_server>(cluster_node(node_args)));
 
   std::vector<std::string> argv{"redis-cli", "--cluster", "create"};
   for (auto& s : seeds())

@@ -32,8 +32,10 @@ public:
   /// --cluster-replicas 1 --cluster-yes`, and waits (up to 30 s) until every
   /// node says `cluster_state:ok` and every replica is in sync. Throws, with
   /// redis-cli's output, when something does not happen in time; throws
-  /// at once when redis-cli is not on PATH.
-  redis_cluster();
+  /// at once when redis-cli is not on PATH. `node_args` go to every
+  /// redis-server (e.g. {"--user", "goring", "on", ">secret", "~*", "&*", "+@all"}: an ACL
+  /// user to log in as, while the harness keeps the open default user).
+  explicit redis_cluster(std::vector<std::string> node_args = {});
   /// Stops every process it started (by PID) and removes their directories.
   ~redis_cluster();
 
