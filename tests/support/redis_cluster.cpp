@@ -112,6 +112,18 @@ redis_cluster::redis_cluster(std::vector<std::string> node_args) {
   if (::mkdtemp(dir) == nullptr)
     throw std::runtime_error("mkdtemp() failed");
   dir_ = dir;
+  try {
+    create_cluster(node_args);
+  } catch (...) {
+    // No destructor runs for a constructor that throws: stop what started.
+    nodes_.clear();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+    throw;
+  }
+}
+
+void redis_cluster::create_cluster(const std::vector<std::string>& node_args) {
   for (std::size_t i = 0; i < node_count; ++i)
     nodes_.push_back(std::make_unique<redis_server>(cluster_node(node_args)));
 

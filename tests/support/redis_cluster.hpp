@@ -93,6 +93,7 @@ public:
   void move_slot(uint16_t slot, redis_server& from, redis_server& to);
 
 private:
+  void create_cluster(const std::vector<std::string>& node_args);
   bool agreed_owner(uint16_t slot, uint16_t port);
 
   std::string dir_;
