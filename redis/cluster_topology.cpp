@@ -709,9 +709,10 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
   }
 
   /// SSUBSCRIBE `channels` (not yet subscribed there) on `n`, one command
-  /// per slot; `done` gets each command's reply.
+  /// per slot; `done` gets each command's channels and reply.
+  using batch_done = std::function<void(const std::vector<std::string>& batch, reply)>;
   void subscribe_on(const node_ptr& n, const std::vector<std::string>& channels,
-                    const std::function<void(reply)>& done) {
+                    const batch_done& done) {
     std::map<uint16_t, std::vector<std::string>> by_slot;
     for (auto& c : channels)
       by_slot[cluster::key_slot(c)].push_back(c);
@@ -729,12 +730,22 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
             schedule_resync();
           }
         }
-        done(std::move(r));
+        done(batch, std::move(r));
       });
     }
   }
 
   void do_subscribe(std::vector<std::string> channels, reply_handler on_done) {
+    for (auto& c : channels)
+      channels_.insert(c);
+    subscribe_now(channels, std::move(on_done), 0);
+  }
+
+  /// Subscribes wanted channels on their shards; `on_done` gets one reply
+  /// for all. A batch the shard redirects (its slot moved under us) is
+  /// tried again on the map the redirect made us ask for, up to
+  /// max_retries times, before its error reaches the caller.
+  void subscribe_now(const std::vector<std::string>& channels, reply_handler on_done, int attempt) {
     struct gather {
       std::size_t left = 1;
       reply last;
@@ -756,7 +767,8 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     std::map<node_ptr, std::vector<std::string>> by_node;
     std::string missing;
     for (auto& c : channels) {
-      channels_.insert(c);
+      if (channels_.count(c) == 0)
+        continue; // unsubscribed while a retry waited
       auto n = owner_of(c);
       if (!n || !n->subscriber_up) {
         missing = n ? n->addr : "no master for slot " + std::to_string(cluster::key_slot(c));
@@ -765,12 +777,32 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
       if (n->subscribed.count(c) == 0)
         by_node[n].push_back(c);
     }
+    auto after = [this, one, attempt](const std::vector<std::string>& batch, reply r) {
+      auto kind = redirect_of(r);
+      bool again = (kind == redirect::moved || kind == redirect::ask || kind == redirect::retry)
+                   && attempt < max_retries && !stopped_;
+      if (!again) {
+        one(std::move(r));
+        return;
+      }
+      auto timer = std::make_shared<asio::steady_timer>(strand_, subscriber_backoff);
+      timer->async_wait(
+        [weak = weak_from_this(), timer, batch, one, attempt](const boost::system::error_code& ec) {
+          auto self = weak.lock();
+          if (ec || !self || self->stopped_) {
+            one(reply::make_error("redis not connected: the topology stopped"));
+            return;
+          }
+          // The timer runs on the strand.
+          self->subscribe_now(batch, one, attempt + 1);
+        });
+    };
     for (auto& [n, batch] : by_node) {
       std::set<uint16_t> slots;
       for (auto& c : batch)
         slots.insert(cluster::key_slot(c));
       g->left += slots.size();
-      subscribe_on(n, batch, one);
+      subscribe_on(n, batch, after);
     }
     reply last;
     last.type = reply::kind::integer;
@@ -817,7 +849,7 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     for (auto& [n, batch] : wanted) {
       GORING_LOG(debug, component,
                  "subscribing " << batch.size() << " channels on the shard of " << n->addr);
-      subscribe_on(n, batch, [](reply) {});
+      subscribe_on(n, batch, [](const std::vector<std::string>&, reply) {});
     }
   }
 
