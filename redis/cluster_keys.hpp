@@ -65,7 +65,8 @@ enum class route_kind : uint8_t {
 
 struct command_route {
   route_kind kind = route_kind::any_master;
-  /// The first key (or channel) of a by_key command; empty otherwise.
+  /// The first key (or channel) of a by_key command, a view into the argv
+  /// it came from; empty otherwise.
   std::string_view key;
 };
 
@@ -77,5 +78,7 @@ struct command_route {
 /// PUBLISH/SPUBLISH's channel, ...). A multi-key command whose keys span
 /// slots goes by its first key, and Redis answers CROSSSLOT.
 command_route route_of(const std::vector<std::string>& argv);
+/// `key` points into argv: never route a temporary.
+command_route route_of(std::vector<std::string>&& argv) = delete;
 
 } // namespace goring::redis::cluster
