@@ -132,6 +132,14 @@ bool apply_sentinels(settings& s, const std::string& value) {
   return true;
 }
 
+bool apply_cluster(settings& s, const std::string& value) {
+  auto list = parse_host_list(value, default_redis_port);
+  if (!list)
+    return false;
+  s.redis_cluster = std::move(*list);
+  return true;
+}
+
 /// ALLOWED_ORIGINS: comma-separated origins, each normalized; "" allows any.
 bool apply_origins(settings& s, const std::string& value) {
   std::vector<std::string> out;
@@ -262,6 +270,10 @@ const std::vector<setting_parser>& parsers() {
     {{"REDIS_SENTINEL_PASSWORD", "--redis-sentinel-password", "(empty)",
       "password of the sentinels themselves (their requirepass); empty: no AUTH"},
      text(&settings::redis_sentinel_password)},
+    {{"REDIS_CLUSTER", "--redis-cluster", "(empty)",
+      "comma-separated host[:port] seed nodes of a Redis Cluster (port 6379 if left out); "
+      "selects Cluster mode, which ignores REDIS_ADDR. Not complete yet: refused at start"},
+     apply_cluster},
     {{"SERVER_ID", "--server-id", "(hostname)", "this instance's unique id"},
      text(&settings::server_id)},
     {{"RING_TIMEOUT", "--ring-timeout", "30s",
@@ -524,6 +536,14 @@ settings_parse parse_settings(int argc, const char* const* argv, const char* con
 }
 
 std::string settings_problem(const settings& s) {
+  if (!s.redis_cluster.empty() && !s.redis_sentinels.empty())
+    return "REDIS_CLUSTER and REDIS_SENTINELS are both set: a Redis Cluster fails over by "
+           "itself; pick one mode";
+  if (!s.redis_cluster.empty())
+    return "Cluster mode is not complete yet: goring's call scripts still touch keys in several "
+           "hash slots, which a Redis Cluster refuses (CROSSSLOT), so REDIS_CLUSTER is refused "
+           "rather than answering internal_error; use REDIS_ADDR or REDIS_SENTINELS (issue #16, "
+           "docs/redis-cluster.md)";
   if (!s.redis_sentinels.empty() && s.redis_sentinel_master.empty())
     return "REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the master the "
            "sentinels monitor";

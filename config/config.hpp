@@ -15,6 +15,9 @@ inline constexpr const char* default_jwt_secret = "dev-secret-change-in-producti
 /// The port of a sentinel named without one (REDIS_SENTINELS).
 inline constexpr uint16_t default_sentinel_port = 26379;
 
+/// The port of a cluster node named without one (REDIS_CLUSTER).
+inline constexpr uint16_t default_redis_port = 6379;
+
 /// One server's address.
 struct host_port {
   std::string host;
@@ -70,6 +73,11 @@ struct settings {
   /// AUTH of the sentinels themselves.
   std::string redis_sentinel_username;
   std::string redis_sentinel_password;
+  /// Cluster mode (REDIS_CLUSTER): seed nodes of a Redis Cluster, any one
+  /// reachable is enough; AUTH as for the data nodes above. Refused at
+  /// start for now (settings_problem): the Lua scripts are not yet
+  /// single-slot (issue #16).
+  std::vector<host_port> redis_cluster;
   std::string server_id; // defaults to the hostname
   std::chrono::milliseconds ring_timeout{30'000};
   /// TTL of call:session and call:user keys; a live call refreshes them.

@@ -545,6 +545,18 @@ void async_connection::command(std::vector<std::string> argv, reply_handler on_r
   });
 }
 
+void async_connection::command_after(std::vector<std::string> first, std::vector<std::string> argv,
+                                     reply_handler on_reply) {
+  impl_->post_self([first = std::move(first), argv = std::move(argv),
+                    h = std::move(on_reply)](impl& self) mutable {
+    // One strand step: nothing can come between the two.
+    if (self.connected_ && self.ac_ != nullptr && !self.pubsub_mode_ && !first.empty()
+        && !is_pubsub_command(first[0]))
+      send_argv(self.ac_, nullptr, nullptr, first);
+    self.do_command(std::move(argv), std::move(h));
+  });
+}
+
 void async_connection::subscribe(std::vector<std::string> channels, reply_handler on_done) {
   impl_->post_self([channels = std::move(channels), h = std::move(on_done)](impl& self) mutable {
     self.do_subscribe(std::move(channels), std::move(h));

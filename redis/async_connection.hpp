@@ -73,6 +73,13 @@ public:
   /// Sends one command given as its arguments (binary safe).
   void command(std::vector<std::string> argv, reply_handler on_reply);
 
+  /// Sends `first` and then `argv` back to back, with no other command of
+  /// this connection between them (Redis Cluster's ASKING before the
+  /// command it is for). `first`'s reply is dropped; `on_reply` gets
+  /// argv's.
+  void command_after(std::vector<std::string> first, std::vector<std::string> argv,
+                     reply_handler on_reply);
+
   /// Subscribes to channels. `on_done` gets the reply to the last SUBSCRIBE
   /// confirmation (an error reply if the connection is down). Messages reach
   /// `callbacks::on_message`. After a reconnect nothing is resubscribed:

@@ -3,6 +3,7 @@
 #include "redis/topology.hpp"
 
 #include "config/config.hpp"
+#include "redis/cluster_topology.hpp"
 #include "redis/sentinel_topology.hpp"
 #include "redis/single_topology.hpp"
 
@@ -19,6 +20,21 @@ std::unique_ptr<topology> make_topology(boost::asio::io_context& io, const setti
     where.client_name = "goring:" + config.server_id + ":" + role;
     return where;
   };
+  if (!config.redis_cluster.empty()) {
+    // Not reached from goring yet: settings_problem refuses REDIS_CLUSTER
+    // until the scripts are single-slot (docs/redis-cluster.md).
+    cluster_topology::options opts;
+    for (auto& s : config.redis_cluster) {
+      endpoint seed;
+      seed.host = s.host;
+      seed.port = s.port;
+      opts.seeds.push_back(std::move(seed));
+    }
+    opts.commands = named("commands");
+    opts.subscriber = named("subscriber");
+    opts.control = named("cluster");
+    return std::make_unique<cluster_topology>(io, std::move(opts), std::move(events));
+  }
   if (config.redis_sentinels.empty())
     return std::make_unique<single_topology>(io, named("commands"), named("subscriber"),
                                              std::move(events));

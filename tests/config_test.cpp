@@ -265,6 +265,22 @@ TEST_CASE("Sentinel mode warns about an unused REDIS_ADDR and a single sentinel"
   CHECK(parse({}, {"REDIS_ADDR=r:1"}).warnings.empty());
 }
 
+TEST_CASE("REDIS_CLUSTER is parsed and checked, then refused: Cluster mode is not complete") {
+  for (std::string list : {",a:1", "a:1,", "a:0", "a:99999", ":6379", "a:", "a b:1", " , "}) {
+    CAPTURE(list);
+    check_error({}, {"REDIS_CLUSTER=" + list}, "REDIS_CLUSTER");
+  }
+  check_error({}, {"REDIS_CLUSTER=a:7000,b", "REDIS_SENTINELS=s", "REDIS_SENTINEL_MASTER=m"},
+              "pick one mode");
+  auto cluster = parse({"--redis-cluster", "10.0.0.1:7000, node-b ,node-c:7002"});
+  CHECK(cluster.error.find("Cluster mode is not complete yet") == 0);
+  auto flags = parse({}, {"REDIS_CLUSTER=node-a"});
+  CHECK(flags.error.find("Cluster mode is not complete yet") == 0);
+  CHECK(flags.values.redis_cluster.size() == 1);
+  CHECK(flags.values.redis_cluster[0].to_string() == "node-a:6379");
+  CHECK(parsed({}).redis_cluster.empty());
+}
+
 TEST_CASE("durations take seconds, milliseconds or minutes") {
   CHECK(parse_duration("30") == 30s);
   CHECK(parse_duration("30s") == 30s);
