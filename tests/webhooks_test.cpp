@@ -152,3 +152,11 @@ TEST_CASE("XREADGROUP and XAUTOCLAIM replies give their entries and the cursor")
   CHECK(goring::webhooks::entry_time_ms("1733531234567-12") == 1733531234567);
   CHECK(goring::webhooks::entry_time_ms("nonsense") == 0);
 }
+
+TEST_CASE("stream entry ids are ordered as numbers: time, then sequence") {
+  goring::webhooks::stream_order before;
+  CHECK(before("1733531234567-2", "1733531234567-10"));
+  CHECK_FALSE(before("1733531234567-10", "1733531234567-2"));
+  CHECK(before("999-5", "1000-0"));
+  CHECK_FALSE(before("5-0", "5-0"));
+}

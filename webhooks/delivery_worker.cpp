@@ -5,6 +5,7 @@
 #include <random>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -118,8 +119,9 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
   long long next_claim_ms = 0;
   std::string claim_cursor = "0-0";
   std::size_t in_flight = 0;
-  /// By stream entry id: oldest first, so retries go in stream order.
-  std::map<std::string, held_event> held;
+  /// By stream entry id, in stream order: an event waits while an earlier
+  /// one of its session is held here (see send_due).
+  std::map<std::string, held_event, stream_order> held;
 
   impl(boost::asio::io_context& io, std::shared_ptr<outbound::http_client> client,
        redis_command redis, worker_options options)
@@ -293,11 +295,15 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
   }
 
   void send_due(long long now) {
+    // Per session, in stream order: an event is not sent while an earlier
+    // event of its session that this instance holds is still to deliver.
+    std::unordered_set<std::string> sessions;
     for (auto it = held.begin(); it != held.end() && in_flight < options.max_in_flight;) {
       auto& h = it->second;
       auto id = it->first;
       ++it;
-      if (h.busy || h.due_ms > now)
+      bool first_of_session = sessions.insert(h.ev.session_id).second;
+      if (!first_of_session || h.busy || h.due_ms > now)
         continue;
       if (expired(h.ev.created_at, now, options.max_age)) {
         drop(id, "older than WEBHOOK_MAX_AGE");

@@ -48,6 +48,20 @@ long long entry_time_ms(const std::string& entry_id) {
   return value ? *value : 0;
 }
 
+bool stream_order::operator()(const std::string& a, const std::string& b) const {
+  auto seq = [](const std::string& id) {
+    auto dash = id.find('-');
+    return dash == std::string::npos ? 0 : integer(id.substr(dash + 1)).value_or(0);
+  };
+  auto ma = entry_time_ms(a);
+  auto mb = entry_time_ms(b);
+  if (ma != mb)
+    return ma < mb;
+  auto sa = seq(a);
+  auto sb = seq(b);
+  return sa != sb ? sa < sb : a < b;
+}
+
 stream_entry read_entry(const redis::reply& entry) {
   stream_entry out;
   if (entry.type != redis::reply::kind::array || entry.elements.size() != 2
@@ -80,6 +94,7 @@ stream_entry read_entry(const redis::reply& entry) {
   event ev;
   ev.entry_id = out.entry_id;
   ev.type = type;
+  ev.session_id = session_id;
   ev.id = session_id + ":" + type;
   ev.created_at = *created_at;
   rapidjson::StringBuffer buf;

@@ -19,6 +19,7 @@ struct event {
   /// per session; the body's `id` and the Goring-Event-Id header.
   std::string id;
   std::string type;
+  std::string session_id;
   /// Unix ms of the transition.
   long long created_at = 0;
   /// The JSON body, exactly the bytes that are signed and sent.
@@ -45,6 +46,11 @@ std::vector<stream_entry> read_group_reply(const redis::reply& r);
 /// The entries of an XAUTOCLAIM reply (`[cursor, [entry...], [deleted...]]`)
 /// and the cursor to continue from ("0-0" when the scan went round).
 std::vector<stream_entry> read_autoclaim_reply(const redis::reply& r, std::string& cursor);
+
+/// Stream order of two entry ids ("<ms>-<seq>", compared as numbers).
+struct stream_order {
+  bool operator()(const std::string& a, const std::string& b) const;
+};
 
 /// The Unix ms in a stream entry id ("1733531234567-0" gives 1733531234567),
 /// 0 when it is none.
