@@ -322,6 +322,39 @@ TEST_CASE("events go over https to a receiver whose certificate the test CA sign
   CHECK(backend.server.last_request().target == "/hooks");
 }
 
+TEST_CASE("the receiver examples of docs/webhooks.md (Node and Python) take goring's signed "
+          "events") {
+  for (std::vector<std::string> example :
+       {std::vector<std::string>{"node", GORING_SOURCE_DIR "/docs/examples/webhook-receiver.mjs"},
+        std::vector<std::string>{"python3",
+                                 GORING_SOURCE_DIR "/docs/examples/webhook_receiver.py"}}) {
+    CAPTURE(example[0]);
+    auto port = free_port();
+    auto log = write_temp_file("webhook-receiver-example", "");
+    child_process receiver_process{
+      example, {{"PORT", std::to_string(port)}, {"WEBHOOK_SECRET", secret}}, log};
+    REQUIRE(wait_until([&] { return read_file(log).find("listening") != std::string::npos; }, 10s));
+    one_instance env{webhook_env("http://127.0.0.1:" + std::to_string(port) + "/goring",
+                                 {{"OFFLINE_RING_TIMEOUT", "30s"}})};
+    ws_client alice{"alice"};
+    env.join(alice);
+    alice.start_call("bob");
+    auto session_id = alice.expect("call.ringing").str("session_id");
+    alice.end_call(session_id);
+    // Delivered, so the example found every signature good (it answers 401
+    // otherwise, and the events would stay in the stream).
+    CHECK(wait_until(
+      [&] {
+        auto text = read_file(log);
+        return text.find("push to bob: " + display_name_of("alice")) != std::string::npos
+               && text.find("ended: cancelled, 0 ms") != std::string::npos;
+      },
+      15s));
+    CHECK(wait_until([&] { return stream_length(env.redis) == 0; }, 10s));
+    CAPTURE(read_file(log));
+  }
+}
+
 TEST_CASE("webhook settings that cannot work stop the start with a clear error") {
   struct refused {
     std::map<std::string, std::string> env;
