@@ -74,6 +74,22 @@ struct worker_metrics {
         .gauge("goring_webhook_requests_in_flight", "Webhook POSTs this instance has running.")
         .with(),
     };
+    // Every series from zero, so /metrics lists the families from the
+    // start and increase() sees the first event.
+    static const bool zeroed = [] {
+      for (auto* type :
+           {"call.started", "callee.offline", "call.accepted", "call.rejected", "call.ended"}) {
+        m.deliveries.with({type, "delivered"});
+        m.deliveries.with({type, "dropped"});
+        m.retries.with({type});
+      }
+      m.deliveries.with({"unknown", "dropped"});
+      for (auto* reason : {"status_3xx", "status_4xx", "status_5xx", "timeout", "connect", "tls",
+                           "resolve", "protocol", "too_large", "busy"})
+        m.failed_attempts.with({reason});
+      return true;
+    }();
+    (void)zeroed;
     return m;
   }
 };
