@@ -705,7 +705,11 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
     return accepted_behavior(self);
   // One ring timer per call: the caller's instance owns it (a crashed one
   // is covered by call_check).
-  if (local_user == st.call.caller_id)
+  if (local_user == st.call.caller_id && st.call.ring_expires_at > 0)
+    arm_ring_timeout(self,
+                     std::max(std::chrono::milliseconds{0},
+                              std::chrono::milliseconds{st.call.ring_expires_at - unix_now_ms()}));
+  else if (local_user == st.call.caller_id)
     arm_ring_timeout(self);
   return ringing_behavior(self);
 }

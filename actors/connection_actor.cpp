@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <random>
 #include <unordered_map>
@@ -575,8 +576,11 @@ void resume(connection_actor* self, const std::vector<std::string>& claim) {
                    protocol::user_info_from_json(claim[6], claim[3]),
                    phase_of(state)};
   bool caller = st.me.user_id == setup.caller_id;
-  bool rung_offline =
-    !caller && state == redis::session_state::ringing && claim.size() >= 8 && claim[7] == "1";
+  bool offline_ring =
+    state == redis::session_state::ringing && claim.size() >= 9 && claim[7] == "1";
+  bool rung_offline = offline_ring && !caller;
+  if (offline_ring && caller)
+    setup.ring_expires_at = std::strtoll(claim[8].c_str(), nullptr, 10);
   auto frame =
     rung_offline
       ? protocol::encode_ring(setup.session_id, setup.caller_info)

@@ -971,3 +971,33 @@ TEST_CASE("an offline ring without webhooks is user_offline, as the reference an
   CHECK(alice.take_answer().code == signal_error::user_offline);
   CHECK(alice.take().empty());
 }
+
+TEST_CASE("a caller who takes up an offline ring again after a reconnect keeps its end: "
+          "ring_expires_at, not RING_TIMEOUT from the reconnect") {
+  instance_fixture f;
+  f.config().webhook_url = "http://127.0.0.1:9/hooks";
+  f.config().webhook_secret = std::string(32, 's');
+  f.config().ring_timeout = 30s;
+  f.config().offline_ring_timeout = 60s;
+  participant alice{f, "alice"};
+  f.run();
+  f.redis->sessions[session_id] =
+    fake_session{"alice", "bob", "ringing", "", alice.info_json(), "", {}, true};
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  call_setup setup{session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::ringing};
+  setup.ring_expires_at = now_ms + 40'000; // 20 s of the ring went by before the reconnect
+  auto call = spawn_call(f, setup, alice);
+  auto over = f.watch(call);
+  f.run();
+  f.advance(30s);
+  CHECK(f.redis->runs(script::call_timeout) == 0);
+  CHECK_FALSE(over->ended);
+  f.advance(11s);
+  CHECK(f.redis->runs(script::call_timeout) == 1);
+  auto got = alice.take();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].payload().str("reason") == "no_answer");
+  CHECK(over->ended);
+}

@@ -628,7 +628,8 @@ TEST_CASE("a callee rung while offline connects and hears call.ring, read from R
   f.redis->sessions[session_id] =
     fake_session{"alice", "bob", "ringing", "", alice_info, "", {}, true};
   // claim_user: the call, and that it rang bob while he had no connection.
-  f.redis->claims["bob"] = {"", session_id, "alice", "bob", "ringing", alice_info, "", "1"};
+  f.redis->claims["bob"] = {"",         session_id, "alice", "bob",          "ringing",
+                            alice_info, "",         "1",     "1733531279567"};
   client bob{f, "bob"};
   f.run();
   auto ring = bob.expect("call.ring");
@@ -650,7 +651,7 @@ TEST_CASE("a callee who was rung online and reconnects still hears call.resumed"
   const std::string session_id = "s-online";
   auto alice_info = protocol::to_json({"alice", "Name of alice", "alice_nick"});
   f.redis->sessions[session_id] = fake_session{"alice", "bob", "ringing", "", alice_info, "", {}};
-  f.redis->claims["bob"] = {"", session_id, "alice", "bob", "ringing", alice_info, "", ""};
+  f.redis->claims["bob"] = {"", session_id, "alice", "bob", "ringing", alice_info, "", "", ""};
   client bob{f, "bob"};
   f.run();
   auto resumed = bob.expect("call.resumed");

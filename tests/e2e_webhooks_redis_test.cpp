@@ -210,6 +210,40 @@ TEST_CASE("offline ring: the backend is asked to wake the callee, who connects, 
         >= 1);
 }
 
+TEST_CASE("an offline ring across instances: the callee's app connects to the other instance, "
+          "is rung, and accepts, while the caller moved to the other instance meanwhile") {
+  receiver backend;
+  redis_server redis;
+  auto env = webhook_env(backend.server.url(), {{"OFFLINE_RING_TIMEOUT", "30s"}});
+  goring_process one{redis.addr(), "goring-one", env};
+  goring_process two{redis.addr(), "goring-two", env};
+  ws_client alice{"alice"};
+  connect_online(alice, one, redis, user_token("alice"));
+  alice.start_call("bob");
+  auto ringing = alice.expect("call.ringing");
+  auto session_id = ringing.str("session_id");
+  CHECK(ringing.at("callee_offline").value().IsTrue());
+  backend.wait_for(session_id, {"call.started", "callee.offline"});
+
+  // alice's network changes: she comes back through the other instance and
+  // takes the ringing call up there.
+  auto before = presence_owner(redis, "alice");
+  ws_client alice_again{"alice"};
+  connect_online(alice_again, two, redis, user_token("alice"), before);
+  expect_resumed(alice_again, session_id, "bob", "ringing", "caller");
+
+  ws_client bob{"bob"};
+  connect_online(bob, one, redis, user_token("bob"));
+  auto ring = bob.expect("call.ring");
+  CHECK(ring.str("session_id") == session_id);
+  bob.accept(session_id);
+  CHECK(alice_again.expect("call.accepted").str("session_id") == session_id);
+  bob.end_call(session_id);
+  expect_ended(alice_again, session_id, "ended_by_user", "bob");
+  auto events = backend.wait_for(session_id, {"call.accepted", "call.ended"});
+  CHECK(events["call.ended"].str("reason") == "ended_by_user");
+}
+
 TEST_CASE("an offline ring nobody answers ends with no_answer at the timeout") {
   receiver backend;
   one_instance env{webhook_env(backend.server.url(), {{"OFFLINE_RING_TIMEOUT", "1s"}})};
