@@ -1,5 +1,6 @@
 #include "webhooks/delivery_worker.hpp"
 
+#include <atomic>
 #include <future>
 #include <map>
 #include <random>
@@ -128,6 +129,8 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
   std::mt19937_64 rng{std::random_device{}()};
 
   bool stopped = false;
+  /// stop() was called (from any thread); `stopped` is the strand's copy.
+  std::atomic<bool> stop_requested{false};
   bool group_ready = false;
   bool reading = false;
   bool claiming = false;
@@ -179,9 +182,10 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
 
   void on_tick() {
     auto now = now_ms();
-    if (!group_ready)
-      create_group();
-    else {
+    if (!group_ready) {
+      if (now >= next_read_ms)
+        create_group();
+    } else {
       if (!reading && now >= next_read_ms && held.size() < options.max_held)
         read_new();
       if (!claiming && now >= next_claim_ms)
@@ -470,6 +474,8 @@ void delivery_worker::start() {
 }
 
 void delivery_worker::stop() {
+  if (impl_->stop_requested.exchange(true))
+    return;
   auto done = std::make_shared<std::promise<void>>();
   auto finished = done->get_future();
   boost::asio::post(impl_->strand, [self = impl_, done] {
