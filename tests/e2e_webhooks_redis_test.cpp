@@ -342,6 +342,35 @@ TEST_CASE("the receiver is down and the instance that wrote the events is killed
   CHECK(read_file(survivor.log_path()).find("another instance left pending") != std::string::npos);
 }
 
+TEST_CASE("Redis comes back empty: the consumer group is made again and later calls are "
+          "delivered") {
+  receiver backend;
+  one_instance env{webhook_env(backend.server.url())};
+  {
+    ws_client alice{"alice"};
+    ws_client bob{"bob"};
+    auto first = env.join_in_call(alice, bob);
+    bob.end_call(first);
+    backend.wait_for(first, {"call.started", "call.accepted", "call.ended"});
+  }
+  env.redis.stop();
+  env.redis.restart(); // no persistence: the stream and its group are gone
+  ws_client carol{"carol"};
+  ws_client dave{"dave"};
+  // The clients reconnect once goring's Redis paths are up again.
+  REQUIRE(wait_until(
+    [&] {
+      return env.metric("goring_ready") == 1
+             && env.redis.run({"XINFO", "GROUPS", std::string{keys::webhook_stream}}).type
+                  == goring::redis::reply::kind::array;
+    },
+    20s));
+  auto second = env.join_in_call(carol, dave);
+  carol.end_call(second);
+  auto events = backend.wait_for(second, {"call.started", "call.accepted", "call.ended"});
+  CHECK(events["call.ended"].str("reason") == "ended_by_user");
+}
+
 TEST_CASE("events go over https to a receiver whose certificate the test CA signed") {
   test_ca ca;
   auto cert = ca.issue("receiver", {"IP:127.0.0.1", "DNS:localhost"});
