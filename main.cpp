@@ -23,6 +23,20 @@
 
 extern char** environ;
 
+namespace {
+
+/// Where Redis is, for the start line.
+std::string redis_summary(const goring::settings& config) {
+  if (config.redis_sentinels.empty())
+    return "at " + config.redis_host + ":" + std::to_string(config.redis_port);
+  std::string out = "master " + config.redis_sentinel_master + " through sentinels ";
+  for (std::size_t i = 0; i < config.redis_sentinels.size(); ++i)
+    out += (i > 0 ? "," : "") + config.redis_sentinels[i].to_string();
+  return out;
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   using namespace goring;
   auto parsed = parse_settings(argc, argv, environ);
@@ -45,6 +59,8 @@ int main(int argc, char** argv) {
   log::set_level(config.log_level);
   log::set_format(config.log_format);
   log::set_server_id(config.server_id);
+  for (auto& warning : parsed.warnings)
+    GORING_LOG(warn, "main", warning);
   auto admin_on_loopback = config.admin_addr == "127.0.0.1" || config.admin_addr == "::1"
                            || config.admin_addr == "localhost";
   if (config.admin_port != 0 && !admin_on_loopback && config.admin_token.empty()) {
@@ -213,7 +229,7 @@ int main(int argc, char** argv) {
                            << (admin_listener ? ", admin on " + config.admin_addr + ":"
                                                   + std::to_string(admin_listener->port())
                                               : std::string{})
-                           << ", Redis at " << config.redis_host << ":" << config.redis_port);
+                           << ", Redis " << redis_summary(config));
       int sig = 0;
       sigwait(&signals, &sig);
       GORING_LOG(info, "main", "signal " << sig << ": draining");

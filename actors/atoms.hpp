@@ -124,7 +124,8 @@ using reply_atom = caf::atom_constant<caf::atom("reply")>;
 using pubsub_atom = caf::atom_constant<caf::atom("pubsub")>;
 /// (subscribed, user_id, ok): the user's channel SUBSCRIBE was confirmed.
 using subscribed_atom = caf::atom_constant<caf::atom("subscribed")>;
-/// (link_up, is_subscriber): a Redis path is up (again, or on a new server).
+/// (link_up, is_subscriber, moved): a Redis path is up (again, or, when
+/// `moved`, on a new master after a failover).
 using link_up_atom = caf::atom_constant<caf::atom("linkup")>;
 /// (refresh), (heartbeat): the presence timers.
 using refresh_atom = caf::atom_constant<caf::atom("refresh")>;
@@ -158,6 +159,9 @@ using ring_timeout_atom = caf::atom_constant<caf::atom("ringtmo")>;
 using grace_end_atom = caf::atom_constant<caf::atom("graceend")>;
 /// (check): run call_check now (periodic, and after Redis came back).
 using check_atom = caf::atom_constant<caf::atom("check")>;
+/// (restore): commands go to a new master (a failover): write back the
+/// call's keys where that master lacks them (call_restore), then check.
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 /// (flush) -> bool: answered once every relay the sender sent it before is
 /// forwarded.
 using flush_atom = caf::atom_constant<caf::atom("flush")>;

@@ -46,6 +46,9 @@ struct call_state {
   long long created_at = 0;
   long long created_ns = 0;  // steady_ns, for call setup time
   long long accepted_ns = 0; // steady_ns once accepted here, for duration
+  long long accepted_at = 0; // Unix seconds once accepted, for call_restore
+  /// ctx->redis_failovers when this call last wrote itself back (or began).
+  uint64_t failovers_seen = 0;
   uint64_t handled = 0;
 
   static inline const char* name = "call_actor";
@@ -309,6 +312,8 @@ void catch_up(call_actor* self, session_state state, const std::string& reason) 
   }
 }
 
+void restore_call(call_actor* self);
+
 /// call_check, periodic or for a participant who went (`departed_user`,
 /// whose connection had `departed_token`): extends the call's keys and
 /// ends it for a participant who is gone.
@@ -325,6 +330,14 @@ void check_call(call_actor* self, long long now_ms, const std::string& departed_
       auto& st = self->state;
       auto out = redis::parse_check_outcome(r);
       // unavailable: Redis is away, the next tick tries again.
+      if (out.status == kind::gone && out.state == session_state::none
+          && st.ctx->redis_failovers.load() != st.failovers_seen) {
+        // Vanished, and commands went to a new master since this call last
+        // wrote itself back: lost in the move, not over. A check queued
+        // before the (restore) message gets here first.
+        restore_call(self);
+        return;
+      }
       if (out.status == kind::gone) {
         GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                         "call " << st.call.session_id << " is over ("
@@ -353,6 +366,36 @@ void check_call(call_actor* self, long long now_ms, const std::string& departed_
       if (!st.over && st.locals.empty() && st.ctx->draining.load())
         finish(self);
     });
+}
+
+/// After a failover: writes the call back where the new master lacks it
+/// (call_restore only writes what is absent), then checks it as usual. A
+/// call that another one replaced is left to the check, which ends it.
+void restore_call(call_actor* self) {
+  auto& st = self->state;
+  auto& c = st.call;
+  if (c.state == call_phase::starting)
+    return; // call_start is still running: its answer says where the call is
+  st.failovers_seen = st.ctx->redis_failovers.load();
+  bool accepted = c.state == call_phase::accepted;
+  auto callee_info = accepted ? protocol::to_json(c.callee_info) : std::string{};
+  auto accepted_at = !accepted ? 0 : st.accepted_at != 0 ? st.accepted_at : st.created_at;
+  run_script(self,
+             redis::call_restore(c.session_id, c.caller_id, c.callee_id, phase_name(c.state),
+                                 st.created_at, protocol::to_json(c.caller_info), callee_info,
+                                 accepted_at, st.ctx->config.session_ttl),
+             [self](const redis::reply& r) {
+               auto& st = self->state;
+               if (r.type == redis::reply::kind::string && r.str == "restored")
+                 GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                                 "call " << st.call.session_id
+                                         << " was missing on the new Redis master; written back");
+               else if (r.type != redis::reply::kind::string)
+                 GORING_LOG_WITH(warn, component, ({{"session_id", st.call.session_id}}),
+                                 "call " << st.call.session_id
+                                         << ": restoring on the new master failed: " << r.str);
+               check_call(self, unix_now_ms());
+             });
 }
 
 /// One row of the admin API's /admin/actors and /admin/calls.
@@ -406,6 +449,7 @@ caf::message_handler common_handlers(call_actor* self) {
       auto ev = static_cast<protocol::event_type>(type);
       if (ev == protocol::event_type::accepted) {
         st.accepted_ns = steady_ns();
+        st.accepted_at = unix_now();
         st.call.state = call_phase::accepted;
         st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
         self->become(accepted_behavior(self));
@@ -418,6 +462,14 @@ caf::message_handler common_handlers(call_actor* self) {
       // users went away before) need not wait for its check.
       if (self->state.locals.empty())
         finish(self);
+    },
+    [self](restore_atom) {
+      ++self->state.handled;
+      if (self->state.locals.empty()) {
+        finish(self); // as check_atom: the instances holding a participant restore it
+        return;
+      }
+      restore_call(self);
     },
     [self](check_atom) {
       ++self->state.handled;
@@ -519,6 +571,7 @@ caf::behavior ringing_behavior(call_actor* self) {
                        goring_metrics().call_setup->observe(seconds_since(st.created_ns));
                      }
                      st.accepted_ns = steady_ns();
+                     st.accepted_at = unix_now();
                      st.call.state = call_phase::accepted;
                      st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
                      notify(self, st.call.caller_id,
@@ -682,6 +735,9 @@ caf::behavior starting_behavior(call_actor* self) {
     [self](status_atom) { return status_json(self); },
     // The start script's answer sees a caller who left.
     [](shutdown_atom) {},
+    // A call not started yet has nothing to write back: call_start is
+    // either answered by the new master or fails and is undone.
+    [](restore_atom) {},
   };
 }
 
@@ -692,6 +748,7 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
   st.call = std::move(setup);
   st.created_at = unix_now();
   st.created_ns = steady_ns();
+  st.failovers_seen = ctx->redis_failovers.load();
   ++ctx->live_calls;
   self->attach_functor([ctx] { --ctx->live_calls; });
   alarm::clear_on_exit(ctx->alarm, self);

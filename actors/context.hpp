@@ -31,6 +31,10 @@ struct instance_context {
   /// Connections the bridge still holds a ws:user key for.
   std::atomic<int> registered_connections{0};
   std::atomic<bool> redis_healthy{false};
+  /// Failovers the Redis topology followed (its on_failover), counted
+  /// before any command reaches the new master: a call that finds its keys
+  /// gone after one writes them back instead of ending.
+  std::atomic<uint64_t> redis_failovers{0};
   /// The last pub/sub probe came back (false until the first one does).
   std::atomic<bool> probe_ok{false};
   std::atomic<bool> draining{false};

@@ -34,24 +34,31 @@ redis::topology_events events_for(actor* self, const context_ptr& ctx) {
     ctx->redis_healthy = (*up)[0].load() && (*up)[1].load();
   };
   redis::topology_events events;
-  events.on_up = [handle, set_up](redis::link_role role) {
+  events.on_up = [handle, set_up](redis::link_role role, bool moved) {
     set_up(role, true);
-    caf::anon_send(handle, link_up_atom::value, role == redis::link_role::subscriber);
+    caf::anon_send(handle, link_up_atom::value, role == redis::link_role::subscriber, moved);
   };
   events.on_down = [ctx, set_up](redis::link_role role, const std::string& why) {
     set_up(role, false);
+    // Ready again only once the channels are subscribed again and a probe
+    // came back through them, not as soon as the connection is.
+    if (role == redis::link_role::subscriber)
+      ctx->probe_ok = false;
     ctx->count_redis_error();
     GORING_LOG(warn, component, redis::to_string(role) << " connection down: " << why);
   };
+  events.on_failover = [ctx] { ctx->redis_failovers.fetch_add(1); };
   events.on_message = [handle](const std::string& channel, const std::string& payload) {
     caf::anon_send(handle, pubsub_atom::value, channel, payload);
   };
   return events;
 }
 
-void link_up(actor* self, bool is_subscriber) {
+void link_up(actor* self, bool is_subscriber, bool moved) {
   auto& st = self->state;
-  GORING_LOG(info, component, (is_subscriber ? "subscriber" : "command") << " connection up");
+  GORING_LOG(info, component,
+             (is_subscriber ? "subscriber" : "command")
+               << " connection up" << (moved ? " on a new master " + st.topology->describe() : ""));
   if (is_subscriber) {
     resubscribe_all(self);
     return;
@@ -61,10 +68,17 @@ void link_up(actor* self, bool is_subscriber) {
   if (st.commands_were_up) {
     goring_metrics().redis_reconnects->inc();
     // Redis came back: write back what it may have lost (presence keys),
-    // and let every call see at once whether its state survived.
+    // and let every call see at once whether its state survived. On a new
+    // master (a failover) the calls first write back their own keys: the
+    // old master may have acknowledged writes that never reached this one,
+    // and a call is not over because its keys were lost in the move.
     refresh_presence(self);
-    for (auto& [id, call] : st.directory.calls)
-      self->send(call, check_atom::value);
+    for (auto& [id, call] : st.directory.calls) {
+      if (moved)
+        self->send(call, restore_atom::value);
+      else
+        self->send(call, check_atom::value);
+    }
   }
   st.commands_were_up = true;
 }
@@ -145,7 +159,7 @@ caf::behavior redis_bridge(actor* self, context_ptr ctx, boost::asio::io_context
     [self](pubsub_atom, const std::string& channel, std::string& payload) {
       pubsub_message(self, channel, std::move(payload));
     },
-    [self](link_up_atom, bool is_subscriber) { link_up(self, is_subscriber); },
+    [self](link_up_atom, bool is_subscriber, bool moved) { link_up(self, is_subscriber, moved); },
     [self](refresh_atom) {
       refresh_presence(self);
       self->delayed_send(self, self->state.ctx->config.presence_ttl / 3, refresh_atom::value);

@@ -124,6 +124,14 @@ bool apply_redis_addr(settings& s, const std::string& value) {
   return !s.redis_host.empty();
 }
 
+bool apply_sentinels(settings& s, const std::string& value) {
+  auto list = parse_host_list(value, default_sentinel_port);
+  if (!list)
+    return false;
+  s.redis_sentinels = std::move(*list);
+  return true;
+}
+
 /// ALLOWED_ORIGINS: comma-separated origins, each normalized; "" allows any.
 bool apply_origins(settings& s, const std::string& value) {
   std::vector<std::string> out;
@@ -235,8 +243,25 @@ const std::vector<setting_parser>& parsers() {
        return true;
      }},
     {{"REDIS_ADDR", "--redis-addr", "localhost:6379", "Redis host:port"}, apply_redis_addr},
-    {{"REDIS_PASSWORD", "--redis-password", "(empty)", "Redis password (AUTH)"},
+    {{"REDIS_PASSWORD", "--redis-password", "(empty)",
+      "password of the Redis data nodes (AUTH), in either mode"},
      text(&settings::redis_password)},
+    {{"REDIS_USERNAME", "--redis-username", "(empty)",
+      "ACL user of the Redis data nodes (AUTH user password); empty: the default user"},
+     text(&settings::redis_username)},
+    {{"REDIS_SENTINELS", "--redis-sentinels", "(empty)",
+      "comma-separated host[:port] of Redis Sentinels (port 26379 if left out); with "
+      "REDIS_SENTINEL_MASTER selects Sentinel mode, which ignores REDIS_ADDR"},
+     apply_sentinels},
+    {{"REDIS_SENTINEL_MASTER", "--redis-sentinel-master", "(empty)",
+      "the master name the sentinels monitor (sentinel monitor NAME ...)"},
+     text(&settings::redis_sentinel_master)},
+    {{"REDIS_SENTINEL_USERNAME", "--redis-sentinel-username", "(empty)",
+      "ACL user of the sentinels themselves; empty: the default user"},
+     text(&settings::redis_sentinel_username)},
+    {{"REDIS_SENTINEL_PASSWORD", "--redis-sentinel-password", "(empty)",
+      "password of the sentinels themselves (their requirepass); empty: no AUTH"},
+     text(&settings::redis_sentinel_password)},
     {{"SERVER_ID", "--server-id", "(hostname)", "this instance's unique id"},
      text(&settings::server_id)},
     {{"RING_TIMEOUT", "--ring-timeout", "30s",
@@ -418,6 +443,28 @@ const std::vector<setting_doc>& setting_docs() {
   return docs;
 }
 
+std::optional<std::vector<host_port>> parse_host_list(const std::string& value,
+                                                      uint16_t default_port) {
+  std::vector<host_port> out;
+  for (auto& item : comma_list(value)) {
+    host_port where{item, default_port};
+    auto colon = item.rfind(':');
+    if (colon != std::string::npos) {
+      unsigned long long port = 0;
+      if (!parse_u64(item.substr(colon + 1), 65535, port) || port == 0)
+        return std::nullopt;
+      where.host = item.substr(0, colon);
+      where.port = static_cast<uint16_t>(port);
+    }
+    if (where.host.empty() || where.host.find_first_of(" \t") != std::string::npos)
+      return std::nullopt;
+    out.push_back(std::move(where));
+  }
+  if (out.empty())
+    return std::nullopt;
+  return out;
+}
+
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
@@ -445,12 +492,17 @@ settings_parse parse_settings(int argc, const char* const* argv, const char* con
     if (eq != nullptr)
       env.emplace(std::string(*e, eq), std::string(eq + 1));
   }
+  // Which settings were given at all, for the warnings below.
+  std::vector<std::string> given;
   for (auto& p : parsers()) {
     auto it = env.find(p.doc.env);
-    if (it != env.end() && !it->second.empty() && !p.apply(result.values, it->second)) {
+    if (it == env.end() || it->second.empty())
+      continue;
+    if (!p.apply(result.values, it->second)) {
       result.error = "invalid value for " + p.doc.env + ": '" + it->second + "'";
       return result;
     }
+    given.push_back(p.doc.env);
   }
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -490,14 +542,30 @@ settings_parse parse_settings(int argc, const char* const* argv, const char* con
       result.error = "invalid value for " + arg + ": '" + value + "'";
       return result;
     }
+    given.push_back(match->doc.env);
   }
   if (result.values.server_id.empty())
     result.values.server_id = hostname();
   result.error = settings_problem(result.values);
+  auto& s = result.values;
+  if (result.error.empty() && !s.redis_sentinels.empty()) {
+    if (std::find(given.begin(), given.end(), "REDIS_ADDR") != given.end())
+      result.warnings.push_back("REDIS_ADDR is set but not used: REDIS_SENTINELS selects Sentinel "
+                                "mode, and the sentinels name the master");
+    if (s.redis_sentinels.size() == 1)
+      result.warnings.push_back(
+        "REDIS_SENTINELS names a single sentinel: while it is down no failover is followed; "
+        "name every sentinel (three or more)");
+  }
   return result;
 }
 
 std::string settings_problem(const settings& s) {
+  if (!s.redis_sentinels.empty() && s.redis_sentinel_master.empty())
+    return "REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the master the "
+           "sentinels monitor";
+  if (s.redis_sentinels.empty() && !s.redis_sentinel_master.empty())
+    return "REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not: list the sentinels to ask";
   if (!s.turn_urls.empty() && s.turn_secret.empty())
     return "TURN_URLS is set but TURN_SECRET is not: TURN servers need the shared secret their "
            "credentials are made with";

@@ -12,6 +12,19 @@ namespace goring {
 /// The value every setting starts from when neither flag nor variable is set.
 inline constexpr const char* default_jwt_secret = "dev-secret-change-in-production";
 
+/// The port of a sentinel named without one (REDIS_SENTINELS).
+inline constexpr uint16_t default_sentinel_port = 26379;
+
+/// One server's address.
+struct host_port {
+  std::string host;
+  uint16_t port = 0;
+
+  std::string to_string() const {
+    return host + ":" + std::to_string(port);
+  }
+};
+
 struct settings {
   std::string bind_addr = "0.0.0.0";
   uint16_t port = 8080;
@@ -45,7 +58,18 @@ struct settings {
   bool dev_mode = false;
   std::string redis_host = "localhost";
   uint16_t redis_port = 6379;
+  /// AUTH of the data nodes (the one server, or every master Sentinel
+  /// names): `AUTH password`, or `AUTH username password` with a username.
+  std::string redis_username;
   std::string redis_password;
+  /// Sentinel mode (REDIS_SENTINELS and REDIS_SENTINEL_MASTER): the
+  /// sentinels to ask for the master named `redis_sentinel_master`;
+  /// REDIS_ADDR is not used then. Empty: one server at REDIS_ADDR.
+  std::vector<host_port> redis_sentinels;
+  std::string redis_sentinel_master;
+  /// AUTH of the sentinels themselves.
+  std::string redis_sentinel_username;
+  std::string redis_sentinel_password;
   std::string server_id; // defaults to the hostname
   std::chrono::milliseconds ring_timeout{30'000};
   /// TTL of call:session and call:user keys; a live call refreshes them.
@@ -159,14 +183,18 @@ struct settings_parse {
   settings values;
   bool show_help = false;
   std::string error; // empty on success
+  /// Settings that work but are likely not what was meant (REDIS_ADDR
+  /// beside REDIS_SENTINELS, a single sentinel); main logs them at warn.
+  std::vector<std::string> warnings;
 };
 
 /// Reads the environment (through `getenv`) and then `argv`, flags winning.
 settings_parse parse_settings(int argc, const char* const* argv, const char* const* envp);
 
 /// What makes settings unusable together (TURN_URLS without TURN_SECRET or
-/// the reverse, a WEB_ROOT that is no directory), or "". parse_settings
-/// returns it as its error.
+/// the reverse, a WEB_ROOT that is no directory, REDIS_SENTINELS without
+/// REDIS_SENTINEL_MASTER or the reverse), or "". parse_settings returns it
+/// as its error.
 std::string settings_problem(const settings& s);
 
 /// The text of `goring --help`.
@@ -178,6 +206,11 @@ const std::vector<std::string>& known_jwt_algorithms();
 /// The items of a comma-separated list, spaces and tabs trimmed; empty
 /// items kept, so each setting decides whether "a,,b" is an error.
 std::vector<std::string> comma_list(const std::string& value);
+
+/// Reads "host:port,host:port,..." (a missing port is `default_port`): no
+/// empty item, no port 0; nothing when the list is malformed.
+std::optional<std::vector<host_port>> parse_host_list(const std::string& value,
+                                                      uint16_t default_port);
 
 /// Parses durations as "30", "30s", "500ms", "2m", "24h" (plain numbers are seconds).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);

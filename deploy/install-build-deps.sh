@@ -15,6 +15,7 @@ packages=(
 )
 case "${1:-}" in
   --build-only) ;;
+  # redis-server also runs the tests' sentinels (redis-server CONF --sentinel).
   "") packages+=(redis-server curl prometheus) ;;
   *)
     echo "usage: $0 [--build-only]" >&2

@@ -7,6 +7,23 @@
 
 namespace goring {
 
+namespace {
+
+/// Where commands go, and how long there was nowhere (steady nanoseconds).
+struct master_state {
+  std::mutex mutex;
+  std::string addr;
+  long long lost_since = steady_ns();
+  long long unknown_ns = 0;
+};
+
+master_state& master() {
+  static master_state* state = new master_state;
+  return *state;
+}
+
+} // namespace
+
 instance_metrics& goring_metrics() {
   static instance_metrics* m = [] {
     auto* out = new instance_metrics;
@@ -83,6 +100,32 @@ instance_metrics& goring_metrics() {
     out->redis_reconnects =
       &reg.counter("goring_redis_reconnects_total", "Redis connections made again after a loss.")
          .with();
+    master(); // the time without a master counts from here
+    out->redis_failovers = &reg
+                              .counter("goring_redis_failovers_total",
+                                       "Times the command path came up on another Redis master "
+                                       "than before (a Sentinel failover followed).")
+                              .with();
+    reg.gauge_callback("goring_redis_master_info",
+                       "1 for the Redis master commands go to now; no sample while none is known.",
+                       {"addr"}, [] {
+                         auto& m = master();
+                         std::lock_guard<std::mutex> guard{m.mutex};
+                         std::vector<metrics::labelled_value> out;
+                         if (m.lost_since == 0)
+                           out.push_back({{m.addr}, 1});
+                         return out;
+                       });
+    reg.counter_callback("goring_redis_master_unknown_seconds_total",
+                         "Seconds during which no Redis master took commands (down, or a "
+                         "failover under way).",
+                         [] {
+                           auto& m = master();
+                           std::lock_guard<std::mutex> guard{m.mutex};
+                           auto ns =
+                             m.unknown_ns + (m.lost_since != 0 ? steady_ns() - m.lost_since : 0);
+                           return static_cast<double>(ns) / 1e9;
+                         });
     auto& pubsub =
       reg.counter("goring_pubsub_messages_total",
                   "Pub/sub messages published (out) and received (in).", {"direction"});
@@ -129,6 +172,22 @@ void instance_metrics::count_received(const protocol::frame_parse& parsed) {
     received[static_cast<std::size_t>(parsed.message->type)]->inc();
   else
     received_invalid->inc();
+}
+
+void instance_metrics::redis_master_known(const std::string& addr) {
+  auto& m = master();
+  std::lock_guard<std::mutex> guard{m.mutex};
+  if (m.lost_since != 0)
+    m.unknown_ns += steady_ns() - m.lost_since;
+  m.lost_since = 0;
+  m.addr = addr;
+}
+
+void instance_metrics::redis_master_lost() {
+  auto& m = master();
+  std::lock_guard<std::mutex> guard{m.mutex};
+  if (m.lost_since == 0)
+    m.lost_since = steady_ns();
 }
 
 void instance_metrics::count_error(protocol::signal_error code) {

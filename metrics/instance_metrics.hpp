@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <string_view>
 
 #include "codec/protocol.hpp"
@@ -25,6 +26,9 @@ struct instance_metrics {
   metrics::histogram* relay = nullptr;
   metrics::histogram_family* redis_command = nullptr;
   metrics::counter* redis_reconnects = nullptr;
+  /// The command path came up on another master than before (a failover
+  /// followed).
+  metrics::counter* redis_failovers = nullptr;
   metrics::counter* pubsub_in = nullptr;
   metrics::counter* pubsub_out = nullptr;
   /// Frames dropped for going over MESSAGE_RATE, and clients closed (1008)
@@ -54,6 +58,12 @@ struct instance_metrics {
   /// unknown_kid, no_kid, signature, expired, claim, no_keys.
   void count_refused_token(const char* reason);
   void count_received(const protocol::frame_parse& parsed);
+  /// The master commands go to now: goring_redis_master_info{addr} reads
+  /// it, and goring_redis_master_unknown_seconds_total stops counting.
+  void redis_master_known(const std::string& addr);
+  /// No master takes commands now (lost, or a failover under way); the time
+  /// until redis_master_known counts as unknown. Also the state at start.
+  void redis_master_lost();
   void count_error(protocol::signal_error code);
 };
 

@@ -402,8 +402,11 @@ struct async_connection::impl : std::enable_shared_from_this<impl> {
       self->logged_in();
       return;
     }
-    if (send_argv(self->ac_, &impl::on_auth_reply, nullptr, {"AUTH", self->where_.password})
-        != REDIS_OK)
+    std::vector<std::string> auth{"AUTH"};
+    if (!self->where_.username.empty())
+      auth.push_back(self->where_.username);
+    auth.push_back(self->where_.password);
+    if (send_argv(self->ac_, &impl::on_auth_reply, nullptr, auth) != REDIS_OK)
       self->failure_ = "AUTH could not be sent";
   }
 

@@ -20,6 +20,9 @@ namespace goring::redis {
 struct endpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
+  /// AUTH after connecting: `AUTH password`, or `AUTH username password`
+  /// when `username` is set (Redis 6 ACLs); no AUTH without a password.
+  std::string username;
   std::string password;
   /// CLIENT SETNAME after logging in, so CLIENT LIST shows whose connection
   /// it is; empty: no name. Characters Redis refuses (spaces, controls)

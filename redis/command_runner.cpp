@@ -77,8 +77,12 @@ void command_runner::complete(uint64_t id, reply r) {
   auto w = std::move(it->second);
   waiting_.erase(it);
   w.timer->observe(seconds_since(w.started_ns));
-  if (r.is_error())
+  if (r.is_error()) {
     w.errors->inc();
+    // A master demoted under us answers writes with READONLY.
+    if (r.str.rfind("READONLY", 0) == 0)
+      redis_.suspect("a READONLY reply: the server is a replica now");
+  }
   w.k(std::move(r));
 }
 
@@ -94,6 +98,7 @@ std::size_t command_runner::fail_late() {
   GORING_LOG(warn, component,
              late.size() << " Redis commands got no answer within " << command_timeout.count()
                          << " s; failing them");
+  redis_.suspect(std::to_string(late.size()) + " commands unanswered");
   for (auto id : late) {
     auto it = waiting_.find(id);
     if (it == waiting_.end())

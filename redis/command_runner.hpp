@@ -52,11 +52,13 @@ public:
   void load_scripts();
 
   /// Hands a reply to the command that waits for it; a late reply (its
-  /// command already timed out) is dropped.
+  /// command already timed out) is dropped. A READONLY reply makes the
+  /// topology suspect its master.
   void complete(uint64_t id, reply r);
 
-  /// Fails the commands older than command_timeout with an error reply.
-  /// Returns how many.
+  /// Fails the commands older than command_timeout with an error reply,
+  /// and makes the topology suspect its master if there were any. Returns
+  /// how many.
   std::size_t fail_late();
 
   /// Commands sent so far (the admin API's "handled").

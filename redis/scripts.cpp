@@ -10,8 +10,8 @@ namespace goring::redis {
 namespace {
 
 constexpr std::array<std::string_view, script_count> names = {
-  "claim_user", "release_user", "refresh_users", "call_start", "call_accept",  "call_reject",
-  "call_end",   "call_timeout", "call_check",    "heartbeat",  "server_leave",
+  "claim_user", "release_user", "refresh_users", "call_start",   "call_accept", "call_reject",
+  "call_end",   "call_timeout", "call_check",    "call_restore", "heartbeat",   "server_leave",
 };
 
 std::string str(std::string_view x) {
@@ -149,6 +149,17 @@ script_call call_check(std::string_view session_id, millis ttl, long long now_ms
   if (!event_stream.empty())
     call.keys.emplace_back(event_stream);
   return call;
+}
+
+script_call call_restore(std::string_view session_id, std::string_view caller_id,
+                         std::string_view callee_id, std::string_view state, long long created_at,
+                         std::string_view caller_info_json, std::string_view callee_info_json,
+                         long long accepted_at, millis ttl) {
+  return {script::call_restore,
+          {keys::session(session_id), keys::user_call(caller_id), keys::user_call(callee_id)},
+          {str(caller_id), str(callee_id), str(session_id), str(state), std::to_string(created_at),
+           str(caller_info_json), str(callee_info_json),
+           accepted_at != 0 ? std::to_string(accepted_at) : std::string{}, ms(ttl)}};
 }
 
 script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,

@@ -31,11 +31,12 @@ enum class script : uint8_t {
   call_end,
   call_timeout,
   call_check,
+  call_restore,
   heartbeat,
   server_leave,
 };
 
-inline constexpr std::size_t script_count = 11;
+inline constexpr std::size_t script_count = 12;
 
 std::string_view script_name(script id);
 
@@ -93,6 +94,12 @@ script_call call_check(std::string_view session_id, millis ttl, long long now_ms
                        millis reconnect_grace, millis ended_ttl,
                        std::string_view departed_user = {}, std::string_view departed_token = {},
                        std::string_view event_stream = {});
+/// `state` "ringing" or "accepted"; `callee_info_json` may be empty, and
+/// `accepted_at` is 0 unless accepted.
+script_call call_restore(std::string_view session_id, std::string_view caller_id,
+                         std::string_view callee_id, std::string_view state, long long created_at,
+                         std::string_view caller_info_json, std::string_view callee_info_json,
+                         long long accepted_at, millis ttl);
 script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,
                       std::string_view version, long long started_at, std::string_view admin_addr);
 script_call server_leave(std::string_view server_id, std::string_view instance_id);

@@ -1,18 +1,23 @@
 #include "redis/single_topology.hpp"
 
-#include "config/config.hpp"
+#include "metrics/instance_metrics.hpp"
 
 namespace goring::redis {
 
 namespace {
 
-async_connection::callbacks callbacks_for(link_role role, const topology_events& events) {
+async_connection::callbacks callbacks_for(link_role role, const topology_events& events,
+                                          const std::string& address) {
   async_connection::callbacks cbs;
-  cbs.on_connected = [on_up = events.on_up, role] {
+  cbs.on_connected = [on_up = events.on_up, role, address] {
+    if (role == link_role::commands)
+      goring_metrics().redis_master_known(address);
     if (on_up)
-      on_up(role);
+      on_up(role, false);
   };
   cbs.on_disconnected = [on_down = events.on_down, role](const std::string& why) {
+    if (role == link_role::commands)
+      goring_metrics().redis_master_lost();
     if (on_down)
       on_down(role, why);
   };
@@ -26,10 +31,10 @@ async_connection::callbacks callbacks_for(link_role role, const topology_events&
 single_topology::single_topology(boost::asio::io_context& io, endpoint commands,
                                  endpoint subscriber, topology_events events)
   : address_(commands.host + ":" + std::to_string(commands.port)),
-    commands_(std::make_unique<async_connection>(io, std::move(commands),
-                                                 callbacks_for(link_role::commands, events))),
+    commands_(std::make_unique<async_connection>(
+      io, std::move(commands), callbacks_for(link_role::commands, events, address_))),
     subscriber_(std::make_unique<async_connection>(
-      io, std::move(subscriber), callbacks_for(link_role::subscriber, events))) {
+      io, std::move(subscriber), callbacks_for(link_role::subscriber, events, address_))) {
   // nop
 }
 
@@ -71,14 +76,8 @@ std::string single_topology::describe() const {
   return address_;
 }
 
-std::unique_ptr<topology> make_topology(boost::asio::io_context& io, const settings& config,
-                                        topology_events events) {
-  auto named = [&](const char* role) {
-    return endpoint{config.redis_host, config.redis_port, config.redis_password,
-                    "goring:" + config.server_id + ":" + role};
-  };
-  return std::make_unique<single_topology>(io, named("commands"), named("subscriber"),
-                                           std::move(events));
+void single_topology::suspect(std::string) {
+  // nop
 }
 
 } // namespace goring::redis

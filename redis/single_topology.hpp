@@ -20,6 +20,8 @@ public:
   bool subscriber_connected() const override;
   void restart_subscriber(std::string why) override;
   std::string describe() const override;
+  /// One address, nowhere else to look: ignored.
+  void suspect(std::string why) override;
 
 private:
   std::string address_;

@@ -1,7 +1,7 @@
-/// The Redis this instance talks to, whatever its shape (one server today;
-/// Sentinel and Cluster behind the same interface): a command path and a
-/// subscriber path that reconnect by themselves. The bridge uses only this
-/// and never learns which shape it is.
+/// The Redis this instance talks to, whatever its shape (one server, or the
+/// master a set of sentinels names): a command path and a subscriber path
+/// that reconnect by themselves and follow a failover. The bridge uses only
+/// this and never learns which shape it is.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,15 @@ struct topology_events {
   /// A path is up and logged in: the first time, after a reconnect, and
   /// after the topology moved it to another server. The owner then loads
   /// its scripts (commands) or subscribes its channels again (subscriber).
-  std::function<void(link_role)> on_up;
+  /// `moved` is true when the path is up on another server than the one it
+  /// was last up on (a failover): that server may lack writes the old one
+  /// had, so the owner writes back what it knows.
+  std::function<void(link_role, bool moved)> on_up;
+  /// The command path moved to another server (a failover), called before
+  /// anything can be sent there, on_up(commands, true) after: whoever sees
+  /// a reply from the new server can tell that keys may have been lost in
+  /// the move.
+  std::function<void()> on_failover;
   /// A path is lost; the topology reconnects by itself.
   std::function<void(link_role, const std::string& why)> on_down;
   /// A message arrived on a subscribed channel.
@@ -69,6 +77,12 @@ public:
 
   /// Where commands go now, for logs and the admin API ("host:port").
   virtual std::string describe() const = 0;
+
+  /// The owner saw a sign that commands may go to a server that is no
+  /// longer the master (a READONLY reply, commands that timed out): a
+  /// topology that can look for another master does so now; one that
+  /// cannot ignores it.
+  virtual void suspect(std::string why) = 0;
 };
 
 /// The topology the settings ask for. Connections are named

@@ -217,6 +217,54 @@ TEST_CASE("the help text names every flag and variable with its default") {
     CHECK(help.find(name) != std::string::npos);
 }
 
+TEST_CASE("REDIS_SENTINELS with REDIS_SENTINEL_MASTER selects Sentinel mode") {
+  auto result = parse({}, {"REDIS_SENTINELS=10.0.0.1:26380, sentinel-b ,[::1]:26381x",
+                           "REDIS_SENTINEL_MASTER=calls"});
+  CHECK_FALSE(result.error.empty()); // "[::1]:26381x": not a port
+  auto s =
+    parsed({}, {"REDIS_SENTINELS=10.0.0.1:26380, sentinel-b ,sentinel-c:5000",
+                "REDIS_SENTINEL_MASTER=calls", "REDIS_SENTINEL_PASSWORD=sp",
+                "REDIS_SENTINEL_USERNAME=watcher", "REDIS_USERNAME=goring", "REDIS_PASSWORD=dp"});
+  REQUIRE(s.redis_sentinels.size() == 3);
+  CHECK(s.redis_sentinels[0].host == "10.0.0.1");
+  CHECK(s.redis_sentinels[0].port == 26380);
+  CHECK(s.redis_sentinels[1].host == "sentinel-b");
+  CHECK(s.redis_sentinels[1].port == goring::default_sentinel_port);
+  CHECK(s.redis_sentinels[2].to_string() == "sentinel-c:5000");
+  CHECK(s.redis_sentinel_master == "calls");
+  CHECK(s.redis_sentinel_username == "watcher");
+  CHECK(s.redis_sentinel_password == "sp");
+  CHECK(s.redis_username == "goring");
+  CHECK(s.redis_password == "dp");
+  auto flags = parsed({"--redis-sentinels", "a:1,b:2", "--redis-sentinel-master=m"});
+  CHECK(flags.redis_sentinels.size() == 2);
+  CHECK(flags.redis_sentinel_master == "m");
+  CHECK(parsed({}).redis_sentinels.empty());
+}
+
+TEST_CASE("a malformed sentinel list or a missing master name stops goring with a clear error") {
+  for (std::string list : {",a:1", "a:1,", "a:0", "a:99999", ":26379", "a:", "a b:1", " , "}) {
+    CAPTURE(list);
+    check_error({}, {"REDIS_SENTINELS=" + list, "REDIS_SENTINEL_MASTER=m"}, "REDIS_SENTINELS");
+  }
+  check_error({}, {"REDIS_SENTINELS=a:1,b:2,c:3"}, "REDIS_SENTINEL_MASTER");
+  check_error({}, {"REDIS_SENTINEL_MASTER=m"}, "REDIS_SENTINELS");
+}
+
+TEST_CASE("Sentinel mode warns about an unused REDIS_ADDR and a single sentinel") {
+  auto three = parse({}, {"REDIS_SENTINELS=a,b,c", "REDIS_SENTINEL_MASTER=m"});
+  CHECK(three.error.empty());
+  CHECK(three.warnings.empty());
+  auto both =
+    parse({"--redis-addr", "redis:6379"}, {"REDIS_SENTINELS=a,b,c", "REDIS_SENTINEL_MASTER=m"});
+  REQUIRE(both.warnings.size() == 1);
+  CHECK(both.warnings[0].find("REDIS_ADDR") != std::string::npos);
+  auto one = parse({}, {"REDIS_SENTINELS=a", "REDIS_SENTINEL_MASTER=m", "REDIS_ADDR=r:1"});
+  CHECK(one.error.empty());
+  CHECK(one.warnings.size() == 2);
+  CHECK(parse({}, {"REDIS_ADDR=r:1"}).warnings.empty());
+}
+
 TEST_CASE("durations take seconds, milliseconds or minutes") {
   CHECK(parse_duration("30") == 30s);
   CHECK(parse_duration("30s") == 30s);

@@ -28,6 +28,7 @@
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/support/sentinel_set.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -287,6 +288,56 @@ TEST_CASE("instances lists every live instance with its admin address and connec
   CHECK(lines[2].rfind("goring-b", 0) == 0);
   CHECK(lines[2].substr(column, 2) == "2 ");
   CHECK(lines[1].find("ready") != std::string::npos);
+}
+
+TEST_CASE("--sentinels finds the fleet through the sentinels, before and after a failover") {
+  sentinel_set redis;
+  goring_process one("", "goring-a", redis.goring_env());
+  ws_client alice{"alice"};
+  connect_online(alice, one, redis.first_master(), user_token("alice"));
+  REQUIRE(becomes_ready(one));
+  auto list = redis.sentinel_list();
+
+  auto instances = [&](const std::vector<std::string>& args,
+                       const std::map<std::string, std::string>& env = {}) {
+    auto run = goringctl(args, env);
+    INFO(run);
+    CHECK(run.status == 0);
+    auto rows = rows_where(run.value.value(), "server_id", "goring-a");
+    REQUIRE(rows.size() == 1);
+    CHECK(number(*rows.front(), "connections") == 1);
+    CHECK(text(*rows.front(), "admin") == "127.0.0.1:" + std::to_string(one.admin_port()));
+  };
+  // The master's name from the option or, as goring reads it, from
+  // REDIS_SENTINEL_MASTER.
+  instances(
+    {"--sentinels", list, "--sentinel-master", sentinel_set::master_name, "--json", "instances"});
+  instances({"--sentinels", list, "--json", "instances"},
+            {{"REDIS_SENTINEL_MASTER", sentinel_set::master_name}});
+  auto user = goringctl({"--sentinels", list, "--sentinel-master", sentinel_set::master_name,
+                         "--json", "user", "alice"});
+  INFO(user);
+  CHECK(user.status == 0);
+  CHECK(text(user.value.value(), "user_id") == "alice");
+
+  // After a failover the sentinels name the new master, where goring
+  // wrote its heartbeat again.
+  redis.first_master().kill();
+  REQUIRE(redis.wait_master(redis.first_replica(), std::chrono::seconds(20)));
+  REQUIRE(wait_until([&] { return key_exists(redis.first_replica(), keys::server("goring-a")); },
+                     std::chrono::seconds(15)));
+  instances(
+    {"--sentinels", list, "--sentinel-master", sentinel_set::master_name, "--json", "instances"});
+
+  // Mistakes are said plainly.
+  auto no_name = goringctl({"--sentinels", list, "instances"});
+  CHECK(no_name.status == 2);
+  CHECK(no_name.err.find("REDIS_SENTINEL_MASTER") != std::string::npos);
+  auto unknown = goringctl({"--sentinels", list, "--sentinel-master", "nobody", "instances"});
+  CHECK(unknown.status == 1);
+  CHECK(unknown.err.find("nobody") != std::string::npos);
+  auto both = goringctl({"--redis", redis.first_replica().addr(), "--sentinels", list, "users"});
+  CHECK(both.status == 2);
 }
 
 TEST_CASE("users, user, calls, call and actors show a call placed across two instances") {

@@ -152,6 +152,14 @@ argv_t check(const std::string& session_id, long long now_ms) {
     goring::redis::call_check(session_id, session_ttl, now_ms, reconnect_grace, ended_ttl));
 }
 
+/// A call actor's copy of an accepted alice -> bob call, written back.
+argv_t restore(const std::string& session_id, const std::string& state = "accepted",
+               const std::string& caller = "alice", const std::string& callee = "bob") {
+  return eval(goring::redis::call_restore(session_id, caller, callee, state, created_at, alice_info,
+                                          state == "accepted" ? bob_info : "",
+                                          state == "accepted" ? accepted_at : 0, session_ttl));
+}
+
 argv_t beat(const std::string& server_id, const std::string& instance) {
   return eval(goring::redis::heartbeat(server_id, instance, heartbeat_ttl, "1.2.0", created_at,
                                        "127.0.0.1:9100"));
@@ -1452,6 +1460,93 @@ TEST_CASE_FIXTURE(call_store,
   SUBCASE("another server id") {
     CHECK(status(leave(server_2, instance_2)) == "0");
     CHECK(server_field(server_1, "instance") == instance_1);
+  }
+}
+
+// -- call_restore: after a failover ------------------------------------------
+
+TEST_CASE_FIXTURE(call_store, "a call the new master lacks is written back from the actor's "
+                              "copy, and its checks find it live") {
+  accepted("alice", "bob", "s-1");
+  // The failover: the new master never saw the call.
+  run({"DEL", keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")});
+
+  CHECK(status(restore("s-1")) == "restored");
+  CHECK(field("s-1", "caller_id") == "alice");
+  CHECK(field("s-1", "callee_id") == "bob");
+  CHECK(field("s-1", "state") == "accepted");
+  CHECK(field("s-1", "created_at") == std::to_string(created_at));
+  CHECK(field("s-1", "accepted_at") == std::to_string(accepted_at));
+  CHECK(field("s-1", "caller_info") == alice_info);
+  CHECK(field("s-1", "callee_info") == bob_info);
+  CHECK(value(keys::user_call("alice")) == "s-1");
+  CHECK(value(keys::user_call("bob")) == "s-1");
+  for (auto& key : {keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")}) {
+    CAPTURE(key);
+    CHECK(pttl(key) > 0);
+    CHECK(pttl(key) <= session_ttl.count());
+  }
+  CHECK(describe(run(check("s-1", check_at))) == list({"live", "accepted"}));
+  // bob is busy again for a third caller, and the call ends as usual.
+  go_online("carol");
+  CHECK(status(start("carol", "bob", "s-2")) == "callee_busy");
+  CHECK(outcome(hang_up("s-1", "bob")).status == outcome_status::ok);
+}
+
+TEST_CASE_FIXTURE(call_store, "a ringing call is written back ringing, without callee info") {
+  ringing("alice", "bob", "s-1");
+  run({"DEL", keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")});
+  CHECK(status(restore("s-1", "ringing")) == "restored");
+  CHECK(field("s-1", "state") == "ringing");
+  CHECK(field("s-1", "callee_info") == absent);
+  CHECK(field("s-1", "accepted_at") == absent);
+  CHECK(outcome(accept("s-1", "bob")).status == outcome_status::ok);
+}
+
+TEST_CASE_FIXTURE(call_store, "a restore keeps what the new master has: a newer state, an "
+                              "ended call, and writes back only a missing user key") {
+  SUBCASE("the accept reached the new master, the actor still thinks ringing") {
+    accepted("alice", "bob", "s-1");
+    run({"DEL", keys::user_call("bob")});
+    CHECK(status(restore("s-1", "ringing")) == "kept");
+    CHECK(field("s-1", "state") == "accepted");
+    CHECK(field("s-1", "callee_info") == bob_info);
+    CHECK(value(keys::user_call("bob")) == "s-1");
+  }
+  SUBCASE("the call ended on the new master") {
+    accepted("alice", "bob", "s-1");
+    CHECK(outcome(hang_up("s-1", "alice")).status == outcome_status::ok);
+    CHECK(status(restore("s-1")) == "kept");
+    CHECK(field("s-1", "state") == "ended");
+    CHECK_FALSE(exists(keys::user_call("alice")));
+    CHECK_FALSE(exists(keys::user_call("bob")));
+  }
+}
+
+TEST_CASE_FIXTURE(call_store, "a restore never brings back a call that a newer call of one "
+                              "participant replaced") {
+  accepted("alice", "bob", "s-1");
+  run({"DEL", keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")});
+  // While the call was lost, bob took another call.
+  go_online("carol");
+  REQUIRE(status(start("carol", "bob", "s-2")) == "ok");
+  CHECK(status(restore("s-1")) == "taken");
+  CHECK_FALSE(exists(keys::session("s-1")));
+  CHECK_FALSE(exists(keys::user_call("alice")));
+  CHECK(value(keys::user_call("bob")) == "s-2");
+  CHECK(describe(run(check("s-1", check_at))) == list({"gone", "", ""}));
+}
+
+TEST_CASE_FIXTURE(call_store, "both instances of a call restore it at the same moment: it is "
+                              "written once") {
+  for (int round = 0; round < race_rounds; ++round) {
+    CAPTURE(round);
+    flush();
+    accepted("alice", "bob", "s-1");
+    run({"DEL", keys::session("s-1"), keys::user_call("alice"), keys::user_call("bob")});
+    auto [a, b] = at_once(restore("s-1"), restore("s-1"));
+    CHECK(sorted({describe(a), describe(b)}) == std::vector<std::string>{"kept", "restored"});
+    CHECK(field("s-1", "state") == "accepted");
   }
 }
 

@@ -6,11 +6,14 @@
 // - against a real goring and a private redis-server on loopback: every
 //   probe, Service and scrape path answers as expected, liveness stays up
 //   while Redis is down, SIGTERM drains in time, and every metric the alert
-//   rules and the dashboard use is one /metrics exports.
+//   rules and the dashboard use is one /metrics exports; a Deployment in
+//   Sentinel mode, against a sentinel on loopback, becomes ready and places
+//   a call.
 // Usage: node crosscheck.mjs --goring BIN --deploy DIR --repo DIR RENDERED.yaml...
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { client, token } from "./wire.mjs";
@@ -68,12 +71,32 @@ function parseDuration(text) {
   return Number(m[1]) * { ms: 0.001, s: 1, m: 60, undefined: 1 }[m[2]];
 }
 const goringServices = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("goring"));
-check(goringServices.length === 2, "docker-compose.yml: two goring services (one in the scaling profile)");
+const inProfile = (profile) => ([, s]) => s.profiles?.includes(profile);
+const plainGorings = goringServices.filter((e) => !inProfile("sentinel")(e));
+check(plainGorings.length === 2, "docker-compose.yml: two goring services on plain Redis (one in the scaling profile)");
 check(
-  goringServices.filter(([, s]) => s.profiles?.includes("scaling")).length === 1,
+  plainGorings.filter(inProfile("scaling")).length === 1,
   "docker-compose.yml: exactly one goring service in the scaling profile",
 );
 check(compose.services.redis?.healthcheck !== undefined, "docker-compose.yml: Redis has a healthcheck");
+// The sentinel profile: two goring in Sentinel mode, naming sentinels of
+// that profile, and no REDIS_ADDR beside them.
+const sentinelGorings = goringServices.filter(inProfile("sentinel"));
+check(sentinelGorings.length === 2, "docker-compose.yml: two goring services in the sentinel profile");
+for (const [name, s] of sentinelGorings) {
+  const env = s.environment ?? {};
+  check(env.REDIS_ADDR === undefined, `docker-compose.yml: ${name} sets REDIS_ADDR beside REDIS_SENTINELS`);
+  check(env.REDIS_SENTINEL_MASTER !== undefined, `docker-compose.yml: ${name} names the Sentinel master`);
+  const sentinels = String(env.REDIS_SENTINELS ?? "").split(",").filter(Boolean);
+  check(sentinels.length >= 3, `docker-compose.yml: ${name} names three sentinels or more`);
+  for (const sentinel of sentinels) {
+    const service = compose.services[sentinel.trim().split(":")[0]];
+    check(
+      service?.profiles?.includes("sentinel") && /--sentinel\b/.test(JSON.stringify(service.entrypoint ?? service.command)),
+      `docker-compose.yml: ${name} names ${sentinel}, which is no sentinel of the sentinel profile`,
+    );
+  }
+}
 const serverIds = new Set();
 for (const [name, s] of goringServices) {
   const env = s.environment ?? {};
@@ -299,7 +322,10 @@ const stopAll = () => {
 };
 process.on("exit", stopAll);
 
-const d = deployments[0];
+// The live run takes a Deployment on one Redis address (the sentinel
+// overlay's names sentinels that only exist in a cluster; its variables are
+// checked above, and tests/e2e_sentinel_redis_test runs Sentinel mode).
+const d = deployments.find((x) => x.check.env.REDIS_SENTINELS === undefined) ?? deployments[0];
 const redisPort = await freePort();
 const publicPort = await freePort();
 const adminPort = await freePort();
@@ -321,6 +347,8 @@ Object.assign(env, {
   ADMIN_ADDR: "127.0.0.1",
   REDIS_ADDR: `127.0.0.1:${redisPort}`,
 });
+delete env.REDIS_SENTINELS;
+delete env.REDIS_SENTINEL_MASTER;
 const portOfListener = { public: publicPort, admin: adminPort };
 const goring = spawn(goringBin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
 children.push(goring);
@@ -386,6 +414,67 @@ try {
 } finally {
   stopAll();
 }
-if (problems) console.error(`--- goring's output ---\n${goringLog.slice(-4000)}`);
+
+// --- Sentinel mode, live: a Deployment that names sentinels, against a
+// sentinel on loopback monitoring a private redis-server under the master
+// name the Deployment uses.
+const sd = deployments.find((x) => x.check.env.REDIS_SENTINELS !== undefined);
+let sentinelLog = "";
+if (sd) {
+  const where = `${sd.file}: Deployment/${sd.metadata.name}`;
+  const dir = mkdtempSync(join(tmpdir(), "goring-crosscheck-"));
+  try {
+    const [dataPort, sentinelPort, pub, adm] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const master = sd.check.env.REDIS_SENTINEL_MASTER;
+    check(typeof master === "string" && master.length > 0, `${where}: REDIS_SENTINEL_MASTER is set`);
+    children.push(
+      spawn("redis-server", ["--port", String(dataPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+        stdio: "ignore",
+      }),
+    );
+    writeFileSync(
+      join(dir, "sentinel.conf"),
+      `port ${sentinelPort}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor ${master} 127.0.0.1 ${dataPort} 1\n`,
+    );
+    await sleep(300);
+    children.push(spawn("redis-server", [join(dir, "sentinel.conf"), "--sentinel"], { stdio: "ignore" }));
+    const senv = { PATH: process.env.PATH };
+    for (const [k, v] of Object.entries(sd.check.env)) {
+      if (v.startsWith("fieldRef:")) senv[k] = "crosscheck-sentinel-pod";
+      else if (v.startsWith("secret:")) senv[k] = `crosscheck-${k.toLowerCase()}-${process.pid}`;
+      else senv[k] = v;
+    }
+    Object.assign(senv, {
+      PORT: String(pub),
+      ADMIN_PORT: String(adm),
+      BIND_ADDR: "127.0.0.1",
+      ADMIN_ADDR: "127.0.0.1",
+      REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`,
+    });
+    delete senv.REDIS_ADDR;
+    const sg = spawn(goringBin, [], { env: senv, stdio: ["ignore", "pipe", "pipe"] });
+    children.push(sg);
+    sg.stdout.on("data", (b) => (sentinelLog += b));
+    sg.stderr.on("data", (b) => (sentinelLog += b));
+    const ready = await until(adm, "/ready", (a) => a.status === 200);
+    if (check(ready.status === 200, `${where}: goring in Sentinel mode becomes ready (got ${ready.status})`)) {
+      await oneCall(pub, senv.JWT_SECRET);
+      const metrics = (await get(adm, "/metrics")).body;
+      check(
+        metrics.includes(`goring_redis_master_info{addr="127.0.0.1:${dataPort}"} 1`),
+        `${where}: goring_redis_master_info names the master the sentinel names`,
+      );
+    }
+    process.kill(sg.pid, "SIGTERM");
+    const code = await Promise.race([exited(sg), sleep(10000).then(() => "timeout")]);
+    check(code === 0, `${where}: SIGTERM in Sentinel mode: goring exits 0 (got ${code})`);
+  } catch (e) {
+    fail(String(e));
+  } finally {
+    stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+if (problems) console.error(`--- goring's output ---\n${goringLog.slice(-4000)}\n${sentinelLog.slice(-4000)}`);
 console.log(`crosscheck: ${checks} checks, ${problems} failed`);
 process.exit(problems ? 1 : 0);

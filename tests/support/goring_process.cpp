@@ -158,16 +158,14 @@ goring_process::goring_process(const std::string& redis_addr, std::string server
       std::ofstream{log_path_, std::ios::trunc};
     }
     std::map<std::string, std::string> env{
-      {"PORT", std::to_string(port_)},
-      {"BIND_ADDR", "127.0.0.1"},
-      {"REDIS_ADDR", redis_addr},
-      {"JWT_SECRET", test_jwt_secret},
-      {"SERVER_ID", server_id_},
-      {"LOG_LEVEL", "debug"},
-      {"ADMIN_PORT", std::to_string(admin_port_)},
+      {"PORT", std::to_string(port_)}, {"BIND_ADDR", "127.0.0.1"},
+      {"JWT_SECRET", test_jwt_secret}, {"SERVER_ID", server_id_},
+      {"LOG_LEVEL", "debug"},          {"ADMIN_PORT", std::to_string(admin_port_)},
     };
     // Every test connects from 127.0.0.1: to per-IP limits the whole suite
     // would be one client. The tests of those limits set them.
+    if (!redis_addr.empty())
+      env.emplace("REDIS_ADDR", redis_addr);
     env.emplace("UPGRADE_RATE_PER_IP", "0");
     env.emplace("MAX_CONNECTIONS_PER_IP", "0");
     for (auto& [key, value] : extra_env)

@@ -19,11 +19,11 @@ class redis_server;
 class goring_process {
 public:
   /// Starts GORING_BINARY with PORT (a free port), BIND_ADDR=127.0.0.1,
-  /// REDIS_ADDR, JWT_SECRET=test_jwt_secret, SERVER_ID, LOG_LEVEL=debug,
-  /// UPGRADE_RATE_PER_IP=0 and MAX_CONNECTIONS_PER_IP=0 (every test client
-  /// shares 127.0.0.1) and `extra_env` (e.g. RING_TIMEOUT=1s), which wins;
-  /// then waits until GET /health answers 200; the test stops (REQUIRE)
-  /// when it does not within 10 s.
+  /// REDIS_ADDR (unless `redis_addr` is empty: Sentinel mode sets
+  /// REDIS_SENTINELS in `extra_env` instead), JWT_SECRET=test_jwt_secret, SERVER_ID,
+  /// LOG_LEVEL=debug, UPGRADE_RATE_PER_IP=0 and MAX_CONNECTIONS_PER_IP=0 (every test client shares
+  /// 127.0.0.1) and `extra_env` (e.g. RING_TIMEOUT=1s), which wins; then waits until GET /health
+  /// answers 200; the test stops (REQUIRE) when it does not within 10 s.
   goring_process(const std::string& redis_addr, std::string server_id = "goring-1",
                  std::map<std::string, std::string> extra_env = {});
   ~goring_process();

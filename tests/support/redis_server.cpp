@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include <hiredis/hiredis.h>
@@ -13,18 +14,26 @@ redis_server::redis_server() : redis_server(redis_persistence::none) {
   // nop
 }
 
-redis_server::redis_server(redis_persistence persistence) : persistence_(persistence) {
-  if (persistence_ == redis_persistence::aof) {
-    char dir[] = "/tmp/goring_redis_XXXXXX";
-    if (::mkdtemp(dir) == nullptr)
-      throw std::runtime_error("mkdtemp() failed");
-    dir_ = dir;
-  }
+redis_server::redis_server(redis_persistence persistence)
+  : redis_server(redis_options{persistence}) {
+  // nop
+}
+
+redis_server::redis_server(redis_options options) : options_(std::move(options)) {
+  // Every server has a directory of its own: a replica writes the copy it
+  // syncs to dump.rdb there, and a server started later in the same
+  // directory would load it.
+  char dir[] = "/tmp/goring_redis_XXXXXX";
+  if (::mkdtemp(dir) == nullptr)
+    throw std::runtime_error("mkdtemp() failed");
+  dir_ = dir;
   // A free port can be taken by another test between free_port() and the
   // bind: then redis-server exits, and another port is tried.
   for (int attempt = 0;; ++attempt) {
     port_ = free_port();
     try {
+      if (options_.sentinel_of != 0)
+        write_sentinel_config();
       launch();
       return;
     } catch (const std::runtime_error&) {
@@ -48,7 +57,9 @@ void redis_server::launch() {
   std::vector<std::string> argv{
     "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
     "--save",       "",       "--loglevel",          "warning"};
-  if (persistence_ == redis_persistence::aof) {
+  if (options_.sentinel_of != 0)
+    argv = {"redis-server", dir_ + "/sentinel.conf", "--sentinel"};
+  else if (options_.persistence == redis_persistence::aof) {
     // Every write is in the AOF before Redis answers it, so a restart
     // finds exactly what clients were told had happened.
     for (const char* arg : {"--appendonly", "yes", "--appendfsync", "always", "--dir"})
@@ -57,6 +68,18 @@ void redis_server::launch() {
   } else {
     argv.emplace_back("--appendonly");
     argv.emplace_back("no");
+  }
+  if (options_.sentinel_of == 0) {
+    if (options_.persistence != redis_persistence::aof) {
+      argv.emplace_back("--dir");
+      argv.push_back(dir_);
+    }
+    if (options_.replica_of != 0) {
+      argv.emplace_back("--replicaof");
+      argv.emplace_back("127.0.0.1");
+      argv.push_back(std::to_string(options_.replica_of));
+    }
+    argv.insert(argv.end(), options_.args.begin(), options_.args.end());
   }
   proc_ = child_process(std::move(argv), {}, "/dev/null");
   bool up = wait_until(
@@ -84,6 +107,17 @@ void redis_server::launch() {
     throw std::runtime_error(up ? "another redis-server answered on port " + std::to_string(port_)
                                 : "redis-server did not answer PING in 5 s");
   }
+}
+
+void redis_server::write_sentinel_config() {
+  std::ofstream conf{dir_ + "/sentinel.conf", std::ios::trunc};
+  auto& name = options_.monitor_name;
+  conf << "port " << port_ << "\nbind 127.0.0.1\ndir " << dir_ << "\nloglevel warning\n"
+       << "sentinel monitor " << name << " 127.0.0.1 " << options_.sentinel_of << " 2\n";
+  for (auto& [option, value] : options_.sentinel_settings)
+    conf << "sentinel " << option << " " << name << " " << value << "\n";
+  if (!conf)
+    throw std::runtime_error("cannot write " + dir_ + "/sentinel.conf");
 }
 
 redis_server::~redis_server() {
@@ -138,6 +172,24 @@ void redis_server::stop() {
     ctx_ = nullptr;
   }
   proc_.stop(SIGTERM, std::chrono::seconds(5));
+}
+
+void redis_server::kill() {
+  if (ctx_ != nullptr) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+  proc_.stop(SIGKILL, std::chrono::seconds(5));
+}
+
+void redis_server::pause() {
+  if (proc_.pid() > 0)
+    ::kill(proc_.pid(), SIGSTOP);
+}
+
+void redis_server::resume() {
+  if (proc_.pid() > 0)
+    ::kill(proc_.pid(), SIGCONT);
 }
 
 void redis_server::restart() {

@@ -1,5 +1,6 @@
 /// A private redis-server on a free loopback port, and a blocking client to
-/// look at what it holds. Every test process starts its own.
+/// look at what it holds: a plain server, a replica, or a sentinel. Every
+/// test process starts its own.
 #pragma once
 
 #include <string>
@@ -18,6 +19,23 @@ enum class redis_persistence {
   aof,  ///< `--appendonly yes` in a private temporary directory
 };
 
+/// What a redis_server is besides a plain server.
+struct redis_options {
+  redis_persistence persistence = redis_persistence::none;
+  /// A replica of the master on this loopback port (--replicaof); 0: none.
+  uint16_t replica_of = 0;
+  /// A sentinel (`redis-server CONF --sentinel`) that monitors the master
+  /// on this loopback port as `monitor_name`, with quorum 2; 0: none.
+  uint16_t sentinel_of = 0;
+  std::string monitor_name = "goring-master";
+  /// `sentinel <option> <monitor_name> <value>` lines, e.g.
+  /// {"down-after-milliseconds", "1000"}.
+  std::vector<std::pair<std::string, std::string>> sentinel_settings;
+  /// More command-line arguments (not for sentinels), e.g.
+  /// {"--replica-read-only", "no"}.
+  std::vector<std::string> args;
+};
+
 class redis_server {
 public:
   /// Starts redis-server with no persistence on a free port and waits until
@@ -25,6 +43,8 @@ public:
   redis_server();
   /// The same, with the persistence `persistence` asks for.
   explicit redis_server(redis_persistence persistence);
+  /// The same, as `options` say (a replica answers PING while it syncs).
+  explicit redis_server(redis_options options);
   ~redis_server();
 
   uint16_t port() const {
@@ -38,8 +58,15 @@ public:
 
   /// Stops the server (SIGTERM) to test what happens without Redis.
   void stop();
+  /// Kills it at once (SIGKILL): no shutdown, no last words to replicas.
+  void kill();
+  /// SIGSTOP: it hangs with its sockets open, as a stuck or partitioned
+  /// server does; resume() is SIGCONT.
+  void pause();
+  void resume();
   /// Starts it again on the same port (with persistence, from the data it
-  /// wrote) and waits until it answers PING (throws if not within 5 s).
+  /// wrote; a sentinel from the configuration it rewrote) and waits until
+  /// it answers PING (throws if not within 5 s).
   void restart();
   /// The redis-server's PID, -1 while it is stopped.
   pid_t pid() const {
@@ -51,11 +78,15 @@ private:
   /// Starts redis-server on port_ and waits for PING.
   void launch();
 
+  /// Writes a sentinel's configuration file for port_.
+  void write_sentinel_config();
+
   uint16_t port_ = 0;
   child_process proc_;
   redisContext* ctx_ = nullptr;
-  redis_persistence persistence_ = redis_persistence::none;
-  /// The data directory with persistence, removed by the destructor.
+  redis_options options_;
+  /// The data directory with persistence (a sentinel's configuration),
+  /// removed by the destructor.
   std::string dir_;
 };
 

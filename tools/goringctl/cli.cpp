@@ -58,6 +58,18 @@ invocation parse_command_line(int argc, const char* const* argv, const char* env
       if (value.empty())
         throw usage_error("option --redis needs an address (HOST:PORT)");
       in.redis_addr = value;
+    } else if (name == "sentinels") {
+      if (!in.sentinels.empty())
+        throw usage_error("option --sentinels given twice");
+      if (value.empty())
+        throw usage_error("option --sentinels needs a list (HOST:PORT,HOST:PORT,...)");
+      in.sentinels = value;
+    } else if (name == "sentinel-master") {
+      if (!in.sentinel_master.empty())
+        throw usage_error("option --sentinel-master given twice");
+      if (value.empty())
+        throw usage_error("option --sentinel-master needs the master's name");
+      in.sentinel_master = value;
     } else if (name == "token") {
       if (token_given)
         throw usage_error("option --token given twice");
@@ -67,11 +79,14 @@ invocation parse_command_line(int argc, const char* const* argv, const char* env
       throw usage_error("option --" + name + " given twice");
     }
   }
-  if (admin_given && !in.redis_addr.empty())
-    throw usage_error("use either --admin (one instance) or --redis (every instance), not both");
+  if (admin_given + !in.redis_addr.empty() + !in.sentinels.empty() > 1)
+    throw usage_error("use one of --admin (one instance), --redis or --sentinels (every "
+                      "instance)");
+  if (!in.sentinel_master.empty() && in.sentinels.empty())
+    throw usage_error("--sentinel-master goes with --sentinels");
   if (admin_given && in.admin_url.empty())
     throw usage_error("option --admin needs a URL");
-  if (!admin_given && in.redis_addr.empty())
+  if (!admin_given && !in.use_redis())
     in.admin_url = default_admin_url;
   if (!token_given && env_token != nullptr)
     in.token = env_token;

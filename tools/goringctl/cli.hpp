@@ -22,9 +22,13 @@ struct invocation {
   std::vector<std::string> args;
   /// Command options by name without the dashes ("kind", "secret", ...).
   std::map<std::string, std::string> options;
+  /// --sentinels: Redis found through these sentinels ("host:port,...").
+  std::string sentinels;
+  /// --sentinel-master; "" means $REDIS_SENTINEL_MASTER.
+  std::string sentinel_master;
 
   bool use_redis() const {
-    return !redis_addr.empty();
+    return !redis_addr.empty() || !sentinels.empty();
   }
   /// The option's value, "" when it was not given.
   std::string option(const std::string& name) const;
@@ -34,7 +38,7 @@ struct invocation {
 /// `--name value` or `--name=value`; `--json` and `--help` take no value;
 /// after `--` everything is an argument. `env_token` is GORING_ADMIN_TOKEN
 /// (nullptr when unset). Throws a usage error on a missing value, an option
-/// given twice, or both --admin and --redis.
+/// given twice, or more than one of --admin, --redis and --sentinels.
 invocation parse_command_line(int argc, const char* const* argv, const char* env_token);
 
 } // namespace goringctl

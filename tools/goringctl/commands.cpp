@@ -32,7 +32,9 @@ struct context {
 
   redis_directory& directory() {
     if (!redis)
-      redis = std::make_unique<redis_directory>(in.redis_addr);
+      redis = in.sentinels.empty()
+                ? std::make_unique<redis_directory>(in.redis_addr)
+                : redis_directory::through_sentinels(in.sentinels, in.sentinel_master);
     return *redis;
   }
 
@@ -395,7 +397,7 @@ int cmd_log_level(context& ctx) {
   auto& alloc = all.GetAllocator();
   auto list = targets(ctx);
   if (list.empty() && ctx.status == 0)
-    throw error{"no live instance is registered in Redis at " + ctx.in.redis_addr};
+    throw error{"no live instance is registered in Redis at " + ctx.directory().address()};
   for (const auto& t : list) {
     try {
       t.client.send("PUT", "/admin/log-level?level=" + level);
@@ -588,14 +590,22 @@ const std::vector<command>& commands() {
 const char* global_options =
   "Options (before or after the command):\n"
   "  --admin URL    one instance's admin API, http://HOST:PORT (default http://127.0.0.1:9090)\n"
-  "  --redis ADDR   every instance registered in this Redis (HOST:PORT; REDIS_PASSWORD if set)\n"
+  "  --redis ADDR   every instance registered in this Redis (HOST:PORT; REDIS_USERNAME and\n"
+  "                 REDIS_PASSWORD if set)\n"
+  "  --sentinels LIST\n"
+  "                 the same, with Redis found through these sentinels (HOST:PORT,...;\n"
+  "                 e.g. \"$REDIS_SENTINELS\"; REDIS_SENTINEL_USERNAME and\n"
+  "                 REDIS_SENTINEL_PASSWORD if set)\n"
+  "  --sentinel-master NAME\n"
+  "                 the master's name (default: $REDIS_SENTINEL_MASTER)\n"
   "  --token T      the admin token (default: $GORING_ADMIN_TOKEN)\n"
   "  --json         print JSON (an array or an object) instead of a table\n"
   "  --help         this help, or a command's with COMMAND --help\n";
 
 void print_usage(std::ostream& out) {
   out << "goringctl: inspect and control goring instances through their admin API\n\n"
-      << "Usage: goringctl [--admin URL | --redis ADDR] [--token T] [--json] COMMAND [ARGS]\n"
+      << "Usage: goringctl [--admin URL | --redis ADDR | --sentinels LIST] [--token T] [--json]\n"
+         "                 COMMAND [ARGS]\n"
       << "       goringctl COMMAND --help\n\n"
       << "Commands:\n";
   std::size_t width = 0;
@@ -611,8 +621,8 @@ void print_usage(std::ostream& out) {
 }
 
 void print_command_help(std::ostream& out, const command& cmd) {
-  out << "Usage: goringctl [--admin URL | --redis ADDR] [--token T] [--json] " << cmd.synopsis
-      << "\n\n"
+  out << "Usage: goringctl [--admin URL | --redis ADDR | --sentinels LIST] [--token T] [--json] "
+      << cmd.synopsis << "\n\n"
       << cmd.summary << "\n";
   if (*cmd.details != '\0')
     out << "\n" << cmd.details;

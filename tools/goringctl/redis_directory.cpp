@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "config/config.hpp"
 #include "redis/keys.hpp"
 #include "tools/goringctl/admin_client.hpp"
 #include "tools/goringctl/error.hpp"
@@ -21,6 +22,64 @@ timeval command_timeout() {
 
 std::string reply_text(const redisReply* reply) {
   return std::string{reply->str, reply->len};
+}
+
+/// The value of an environment variable, "" when unset.
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+/// AUTH [username] password on a blocking connection; "" on success, else
+/// what Redis said.
+std::string authenticate(redisContext* ctx, const std::string& username,
+                         const std::string& password) {
+  if (password.empty())
+    return {};
+  auto* reply = static_cast<redisReply*>(
+    username.empty() ? redisCommand(ctx, "AUTH %s", password.c_str())
+                     : redisCommand(ctx, "AUTH %s %s", username.c_str(), password.c_str()));
+  if (reply == nullptr)
+    return ctx->errstr;
+  std::string problem = reply->type == REDIS_REPLY_ERROR ? reply_text(reply) : std::string{};
+  freeReplyObject(reply);
+  return problem;
+}
+
+/// One sentinel's answer for the master's "HOST:PORT"; throws an error
+/// saying why there is none.
+std::string ask_sentinel(const goring::host_port& sentinel, const std::string& master_name) {
+  auto where = sentinel.to_string();
+  redisContext* ctx =
+    redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, command_timeout());
+  if (ctx == nullptr)
+    throw error{"sentinel " + where + ": out of memory"};
+  std::string problem;
+  std::string answer;
+  if (ctx->err != 0) {
+    problem = ctx->errstr;
+  } else {
+    redisSetTimeout(ctx, command_timeout());
+    problem = authenticate(ctx, env("REDIS_SENTINEL_USERNAME"), env("REDIS_SENTINEL_PASSWORD"));
+    if (problem.empty()) {
+      auto* reply = static_cast<redisReply*>(
+        redisCommand(ctx, "SENTINEL GET-MASTER-ADDR-BY-NAME %s", master_name.c_str()));
+      if (reply == nullptr)
+        problem = ctx->errstr;
+      else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
+        answer = reply_text(reply->element[0]) + ":" + reply_text(reply->element[1]);
+      else if (reply->type == REDIS_REPLY_ERROR)
+        problem = reply_text(reply);
+      else
+        problem = "does not know a master named '" + master_name + "'";
+      if (reply != nullptr)
+        freeReplyObject(reply);
+    }
+  }
+  redisFree(ctx);
+  if (answer.empty())
+    throw error{"sentinel " + where + ": " + problem};
+  return answer;
 }
 
 } // namespace
@@ -52,13 +111,50 @@ redis_directory::redis_directory(const std::string& addr) : addr_(addr) {
     if (ctx_->err != 0)
       throw error{"cannot reach Redis at " + addr + ": " + ctx_->errstr};
     redisSetTimeout(ctx_, command_timeout());
-    if (const char* password = std::getenv("REDIS_PASSWORD"); password && *password)
-      run({"AUTH", password});
+    if (auto password = env("REDIS_PASSWORD"); !password.empty()) {
+      auto username = env("REDIS_USERNAME");
+      if (username.empty())
+        run({"AUTH", password});
+      else
+        run({"AUTH", username, password});
+    }
   } catch (...) {
     redisFree(ctx_);
     ctx_ = nullptr;
     throw;
   }
+}
+
+std::unique_ptr<redis_directory> redis_directory::through_sentinels(const std::string& sentinels,
+                                                                    std::string master_name) {
+  if (master_name.empty())
+    master_name = env("REDIS_SENTINEL_MASTER");
+  if (master_name.empty())
+    throw usage_error("--sentinels needs the master's name: --sentinel-master NAME or "
+                      "REDIS_SENTINEL_MASTER");
+  auto list = goring::parse_host_list(sentinels, goring::default_sentinel_port);
+  if (!list)
+    throw usage_error("sentinel list '" + sentinels + "' must be HOST:PORT,HOST:PORT,...");
+  std::string failures;
+  for (const auto& sentinel : *list) {
+    std::string master;
+    try {
+      master = ask_sentinel(sentinel, master_name);
+    } catch (const error& e) {
+      failures += std::string{failures.empty() ? "" : "; "} + e.what();
+      continue;
+    }
+    auto directory = std::make_unique<redis_directory>(master);
+    // What a sentinel names may be a replica for a moment during a
+    // failover: goring writes nowhere else than to a master, nor reads.
+    auto role = directory->run({"ROLE"});
+    if (role->type != REDIS_REPLY_ARRAY || role->elements == 0
+        || reply_text(role->element[0]) != "master")
+      throw error{"sentinel " + sentinel.to_string() + " names " + master + " as master "
+                  + master_name + ", but it is not a master (a failover under way?); try again"};
+    return directory;
+  }
+  throw error{"no sentinel knows master " + master_name + ": " + failures};
 }
 
 redis_directory::~redis_directory() {

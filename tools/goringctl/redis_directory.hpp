@@ -31,8 +31,20 @@ using hash_fields = std::vector<std::pair<std::string, std::string>>;
 class redis_directory {
 public:
   /// Connects to "HOST:PORT" (port 6379 when left out) and authenticates
-  /// with REDIS_PASSWORD when that variable is set, as goring does.
+  /// with REDIS_PASSWORD (and REDIS_USERNAME) when set, as goring does.
   explicit redis_directory(const std::string& addr);
+  /// Asks the sentinels in `sentinels` ("HOST:PORT,...", port 26379 when
+  /// left out) in turn where master `master_name` is ("": the variable
+  /// REDIS_SENTINEL_MASTER), logging in to them with REDIS_SENTINEL_USERNAME
+  /// and REDIS_SENTINEL_PASSWORD when set; connects there and checks with
+  /// ROLE that it is the master, as goring does.
+  static std::unique_ptr<redis_directory> through_sentinels(const std::string& sentinels,
+                                                            std::string master_name);
+
+  /// "HOST:PORT" of the Redis it talks to.
+  const std::string& address() const {
+    return addr_;
+  }
   ~redis_directory();
   redis_directory(const redis_directory&) = delete;
   redis_directory& operator=(const redis_directory&) = delete;
