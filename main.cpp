@@ -18,6 +18,8 @@
 #include "net/listener.hpp"
 #include "outbound/http_client.hpp"
 #include "outbound/jwks_fetcher.hpp"
+#include "redis/keys.hpp"
+#include "webhooks/delivery_worker.hpp"
 
 extern char** environ;
 
@@ -88,6 +90,19 @@ int main(int argc, char** argv) {
     }
     jwks_url = parsed_url.value;
   }
+  std::optional<outbound::url> webhook_url;
+  if (!config.webhook_url.empty()) {
+    // http:// is allowed anywhere: the bodies are signed, and the receiver
+    // often sits beside goring in a private network.
+    auto parsed_url = outbound::parse_url(config.webhook_url);
+    if (!parsed_url.value) {
+      auto problem = "WEBHOOK_URL is no http(s) URL: " + parsed_url.error;
+      GORING_LOG(error, "main", "refusing to start: " << problem);
+      std::cerr << "goring: " << problem << "\n";
+      return 2;
+    }
+    webhook_url = parsed_url.value;
+  }
   if (config.allowed_origins.empty())
     GORING_LOG(warn, "main",
                "ALLOWED_ORIGINS is not set: web pages of any site may open WebSockets here. "
@@ -130,10 +145,50 @@ int main(int argc, char** argv) {
     jwks->start();
   }
 
+  // Webhooks' own client: their requests never take the JWKS fetcher's
+  // places, nor the other way round.
+  std::shared_ptr<outbound::http_client> webhook_client;
+  if (webhook_url) {
+    auto client = outbound::make_http_client(io, {config.outbound_ca_file,
+                                                  webhooks::worker_options{}.max_in_flight + 4,
+                                                  std::string{"goring/"} + GORING_VERSION});
+    if (!client.client) {
+      GORING_LOG(error, "main", "refusing to start: " << client.error);
+      std::cerr << "goring: " << client.error << "\n";
+      join_io();
+      return 2;
+    }
+    webhook_client = client.client;
+  }
+
+  webhooks::register_metrics();
+
   int exit_code = 0;
   {
     actor_runtime runtime{config, io};
     runtime.set_verifier(verifier.verifier);
+    // Declared after the runtime, so it stops before the runtime goes: it
+    // sends its Redis commands through the runtime's bridge.
+    std::unique_ptr<webhooks::delivery_worker> webhook_worker;
+    if (webhook_url) {
+      webhooks::worker_options options;
+      options.target = *webhook_url;
+      options.secret = config.webhook_secret;
+      options.max_age = config.webhook_max_age;
+      options.claim_idle = config.webhook_claim_timeout;
+      // Look for dead instances' events a few times per claim timeout.
+      options.claim_interval = std::min(options.claim_interval, config.webhook_claim_timeout / 3);
+      options.consumer = runtime.instance_id();
+      options.stream = std::string{redis::keys::webhook_stream};
+      options.group = std::string{redis::keys::webhook_group};
+      webhook_worker = std::make_unique<webhooks::delivery_worker>(
+        io, webhook_client,
+        [&runtime](std::vector<std::string> argv, std::function<void(redis::reply)> done) {
+          runtime.redis_command(std::move(argv), std::move(done));
+        },
+        std::move(options));
+      webhook_worker->start();
+    }
     auto gate = std::make_shared<admission>(
       admission::limits{static_cast<double>(config.upgrade_rate_per_ip),
                         static_cast<double>(config.upgrade_burst_per_ip),
@@ -188,6 +243,8 @@ int main(int argc, char** argv) {
       if (admin_listener)
         admin_listener->stop();
     }
+    if (webhook_worker)
+      webhook_worker->stop();
     if (jwks) {
       verifier.jwks->set_refresher({});
       jwks->stop();

@@ -8,6 +8,7 @@
 #include "codec/admin_json.hpp"
 #include "config/log.hpp"
 #include "metrics/instance_metrics.hpp"
+#include "redis/keys.hpp"
 #include "redis/scripts.hpp"
 
 namespace goring {
@@ -135,6 +136,20 @@ void run_script(call_actor* self, redis::script_call call, OnReply on_reply) {
            });
 }
 
+long long unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Where the scripts write their webhook events: the event stream while
+/// WEBHOOK_URL is set, nowhere otherwise (docs/webhooks.md).
+redis::event_log events(const call_actor* self) {
+  if (self->state.ctx->config.webhook_url.empty())
+    return {{}, unix_now_ms()};
+  return {std::string{redis::keys::webhook_stream}, unix_now_ms()};
+}
+
 caf::error redis_failure(const redis::reply& r) {
   GORING_LOG(warn, component, "Redis failed: " << r.str);
   return signal_failure(signal_error::internal_error,
@@ -167,49 +182,48 @@ caf::behavior accepted_behavior(call_actor* self);
 
 /// The ring timer goes through the alarm: a delayed_send would keep an
 /// ended call's actor in memory for the rest of RING_TIMEOUT.
+void arm_ring_timeout(call_actor* self, std::chrono::milliseconds after) {
+  alarm::set(self->state.ctx->alarm, self, ring_timeout_atom::value, after,
+             caf::make_message(ring_timeout_atom::value));
+}
+
 void arm_ring_timeout(call_actor* self) {
-  alarm::set(self->state.ctx->alarm, self, ring_timeout_atom::value,
-             self->state.ctx->config.ring_timeout, caf::make_message(ring_timeout_atom::value));
+  arm_ring_timeout(self, self->state.ctx->config.ring_timeout);
 }
 
 /// call.end by a participant, or their connection closing.
 void end_call(call_actor* self, const std::string& user, bool disconnect,
               caf::response_promise rp) {
   auto& st = self->state;
-  run_script(
-    self,
-    redis::call_end(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now(), disconnect),
-    [self, user, rp](const redis::reply& r) mutable {
-      auto out = redis::parse_call_outcome(r);
-      if (out.status == outcome_status::ok) {
-        auto& st = self->state;
-        GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
-                        "call " << st.call.session_id << " ended by " << user << ": "
-                                << out.detail);
-        count_end(self, out.detail);
-        notify(self, st.peer_of(user),
-               protocol::encode_ended(st.call.session_id, out.detail, st.info_of(user)));
-        if (rp.pending())
-          rp.deliver(true);
-        finish(self);
-        return;
-      }
-      if (rp.pending())
-        rp.deliver(out.status == outcome_status::error ? redis_failure(r) : refusal(out, "end"));
-      else if (self->state.locals.empty())
-        finish(self);
-      quit_if_stale(self, out);
-    });
+  run_script(self,
+             redis::call_end(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now(),
+                             disconnect, events(self)),
+             [self, user, rp](const redis::reply& r) mutable {
+               auto out = redis::parse_call_outcome(r);
+               if (out.status == outcome_status::ok) {
+                 auto& st = self->state;
+                 GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
+                                 "call " << st.call.session_id << " ended by " << user << ": "
+                                         << out.detail);
+                 count_end(self, out.detail);
+                 notify(self, st.peer_of(user),
+                        protocol::encode_ended(st.call.session_id, out.detail, st.info_of(user)));
+                 if (rp.pending())
+                   rp.deliver(true);
+                 finish(self);
+                 return;
+               }
+               if (rp.pending())
+                 rp.deliver(out.status == outcome_status::error ? redis_failure(r)
+                                                                : refusal(out, "end"));
+               else if (self->state.locals.empty())
+                 finish(self);
+               quit_if_stale(self, out);
+             });
 }
 
 void check_call(call_actor* self, long long now_ms, const std::string& departed_user = {},
                 const std::string& departed_token = {});
-
-long long unix_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// The owner token a connection actor leaves in its exit reason.
 std::string token_of(const caf::error& reason) {
@@ -310,7 +324,7 @@ void check_call(call_actor* self, long long now_ms, const std::string& departed_
     self,
     redis::call_check(st.call.session_id, st.ctx->config.session_ttl, now_ms,
                       st.ctx->config.reconnect_grace, ended_ttl(st.ctx->config), departed_user,
-                      departed_token),
+                      departed_token, events(self).stream),
     [self](const redis::reply& r) {
       using kind = redis::check_outcome::kind;
       auto& st = self->state;
@@ -365,14 +379,11 @@ void restore_call(call_actor* self) {
   st.failovers_seen = st.ctx->redis_failovers.load();
   bool accepted = c.state == call_phase::accepted;
   auto callee_info = accepted ? protocol::to_json(c.callee_info) : std::string{};
-  auto accepted_at = !accepted ? 0
-                     : st.accepted_at != 0 ? st.accepted_at
-                                           : st.created_at;
+  auto accepted_at = !accepted ? 0 : st.accepted_at != 0 ? st.accepted_at : st.created_at;
   run_script(self,
              redis::call_restore(c.session_id, c.caller_id, c.callee_id, phase_name(c.state),
-                                 st.created_at,
-                                 protocol::to_json(c.caller_info), callee_info, accepted_at,
-                                 st.ctx->config.session_ttl),
+                                 st.created_at, protocol::to_json(c.caller_info), callee_info,
+                                 accepted_at, st.ctx->config.session_ttl),
              [self](const redis::reply& r) {
                auto& st = self->state;
                if (r.type == redis::reply::kind::string && r.str == "restored")
@@ -544,35 +555,35 @@ caf::behavior ringing_behavior(call_actor* self) {
           signal_failure(signal_error::unauthorized, "only the callee can accept this call"));
         return rp;
       }
-      run_script(
-        self,
-        redis::call_accept(st.call.session_id, user, st.ctx->config.session_ttl, info, unix_now()),
-        [self, rp, info](const redis::reply& r) mutable {
-          auto out = redis::parse_call_outcome(r);
-          auto& st = self->state;
-          // Accepted already by this callee: an earlier accept whose answer
-          // timed out went through after all. Same outcome, told again.
-          if (out.status == outcome_status::ok
-              || (out.status == outcome_status::invalid_state
-                  && out.state == session_state::accepted)) {
-            if (out.status == outcome_status::ok) {
-              goring_metrics().count_call("accepted");
-              goring_metrics().call_setup->observe(seconds_since(st.created_ns));
-            }
-            st.accepted_ns = steady_ns();
-            st.accepted_at = unix_now();
-            st.call.state = call_phase::accepted;
-            st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
-            notify(self, st.call.caller_id,
-                   protocol::encode_accepted(st.call.session_id, st.call.callee_info));
-            self->become(accepted_behavior(self));
-            rp.deliver(true);
-            return;
-          }
-          rp.deliver(out.status == outcome_status::error ? redis_failure(r)
-                                                         : refusal(out, "accept"));
-          quit_if_stale(self, out);
-        });
+      run_script(self,
+                 redis::call_accept(st.call.session_id, user, st.ctx->config.session_ttl, info,
+                                    unix_now(), events(self)),
+                 [self, rp, info](const redis::reply& r) mutable {
+                   auto out = redis::parse_call_outcome(r);
+                   auto& st = self->state;
+                   // Accepted already by this callee: an earlier accept whose answer
+                   // timed out went through after all. Same outcome, told again.
+                   if (out.status == outcome_status::ok
+                       || (out.status == outcome_status::invalid_state
+                           && out.state == session_state::accepted)) {
+                     if (out.status == outcome_status::ok) {
+                       goring_metrics().count_call("accepted");
+                       goring_metrics().call_setup->observe(seconds_since(st.created_ns));
+                     }
+                     st.accepted_ns = steady_ns();
+                     st.accepted_at = unix_now();
+                     st.call.state = call_phase::accepted;
+                     st.call.callee_info = protocol::user_info_from_json(info, st.call.callee_id);
+                     notify(self, st.call.caller_id,
+                            protocol::encode_accepted(st.call.session_id, st.call.callee_info));
+                     self->become(accepted_behavior(self));
+                     rp.deliver(true);
+                     return;
+                   }
+                   rp.deliver(out.status == outcome_status::error ? redis_failure(r)
+                                                                  : refusal(out, "accept"));
+                   quit_if_stale(self, out);
+                 });
       return rp;
     },
     [self](reject_atom, const std::string& user) {
@@ -584,49 +595,52 @@ caf::behavior ringing_behavior(call_actor* self) {
           signal_failure(signal_error::unauthorized, "only the callee can reject this call"));
         return rp;
       }
-      run_script(
-        self, redis::call_reject(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now()),
-        [self, rp](const redis::reply& r) mutable {
-          auto out = redis::parse_call_outcome(r);
-          auto& st = self->state;
-          if (out.status == outcome_status::ok) {
-            goring_metrics().count_call("rejected");
-            notify(self, st.call.caller_id,
-                   protocol::encode_rejected(st.call.session_id, st.call.callee_info));
-            rp.deliver(true);
-            finish(self);
-            return;
-          }
-          rp.deliver(out.status == outcome_status::error ? redis_failure(r)
-                                                         : refusal(out, "reject"));
-          quit_if_stale(self, out);
-        });
+      run_script(self,
+                 redis::call_reject(st.call.session_id, user, ended_ttl(st.ctx->config), unix_now(),
+                                    events(self)),
+                 [self, rp](const redis::reply& r) mutable {
+                   auto out = redis::parse_call_outcome(r);
+                   auto& st = self->state;
+                   if (out.status == outcome_status::ok) {
+                     goring_metrics().count_call("rejected");
+                     notify(self, st.call.caller_id,
+                            protocol::encode_rejected(st.call.session_id, st.call.callee_info));
+                     rp.deliver(true);
+                     finish(self);
+                     return;
+                   }
+                   rp.deliver(out.status == outcome_status::error ? redis_failure(r)
+                                                                  : refusal(out, "reject"));
+                   quit_if_stale(self, out);
+                 });
       return rp;
     },
     [self](ring_timeout_atom) {
       ++self->state.handled;
       auto& st = self->state;
-      run_script(
-        self, redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now()),
-        [self](const redis::reply& r) {
-          auto out = redis::parse_call_outcome(r);
-          auto& st = self->state;
-          if (out.status == outcome_status::ok || out.status == outcome_status::not_found) {
-            // Unanswered: both sides hear no_answer. A session that
-            // vanished meanwhile ends the same way here.
-            if (out.status == outcome_status::ok)
-              goring_metrics().count_call("no_answer");
-            for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
-              if (out.status == outcome_status::ok || st.locals.count(*user) != 0)
-                notify(self, *user,
-                       protocol::encode_ended(st.call.session_id, "no_answer",
-                                              st.info_of(st.peer_of(*user))));
-            }
-            finish(self);
-            return;
-          }
-          quit_if_stale(self, out);
-        });
+      run_script(self,
+                 redis::call_timeout(st.call.session_id, ended_ttl(st.ctx->config), unix_now(),
+                                     events(self)),
+                 [self](const redis::reply& r) {
+                   auto out = redis::parse_call_outcome(r);
+                   auto& st = self->state;
+                   if (out.status == outcome_status::ok
+                       || out.status == outcome_status::not_found) {
+                     // Unanswered: both sides hear no_answer. A session that
+                     // vanished meanwhile ends the same way here.
+                     if (out.status == outcome_status::ok)
+                       goring_metrics().count_call("no_answer");
+                     for (auto* user : {&st.call.caller_id, &st.call.callee_id}) {
+                       if (out.status == outcome_status::ok || st.locals.count(*user) != 0)
+                         notify(self, *user,
+                                protocol::encode_ended(st.call.session_id, "no_answer",
+                                                       st.info_of(st.peer_of(*user))));
+                     }
+                     finish(self);
+                     return;
+                   }
+                   quit_if_stale(self, out);
+                 });
     },
   }
     .or_else(common_handlers(self));
@@ -641,7 +655,8 @@ caf::behavior starting_behavior(call_actor* self) {
       run_script(
         self,
         redis::call_start(st.call.caller_id, st.call.callee_id, st.call.session_id, unix_now(),
-                          st.ctx->config.session_ttl, protocol::to_json(st.call.caller_info)),
+                          st.ctx->config.session_ttl, protocol::to_json(st.call.caller_info),
+                          events(self), st.ctx->config.offline_ring_timeout),
         [self, rp](const redis::reply& r) mutable {
           auto& st = self->state;
           auto& callee = st.call.callee_id;
@@ -651,13 +666,15 @@ caf::behavior starting_behavior(call_actor* self) {
             // neither user stays busy with a call nobody holds.
             caf::anon_send(st.ctx->bridge, eval_atom::value,
                            redis::call_end(st.call.session_id, st.call.caller_id,
-                                           ended_ttl(st.ctx->config), unix_now(), true));
+                                           ended_ttl(st.ctx->config), unix_now(), true,
+                                           events(self)));
             goring_metrics().count_call("failed");
             rp.deliver(redis_failure(r));
             finish(self);
             return;
           }
-          if (result != redis::start_result::ok) {
+          bool offline_ring = result == redis::start_result::offline_ring;
+          if (result != redis::start_result::ok && !offline_ring) {
             switch (result) {
               case redis::start_result::offline:
                 goring_metrics().count_call("offline");
@@ -689,13 +706,21 @@ caf::behavior starting_behavior(call_actor* self) {
           }
           GORING_LOG_WITH(info, component, ({{"session_id", st.call.session_id}}),
                           "call " << st.call.session_id << ": " << st.call.caller_id << " rings "
-                                  << callee);
+                                  << callee
+                                  << (offline_ring ? " (offline: callee.offline posted)" : ""));
           st.call.state = call_phase::ringing;
           auto& caller_conn = st.locals.begin()->second;
           self->send(caller_conn, write_atom::value,
-                     protocol::encode_ringing(st.call.session_id, callee));
-          notify(self, callee, protocol::encode_ring(st.call.session_id, st.call.caller_info));
-          arm_ring_timeout(self);
+                     protocol::encode_ringing(st.call.session_id, callee, offline_ring));
+          if (offline_ring) {
+            // Nobody to tell: the callee's next connection reads the ring
+            // from Redis (claim_user) and gets call.ring then.
+            goring_metrics().count_call("offline_ring");
+            arm_ring_timeout(self, st.ctx->config.offline_ring_timeout);
+          } else {
+            notify(self, callee, protocol::encode_ring(st.call.session_id, st.call.caller_info));
+            arm_ring_timeout(self);
+          }
           self->delayed_send(self, check_period(st.ctx->config), check_atom::value);
           self->become(ringing_behavior(self));
           rp.deliver(true);
@@ -737,7 +762,11 @@ caf::behavior call_actor_fn(call_actor* self, context_ptr ctx, call_setup setup,
     return accepted_behavior(self);
   // One ring timer per call: the caller's instance owns it (a crashed one
   // is covered by call_check).
-  if (local_user == st.call.caller_id)
+  if (local_user == st.call.caller_id && st.call.ring_expires_at > 0)
+    arm_ring_timeout(self,
+                     std::max(std::chrono::milliseconds{0},
+                              std::chrono::milliseconds{st.call.ring_expires_at - unix_now_ms()}));
+  else if (local_user == st.call.caller_id)
     arm_ring_timeout(self);
   return ringing_behavior(self);
 }

@@ -39,6 +39,10 @@ struct call_setup {
   /// starting (a new call), ringing or accepted (joining or adopting a
   /// call another actor or instance created).
   call_phase state = call_phase::starting;
+  /// When an offline ring ends (Unix ms, the session's ring_expires_at),
+  /// for a caller who takes it up again after a reconnect: the ring timer
+  /// fires then, not RING_TIMEOUT later. 0: not an offline ring.
+  long long ring_expires_at = 0;
 };
 
 /// Spawns a call actor; `local_user` with `conn` is its first local

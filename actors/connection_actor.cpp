@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <random>
 #include <unordered_map>
@@ -561,7 +562,10 @@ void on_event(connection_actor* self, std::string frame, const caf::actor& hint)
 
 /// The user reconnected while a call of theirs went on: take it up here
 /// and tell the client. `claim` is claim_user's answer: previous owner,
-/// session_id, caller_id, callee_id, state, caller_info, callee_info.
+/// session_id, caller_id, callee_id, state, caller_info, callee_info,
+/// offline_ring. The callee of a call that rang while they had no
+/// connection (an offline ring) hears call.ring, as if it had been online:
+/// read from Redis, so no pub/sub message it could have missed is needed.
 void resume(connection_actor* self, const std::vector<std::string>& claim) {
   auto& st = self->state;
   auto state = redis::parse_session_state(claim[4]);
@@ -572,11 +576,20 @@ void resume(connection_actor* self, const std::vector<std::string>& claim) {
                    protocol::user_info_from_json(claim[6], claim[3]),
                    phase_of(state)};
   bool caller = st.me.user_id == setup.caller_id;
+  bool offline_ring =
+    state == redis::session_state::ringing && claim.size() >= 9 && claim[7] == "1";
+  bool rung_offline = offline_ring && !caller;
+  if (offline_ring && caller)
+    setup.ring_expires_at = std::strtoll(claim[8].c_str(), nullptr, 10);
   auto frame =
-    protocol::encode_resumed(setup.session_id, caller ? setup.callee_id : setup.caller_id,
-                             redis::state_name(state), caller ? "caller" : "callee");
+    rung_offline
+      ? protocol::encode_ring(setup.session_id, setup.caller_info)
+      : protocol::encode_resumed(setup.session_id, caller ? setup.callee_id : setup.caller_id,
+                                 redis::state_name(state), caller ? "caller" : "callee");
   GORING_LOG_WITH(info, component, ({{"user_id", st.me.user_id}}),
-                  "user " << st.me.user_id << " resumes call " << setup.session_id);
+                  "user " << st.me.user_id
+                          << (rung_offline ? " is rung for call " : " resumes call ")
+                          << setup.session_id);
   open_call(
     self, std::move(setup), [self, frame](const caf::actor&) { write(self, frame); },
     [](const caf::error& err) {

@@ -8,9 +8,9 @@
 #include "actors/atoms.hpp"
 #include "actors/connection_actor.hpp"
 #include "actors/context.hpp"
-#include "metrics/instance_metrics.hpp"
 #include "actors/redis_bridge.hpp"
 #include "config/log.hpp"
+#include "metrics/instance_metrics.hpp"
 #include "metrics/metrics.hpp"
 
 namespace goring {
@@ -163,6 +163,25 @@ void actor_runtime::admin(std::string method, std::string target,
               [=](caf::error& err) { done(503, "{\"error\":\"" + caf::to_string(err) + "\"}"); });
     },
     impl_->ctx->bridge, std::move(method), std::move(target), done_fn{std::move(done)});
+}
+
+void actor_runtime::redis_command(std::vector<std::string> argv,
+                                  std::function<void(redis::reply)> done) {
+  using done_fn = std::function<void(redis::reply)>;
+  // As admin() above: a one-shot actor, its needs as spawn arguments. The
+  // bridge answers every command (redis::command_timeout), so no timeout.
+  impl_->sys.spawn(
+    [](caf::event_based_actor* self, caf::actor bridge, std::vector<std::string> argv,
+       done_fn done) {
+      self->request(bridge, no_request_timeout, command_atom::value, std::move(argv))
+        .then([=](redis::reply& r) { done(std::move(r)); },
+              [=](caf::error& err) { done(redis::reply::make_error(caf::to_string(err))); });
+    },
+    impl_->ctx->bridge, std::move(argv), done_fn{std::move(done)});
+}
+
+const std::string& actor_runtime::instance_id() const {
+  return impl_->ctx->instance_id;
 }
 
 bool actor_runtime::redis_healthy() const {

@@ -5,10 +5,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
-#include "config/config.hpp"
 #include "auth/jwt_auth.hpp"
+#include "config/config.hpp"
 #include "net/runtime_port.hpp"
+#include "redis/reply.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -52,6 +55,15 @@ public:
   /// The token check connection actors use for auth.refresh; set before
   /// the first connection.
   void set_verifier(std::shared_ptr<const auth::jwt_verifier> verifier);
+
+  /// Sends one Redis command through the bridge's command path (its
+  /// reconnects, its command timeout, its metrics): `done` gets the reply,
+  /// or an error reply, exactly once, on a CAF thread. For components
+  /// outside the actors (webhooks/delivery_worker).
+  void redis_command(std::vector<std::string> argv, std::function<void(redis::reply)> done);
+
+  /// "SERVER_ID/run-nonce": this run's name, as its owner tokens carry it.
+  const std::string& instance_id() const;
 
   /// Publishes the admin listener's address in the instance heartbeat.
   void set_admin_addr(std::string addr);

@@ -411,10 +411,15 @@ user_info user_info_from_json(std::string_view json, std::string_view fallback_i
   return info;
 }
 
-std::string encode_ringing(std::string_view session_id, std::string_view callee_id) {
+std::string encode_ringing(std::string_view session_id, std::string_view callee_id,
+                           bool callee_offline) {
   return frame("call.ringing", [&](writer& w) {
     put(w, "session_id", session_id);
     put(w, "callee_id", callee_id);
+    if (callee_offline) {
+      w.Key("callee_offline");
+      w.Bool(true);
+    }
   });
 }
 

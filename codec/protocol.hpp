@@ -99,7 +99,11 @@ std::string to_json(const user_info& info);
 user_info user_info_from_json(std::string_view json, std::string_view fallback_id);
 
 /// Server frames.
-std::string encode_ringing(std::string_view session_id, std::string_view callee_id);
+/// `callee_offline`: the callee has no connection and rings while their
+/// phone is woken (OFFLINE_RING_TIMEOUT); the payload then says
+/// "callee_offline": true, and leaves the field out otherwise.
+std::string encode_ringing(std::string_view session_id, std::string_view callee_id,
+                           bool callee_offline = false);
 std::string encode_ring(std::string_view session_id, const user_info& caller);
 std::string encode_accepted(std::string_view session_id, const user_info& callee);
 std::string encode_rejected(std::string_view session_id, const user_info& callee);

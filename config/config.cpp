@@ -391,6 +391,41 @@ const std::vector<setting_parser>& parsers() {
        s.turn_ttl = std::chrono::seconds{v};
        return true;
      }},
+    {{"WEBHOOK_URL", "--webhook-url", "(empty)",
+      "URL every call event is POSTed to, signed (http:// or https://); needs WEBHOOK_SECRET"},
+     text(&settings::webhook_url)},
+    {{"WEBHOOK_SECRET", "--webhook-secret", "(empty)",
+      "HMAC-SHA256 key of the Goring-Signature header, at least 32 bytes"},
+     text(&settings::webhook_secret)},
+    {{"OFFLINE_RING_TIMEOUT", "--offline-ring-timeout", "0",
+      "how long a call to a user with no connection rings while a callee.offline webhook wakes "
+      "their app; 0 answers user_offline at once. Above 0 it needs WEBHOOK_URL"},
+     [](settings& s, const std::string& value) {
+       auto d = parse_duration(value);
+       if (!d || *d > std::chrono::minutes(10) || (d->count() != 0 && *d < 1000ms))
+         return false;
+       s.offline_ring_timeout = *d;
+       return true;
+     }},
+    {{"WEBHOOK_MAX_AGE", "--webhook-max-age", "24h",
+      "an event not delivered this long after it happened is dropped (logged and counted)"},
+     [](settings& s, const std::string& value) {
+       auto d = parse_duration(value);
+       if (!d || *d < std::chrono::seconds(10) || *d > std::chrono::hours(24 * 7))
+         return false;
+       s.webhook_max_age = *d;
+       return true;
+     }},
+    {{"WEBHOOK_CLAIM_TIMEOUT", "--webhook-claim-timeout", "60s",
+      "an event an instance took and left untouched this long (it died) is sent by another; "
+      "keep it above 35s"},
+     [](settings& s, const std::string& value) {
+       auto d = parse_duration(value);
+       if (!d || *d < std::chrono::seconds(1) || *d > std::chrono::hours(1))
+         return false;
+       s.webhook_claim_timeout = *d;
+       return true;
+     }},
   };
   return all;
 }
@@ -456,6 +491,8 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
     return std::chrono::milliseconds(value);
   if (unit == "m")
     return std::chrono::milliseconds(value * 60'000);
+  if (unit == "h")
+    return std::chrono::milliseconds(value * 3'600'000);
   return std::nullopt;
 }
 
@@ -559,6 +596,16 @@ std::string settings_problem(const settings& s) {
     if (!std::filesystem::is_regular_file(s.outbound_ca_file, ec))
       return "OUTBOUND_CA_FILE " + s.outbound_ca_file + " is not a readable file";
   }
+  if (!s.webhook_url.empty() && s.webhook_secret.size() < min_webhook_secret_bytes)
+    return "WEBHOOK_URL is set but WEBHOOK_SECRET "
+           + std::string{s.webhook_secret.empty() ? "is not" : "is too short"}
+           + ": receivers check every event's signature with it; it must be at least "
+           + std::to_string(min_webhook_secret_bytes) + " bytes (e.g. openssl rand -hex 32)";
+  if (s.webhook_url.empty() && !s.webhook_secret.empty())
+    return "WEBHOOK_SECRET is set but WEBHOOK_URL is not: set both, or neither";
+  if (s.offline_ring_timeout.count() > 0 && s.webhook_url.empty())
+    return "OFFLINE_RING_TIMEOUT is above 0 but WEBHOOK_URL is not set: nobody would be told to "
+           "wake the callee's phone (callee.offline)";
   if (!s.web_root.empty()) {
     std::error_code ec;
     auto status = std::filesystem::status(s.web_root, ec);
@@ -575,7 +622,7 @@ std::string help_text() {
   out << "goring: WebSocket signaling server for one-to-one voice calls\n\n"
       << "usage: goring [--flag value]...\n\n"
       << "Each setting is an environment variable or a flag (the flag wins).\n"
-      << "Durations take s, ms or m (a plain number is seconds).\n\n";
+      << "Durations take s, ms, m or h (a plain number is seconds).\n\n";
   for (auto& d : setting_docs()) {
     out << "  " << d.flag << " / " << d.env << "\n      " << d.description << " (default "
         << d.default_value << ")\n";

@@ -155,7 +155,26 @@ struct settings {
   std::string turn_secret;
   /// Lifetime of the TURN credentials; fresh ones are sent at 80 % of it.
   std::chrono::seconds turn_ttl{3600};
+
+  // -- Webhooks and the offline ring (docs/webhooks.md). --
+  /// Where every call event is POSTed, signed; empty: no webhooks. http://
+  /// or https:// (checked at start, outbound/url.hpp).
+  std::string webhook_url;
+  /// The HMAC-SHA256 key of Goring-Signature; at least 32 bytes with a URL.
+  std::string webhook_secret;
+  /// How long a call to a user with no connection rings while their app is
+  /// woken by a push; 0: such a call.start answers user_offline at once.
+  std::chrono::milliseconds offline_ring_timeout{0};
+  /// An event not delivered within this long after it happened is dropped.
+  std::chrono::milliseconds webhook_max_age{std::chrono::hours(24)};
+  /// An event another instance took and left untouched this long (it died)
+  /// is claimed and sent from here. Above 35 s (the longest retry wait and
+  /// a request) a live instance's events are never claimed from it.
+  std::chrono::milliseconds webhook_claim_timeout{60'000};
 };
+
+/// The shortest WEBHOOK_SECRET goring takes.
+inline constexpr std::size_t min_webhook_secret_bytes = 32;
 
 /// One documented setting, for --help and docs/configuration.md.
 struct setting_doc {
@@ -201,7 +220,7 @@ std::vector<std::string> comma_list(const std::string& value);
 std::optional<std::vector<host_port>> parse_host_list(const std::string& value,
                                                       uint16_t default_port);
 
-/// Parses durations as "30", "30s", "500ms", "2m" (plain numbers are seconds).
+/// Parses durations as "30", "30s", "500ms", "2m", "24h" (plain numbers are seconds).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
 
 } // namespace goring

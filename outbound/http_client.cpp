@@ -98,7 +98,8 @@ void http_client::send(http_request request, std::function<void(http_result)> do
       done(http_result{std::nullopt, failure, why});
     });
   };
-  if (auto problem = outbound_url_problem(request.where, "the URL"); !problem.empty())
+  if (auto problem = outbound_url_problem(request.where, "the URL");
+      !problem.empty() && !request.allow_plain_http)
     return refuse(http_failure::refused_url, problem);
   if (request.method != "GET" && request.method != "POST")
     return refuse(http_failure::protocol, "method " + request.method + " is not GET or POST");

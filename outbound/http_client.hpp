@@ -35,6 +35,10 @@ struct http_request {
   std::chrono::milliseconds timeout{5'000};
   /// A longer response body fails the request (too_large).
   std::size_t max_body_bytes = 1u << 20;
+  /// Plain http:// to any host. Off: loopback only (the JWKS, whose keys a
+  /// man in the middle could replace). On for WEBHOOK_URL, whose bodies are
+  /// signed and whose receiver may sit beside goring in a private network.
+  bool allow_plain_http = false;
 };
 
 /// A response: any status; redirects are not followed.
@@ -97,7 +101,8 @@ public:
   /// threads (never inside send()), with the response or the failure, at
   /// the latest when the request's timeout has passed. Plain http:// goes
   /// only to loopback addresses (see outbound_url_problem), checked again
-  /// on the resolved addresses. Safe from any thread.
+  /// on the resolved addresses, unless the request sets allow_plain_http.
+  /// Safe from any thread.
   void send(http_request request, std::function<void(http_result)> done);
 
   /// Requests sent and not answered yet.

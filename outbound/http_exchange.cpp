@@ -50,8 +50,10 @@ void http_exchange::on_resolve(beast::error_code ec, tcp::resolver::results_type
                 "cannot resolve " + request_.where.host + ": " + ec.message());
   std::vector<tcp::endpoint> endpoints;
   for (auto& entry : results) {
-    // Plain HTTP only to loopback, whatever the name resolved to.
-    if (!request_.where.tls() && !entry.endpoint().address().is_loopback())
+    // Plain HTTP only to loopback, whatever the name resolved to (unless
+    // the request allows it: a webhook receiver inside the cluster).
+    if (!request_.where.tls() && !request_.allow_plain_http
+        && !entry.endpoint().address().is_loopback())
       continue;
     endpoints.push_back(entry.endpoint());
   }

@@ -18,6 +18,13 @@ inline constexpr std::string_view signal_prefix = "ws:signal:";
 inline constexpr std::string_view server_prefix = "ws:server:";
 /// Pub/sub channel an instance publishes to itself to probe its subscriber.
 inline constexpr std::string_view probe_prefix = "ws:probe:";
+/// STREAM: the call events waiting for their webhook (docs/webhooks.md).
+/// The call scripts XADD to it in the same step as the transition; the key
+/// reaches them as a KEYS argument, never spelt in Lua, so a Cluster
+/// topology can hand each script a stream in its own slot.
+inline constexpr std::string_view webhook_stream = "goring:webhooks";
+/// The consumer group of webhook_stream that every instance reads in.
+inline constexpr std::string_view webhook_group = "goring-webhooks";
 
 inline std::string join(std::string_view prefix, std::string_view id) {
   std::string key;

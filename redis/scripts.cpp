@@ -22,6 +22,14 @@ std::string ms(millis x) {
   return std::to_string(x.count());
 }
 
+/// The event stream as the last key, when events are on.
+script_call with_events(script_call call, const event_log& events) {
+  if (!events.stream.empty())
+    call.keys.push_back(events.stream);
+  call.args.push_back(std::to_string(events.now_ms));
+  return call;
+}
+
 } // namespace
 
 std::string_view script_name(script id) {
@@ -81,52 +89,66 @@ script_call refresh_users(const std::vector<std::string>& users,
 
 script_call call_start(std::string_view caller_id, std::string_view callee_id,
                        std::string_view session_id, long long created_at, millis ttl,
-                       std::string_view caller_info_json) {
-  return {script::call_start,
-          {keys::user(callee_id), keys::user_call(caller_id), keys::user_call(callee_id),
-           keys::session(session_id)},
-          {str(caller_id), str(callee_id), str(session_id), std::to_string(created_at), ms(ttl),
-           str(caller_info_json), str(keys::session_prefix), str(keys::server_prefix)}};
+                       std::string_view caller_info_json, const event_log& events,
+                       millis offline_ring) {
+  auto call = with_events(
+    {script::call_start,
+     {keys::user(callee_id), keys::user_call(caller_id), keys::user_call(callee_id),
+      keys::session(session_id)},
+     {str(caller_id), str(callee_id), str(session_id), std::to_string(created_at), ms(ttl),
+      str(caller_info_json), str(keys::session_prefix), str(keys::server_prefix)}},
+    events);
+  call.args.push_back(ms(offline_ring));
+  return call;
 }
 
 script_call call_accept(std::string_view session_id, std::string_view user_id, millis ttl,
-                        std::string_view callee_info_json, long long now) {
-  return {script::call_accept,
-          {keys::session(session_id)},
-          {str(user_id), ms(ttl), str(keys::user_call_prefix), str(session_id),
-           str(callee_info_json), std::to_string(now)}};
+                        std::string_view callee_info_json, long long now, const event_log& events) {
+  return with_events({script::call_accept,
+                      {keys::session(session_id)},
+                      {str(user_id), ms(ttl), str(keys::user_call_prefix), str(session_id),
+                       str(callee_info_json), std::to_string(now)}},
+                     events);
 }
 
 script_call call_reject(std::string_view session_id, std::string_view user_id, millis ended_ttl,
-                        long long now) {
-  return {script::call_reject,
-          {keys::session(session_id)},
-          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
-           std::to_string(now)}};
+                        long long now, const event_log& events) {
+  return with_events({script::call_reject,
+                      {keys::session(session_id)},
+                      {str(user_id), ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
+                       std::to_string(now)}},
+                     events);
 }
 
 script_call call_end(std::string_view session_id, std::string_view user_id, millis ended_ttl,
-                     long long now, bool disconnect) {
-  return {script::call_end,
-          {keys::session(session_id)},
-          {str(user_id), ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
-           std::to_string(now), disconnect ? "disconnect" : "user"}};
+                     long long now, bool disconnect, const event_log& events) {
+  return with_events({script::call_end,
+                      {keys::session(session_id)},
+                      {str(user_id), ms(ended_ttl), str(keys::user_call_prefix), str(session_id),
+                       std::to_string(now), disconnect ? "disconnect" : "user"}},
+                     events);
 }
 
-script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now) {
-  return {script::call_timeout,
-          {keys::session(session_id)},
-          {ms(ended_ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now)}};
+script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now,
+                         const event_log& events) {
+  return with_events(
+    {script::call_timeout,
+     {keys::session(session_id)},
+     {ms(ended_ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now)}},
+    events);
 }
 
 script_call call_check(std::string_view session_id, millis ttl, long long now_ms,
                        millis reconnect_grace, millis ended_ttl, std::string_view departed_user,
-                       std::string_view departed_token) {
-  return {script::call_check,
-          {keys::session(session_id)},
-          {ms(ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now_ms),
-           ms(reconnect_grace), ms(ended_ttl), str(keys::user_prefix), str(keys::server_prefix),
-           str(departed_user), str(departed_token)}};
+                       std::string_view departed_token, std::string_view event_stream) {
+  script_call call{script::call_check,
+                   {keys::session(session_id)},
+                   {ms(ttl), str(keys::user_call_prefix), str(session_id), std::to_string(now_ms),
+                    ms(reconnect_grace), ms(ended_ttl), str(keys::user_prefix),
+                    str(keys::server_prefix), str(departed_user), str(departed_token)}};
+  if (!event_stream.empty())
+    call.keys.emplace_back(event_stream);
+  return call;
 }
 
 script_call call_restore(std::string_view session_id, std::string_view caller_id,
@@ -141,8 +163,7 @@ script_call call_restore(std::string_view session_id, std::string_view caller_id
 }
 
 script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,
-                      std::string_view version, long long started_at,
-                      std::string_view admin_addr) {
+                      std::string_view version, long long started_at, std::string_view admin_addr) {
   return {script::heartbeat,
           {keys::server(server_id)},
           {ms(ttl), str(instance_id), str(version), std::to_string(started_at), str(admin_addr)}};
@@ -191,6 +212,8 @@ start_result parse_start_result(const reply& r) {
     return start_result::ok;
   if (r.str == "offline")
     return start_result::offline;
+  if (r.str == "offline_ring")
+    return start_result::offline_ring;
   if (r.str == "caller_busy")
     return start_result::caller_busy;
   if (r.str == "callee_busy")

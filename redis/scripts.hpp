@@ -56,29 +56,44 @@ std::vector<std::string> eval_argv(const script_call& call, const std::string& s
 
 using millis = std::chrono::milliseconds;
 
+/// Where a call script writes the webhook event of its transition
+/// (docs/webhooks.md): `stream` is the event stream's key, empty for none
+/// (webhooks off: no event is written); `now_ms` the events' created_at,
+/// Unix milliseconds.
+struct event_log {
+  std::string stream;
+  long long now_ms = 0;
+};
+
 script_call claim_user(std::string_view user_id, std::string_view token, millis ttl);
 script_call release_user(std::string_view user_id, std::string_view token);
 /// `users` and `tokens` are parallel.
 script_call refresh_users(const std::vector<std::string>& users,
                           const std::vector<std::string>& tokens, millis ttl);
+/// `offline_ring` above 0 (with events on): a callee with no connection
+/// rings that long (start_result::offline_ring) instead of being offline.
 script_call call_start(std::string_view caller_id, std::string_view callee_id,
                        std::string_view session_id, long long created_at, millis ttl,
-                       std::string_view caller_info_json);
+                       std::string_view caller_info_json, const event_log& events = {},
+                       millis offline_ring = millis{0});
 script_call call_accept(std::string_view session_id, std::string_view user_id, millis ttl,
-                        std::string_view callee_info_json, long long now);
+                        std::string_view callee_info_json, long long now,
+                        const event_log& events = {});
 script_call call_reject(std::string_view session_id, std::string_view user_id, millis ended_ttl,
-                        long long now);
+                        long long now, const event_log& events = {});
 /// `disconnect` is true when the user's connection closed (reason
 /// peer_disconnected), false for call.end.
 script_call call_end(std::string_view session_id, std::string_view user_id, millis ended_ttl,
-                     long long now, bool disconnect);
-script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now);
+                     long long now, bool disconnect, const event_log& events = {});
+script_call call_timeout(std::string_view session_id, millis ended_ttl, long long now,
+                         const event_log& events = {});
 /// `now` in Unix milliseconds. `departed_user` (or empty) is a participant
 /// whose connection, owner token `departed_token`, this instance saw go
 /// without hanging up: a ws:user key still naming it counts as none.
 script_call call_check(std::string_view session_id, millis ttl, long long now_ms,
                        millis reconnect_grace, millis ended_ttl,
-                       std::string_view departed_user = {}, std::string_view departed_token = {});
+                       std::string_view departed_user = {}, std::string_view departed_token = {},
+                       std::string_view event_stream = {});
 /// `state` "ringing" or "accepted"; `callee_info_json` may be empty, and
 /// `accepted_at` is 0 unless accepted.
 script_call call_restore(std::string_view session_id, std::string_view caller_id,
@@ -86,8 +101,7 @@ script_call call_restore(std::string_view session_id, std::string_view caller_id
                          std::string_view caller_info_json, std::string_view callee_info_json,
                          long long accepted_at, millis ttl);
 script_call heartbeat(std::string_view server_id, std::string_view instance_id, millis ttl,
-                      std::string_view version, long long started_at,
-                      std::string_view admin_addr);
+                      std::string_view version, long long started_at, std::string_view admin_addr);
 script_call server_leave(std::string_view server_id, std::string_view instance_id);
 
 /// The `state` field of a call:session hash, as the scripts write it.
@@ -113,12 +127,13 @@ inline bool is_live(session_state state) {
 /// What call_start answers.
 enum class start_result : uint8_t {
   ok,
-  offline,     ///< the callee has no live connection
-  caller_busy, ///< the caller is in a live call already
-  callee_busy, ///< the callee is
-  exists,      ///< the session id is taken
-  unexpected,  ///< another string
-  failed,      ///< no string: an error reply (Redis away, a timeout)
+  offline_ring, ///< the callee has no live connection and rings offline
+  offline,      ///< the callee has no live connection
+  caller_busy,  ///< the caller is in a live call already
+  callee_busy,  ///< the callee is
+  exists,       ///< the session id is taken
+  unexpected,   ///< another string
+  failed,       ///< no string: an error reply (Redis away, a timeout)
 };
 
 start_result parse_start_result(const reply& r);

@@ -11,6 +11,7 @@
 #include "actors/atoms.hpp"
 #include "actors/call_actor.hpp"
 #include "codec/protocol.hpp"
+#include "redis/keys.hpp"
 #include "tests/support/actor_fixture.hpp"
 #include "tests/support/scripted_bridge.hpp"
 #include "tests/support/ws_client.hpp"
@@ -235,7 +236,8 @@ json info_of(const participant& p) {
 /// The setup a connection actor opens a new call with: the caller's full
 /// info, the callee's id.
 call_setup new_call(const participant& caller, const participant& callee) {
-  return {session_id, caller.id(), callee.id(), caller.info, {callee.id(), {}, {}}, call_phase::starting};
+  return {session_id,  caller.id(),           callee.id(),
+          caller.info, {callee.id(), {}, {}}, call_phase::starting};
 }
 
 /// A call actor the test owns (the bridge spawns them in production).
@@ -587,8 +589,8 @@ TEST_CASE("callee on another instance: the ring is published, its accept comes a
   f.run();
   f.redis->present.insert("bob"); // connected to another instance
   protocol::user_info bob{"bob", "Bob", "bobby"};
-  auto call =
-    spawn_call(f, {session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::starting}, alice);
+  auto call = spawn_call(
+    f, {session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::starting}, alice);
   auto over = f.watch(call);
   alice.start(call);
   f.run();
@@ -630,8 +632,8 @@ TEST_CASE("a rejection made on the callee's instance ends the call actor here") 
   participant alice{f, "alice"};
   f.run();
   f.redis->present.insert("bob");
-  auto call =
-    spawn_call(f, {session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::starting}, alice);
+  auto call = spawn_call(
+    f, {session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::starting}, alice);
   auto over = f.watch(call);
   alice.start(call);
   f.run();
@@ -892,5 +894,110 @@ TEST_CASE("call_start fails in Redis: internal_error, and the session is ended i
   CHECK(f.redis->last(script::call_end).args.at(0) == "alice");
   CHECK(f.redis->last(script::call_end).args.at(5) == "disconnect");
   CHECK(bob.take().empty());
+  CHECK(over->ended);
+}
+
+// -- webhooks and the offline ring -------------------------------------------
+
+TEST_CASE("with webhooks on every script gets the event stream as its last key, off, none") {
+  for (bool on : {false, true}) {
+    CAPTURE(on);
+    instance_fixture f;
+    if (on) {
+      f.config().webhook_url = "http://127.0.0.1:9/hooks";
+      f.config().webhook_secret = std::string(32, 's');
+    }
+    participant alice{f, "alice"};
+    participant bob{f, "bob"};
+    auto call = accepted_call(f, alice, bob);
+    alice.end(call);
+    f.run();
+    REQUIRE(alice.take_answer().ok);
+    for (auto id : {script::call_start, script::call_accept, script::call_end}) {
+      auto& keys = f.redis->last(id).keys;
+      CAPTURE(redis::script_name(id));
+      CHECK((keys.back() == std::string{redis::keys::webhook_stream}) == on);
+    }
+  }
+}
+
+TEST_CASE("an offline callee: the caller hears call.ringing with callee_offline, nobody is "
+          "rung, and OFFLINE_RING_TIMEOUT ends it with no_answer") {
+  instance_fixture f;
+  f.config().webhook_url = "http://127.0.0.1:9/hooks";
+  f.config().webhook_secret = std::string(32, 's');
+  f.config().ring_timeout = 30s;
+  f.config().offline_ring_timeout = 45s;
+  participant alice{f, "alice"};
+  f.run();
+  auto call = spawn_call(
+    f, {session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::starting}, alice);
+  auto over = f.watch(call);
+  alice.start(call);
+  f.run();
+  CHECK(alice.take_answer().ok);
+  auto ringing = alice.take_one();
+  CHECK(describe(ringing) == "write call.ringing");
+  CHECK(ringing.payload().str("callee_id") == "bob");
+  CHECK(ringing.payload().at("callee_offline").value().IsTrue());
+  CHECK(f.redis->last(script::call_start).args.at(9) == "45000");
+  // Nobody to ring: bob's next connection reads the ring from Redis.
+  CHECK(f.redis->published.empty());
+  CHECK(f.redis->session(session_id).state == "ringing");
+
+  // RING_TIMEOUT does not end it, nor do the checks for bob's absence.
+  f.advance(30s);
+  CHECK(alice.take().empty());
+  CHECK(f.redis->runs(script::call_timeout) == 0);
+  CHECK_FALSE(over->ended);
+  f.advance(15s);
+  auto ended = alice.take_one();
+  CHECK(describe(ended) == "event call.ended");
+  CHECK(ended.payload().str("reason") == "no_answer");
+  CHECK(ended.payload().at("peer_info").str("user_id") == "bob");
+  CHECK(f.redis->runs(script::call_timeout) == 1);
+  CHECK(over->ended);
+}
+
+TEST_CASE("an offline ring without webhooks is user_offline, as the reference answers") {
+  instance_fixture f;
+  f.config().offline_ring_timeout = 45s; // refused at start without WEBHOOK_URL
+  participant alice{f, "alice"};
+  f.run();
+  auto call = spawn_call(
+    f, {session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::starting}, alice);
+  alice.start(call);
+  f.run();
+  CHECK(alice.take_answer().code == signal_error::user_offline);
+  CHECK(alice.take().empty());
+}
+
+TEST_CASE("a caller who takes up an offline ring again after a reconnect keeps its end: "
+          "ring_expires_at, not RING_TIMEOUT from the reconnect") {
+  instance_fixture f;
+  f.config().webhook_url = "http://127.0.0.1:9/hooks";
+  f.config().webhook_secret = std::string(32, 's');
+  f.config().ring_timeout = 30s;
+  f.config().offline_ring_timeout = 60s;
+  participant alice{f, "alice"};
+  f.run();
+  f.redis->sessions[session_id] =
+    fake_session{"alice", "bob", "ringing", "", alice.info_json(), "", {}, true};
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  call_setup setup{session_id, "alice", "bob", alice.info, {"bob", {}, {}}, call_phase::ringing};
+  setup.ring_expires_at = now_ms + 40'000; // 20 s of the ring went by before the reconnect
+  auto call = spawn_call(f, setup, alice);
+  auto over = f.watch(call);
+  f.run();
+  f.advance(30s);
+  CHECK(f.redis->runs(script::call_timeout) == 0);
+  CHECK_FALSE(over->ended);
+  f.advance(11s);
+  CHECK(f.redis->runs(script::call_timeout) == 1);
+  auto got = alice.take();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].payload().str("reason") == "no_answer");
   CHECK(over->ended);
 }

@@ -156,7 +156,7 @@ TEST_CASE("an invalid environment value is an error naming the variable") {
   check_error({}, {"PORT=80x"}, "PORT");
   check_error({}, {"RING_TIMEOUT=-1"}, "RING_TIMEOUT");
   check_error({}, {"RING_TIMEOUT=10ms"}, "RING_TIMEOUT"); // below the 100 ms floor
-  check_error({}, {"SESSION_TTL=1h"}, "SESSION_TTL");
+  check_error({}, {"SESSION_TTL=1d"}, "SESSION_TTL");
   check_error({}, {"REDIS_ADDR=host:0"}, "REDIS_ADDR");
   check_error({}, {"REDIS_ADDR=host:99999"}, "REDIS_ADDR");
   check_error({}, {"REDIS_ADDR=host:"}, "REDIS_ADDR");
@@ -286,13 +286,14 @@ TEST_CASE("durations take seconds, milliseconds or minutes") {
   CHECK(parse_duration("30s") == 30s);
   CHECK(parse_duration("500ms") == 500ms);
   CHECK(parse_duration("2m") == 2min);
+  CHECK(parse_duration("24h") == std::chrono::hours(24));
   CHECK(parse_duration("0") == 0ms);
   CHECK(parse_duration("007s") == 7s);
   CHECK(parse_duration("999999999999m") == std::chrono::milliseconds{999'999'999'999LL * 60'000});
 }
 
 TEST_CASE("durations without digits, with other units, signs or fractions are refused") {
-  for (std::string text : {"", "s", "ms", "1h", "1d", "-5", "+5", "1.5s", "5 s", " 5", "5S", "5sec",
+  for (std::string text : {"", "s", "ms", "h", "1d", "-5", "+5", "1.5s", "5 s", " 5", "5S", "5sec",
                            "1e3", "9999999999999"}) {
     CAPTURE(text);
     CHECK_FALSE(parse_duration(text).has_value());
@@ -491,4 +492,35 @@ TEST_CASE("WEB_ROOT must be an existing directory") {
   { std::ofstream{file} << "x"; }
   check_error({}, {"WEB_ROOT=" + file}, "not a directory");
   std::filesystem::remove(file);
+}
+
+TEST_CASE("webhook settings: off by default, the offline ring keeps user_offline") {
+  auto s = parsed({});
+  CHECK(s.webhook_url.empty());
+  CHECK(s.webhook_secret.empty());
+  CHECK(s.offline_ring_timeout == std::chrono::milliseconds{0});
+  CHECK(s.webhook_max_age == std::chrono::hours(24));
+}
+
+TEST_CASE("webhook settings are read with a secret of 32 bytes or more") {
+  auto s = parsed({"--offline-ring-timeout", "45s"},
+                  {"WEBHOOK_URL=https://backend.example/goring",
+                   "WEBHOOK_SECRET=0123456789abcdef0123456789abcdef", "WEBHOOK_MAX_AGE=2h"});
+  CHECK(s.webhook_url == "https://backend.example/goring");
+  CHECK(s.offline_ring_timeout == std::chrono::seconds(45));
+  CHECK(s.webhook_max_age == std::chrono::hours(2));
+}
+
+TEST_CASE("bad webhook settings are refused, each naming what is wrong") {
+  const std::string url = "WEBHOOK_URL=http://127.0.0.1:1/hook";
+  const std::string secret = "WEBHOOK_SECRET=0123456789abcdef0123456789abcdef";
+  check_error({}, {url}, "WEBHOOK_SECRET is not");
+  check_error({}, {url, "WEBHOOK_SECRET=short"}, "WEBHOOK_SECRET is too short");
+  check_error({}, {url, "WEBHOOK_SECRET=0123456789abcdef0123456789abcde"}, "32 bytes");
+  check_error({}, {secret}, "WEBHOOK_URL is not");
+  check_error({}, {"OFFLINE_RING_TIMEOUT=30s"}, "OFFLINE_RING_TIMEOUT");
+  check_error({}, {url, secret, "OFFLINE_RING_TIMEOUT=11m"}, "OFFLINE_RING_TIMEOUT");
+  check_error({}, {url, secret, "OFFLINE_RING_TIMEOUT=500ms"}, "OFFLINE_RING_TIMEOUT");
+  check_error({}, {url, secret, "WEBHOOK_MAX_AGE=5s"}, "WEBHOOK_MAX_AGE");
+  check_error({}, {url, secret, "WEBHOOK_MAX_AGE=soon"}, "WEBHOOK_MAX_AGE");
 }

@@ -617,3 +617,44 @@ TEST_CASE("a lost connection comes back within RECONNECT_GRACE: call.resumed, an
   CHECK(alice_again.take().empty());
   CHECK(f.redis->session(session_id).state == "accepted");
 }
+
+TEST_CASE("a callee rung while offline connects and hears call.ring, read from Redis, then "
+          "accepts as usual") {
+  instance_fixture f;
+  client alice{f, "alice"};
+  f.run();
+  const std::string session_id = "s-offline";
+  auto alice_info = protocol::to_json({"alice", "Name of alice", "alice_nick"});
+  f.redis->sessions[session_id] =
+    fake_session{"alice", "bob", "ringing", "", alice_info, "", {}, true};
+  // claim_user: the call, and that it rang bob while he had no connection.
+  f.redis->claims["bob"] = {"",         session_id, "alice", "bob",          "ringing",
+                            alice_info, "",         "1",     "1733531279567"};
+  client bob{f, "bob"};
+  f.run();
+  auto ring = bob.expect("call.ring");
+  CHECK(ring.str("session_id") == session_id);
+  CHECK(ring.str("caller_id") == "alice");
+  CHECK(ring.at("caller_info").str("name") == "Name of alice");
+  CHECK(bob.take().empty());
+
+  bob.accept(session_id);
+  f.run();
+  CHECK(alice.expect("call.accepted").str("session_id") == session_id);
+  CHECK(f.redis->session(session_id).state == "accepted");
+}
+
+TEST_CASE("a callee who was rung online and reconnects still hears call.resumed") {
+  instance_fixture f;
+  client alice{f, "alice"};
+  f.run();
+  const std::string session_id = "s-online";
+  auto alice_info = protocol::to_json({"alice", "Name of alice", "alice_nick"});
+  f.redis->sessions[session_id] = fake_session{"alice", "bob", "ringing", "", alice_info, "", {}};
+  f.redis->claims["bob"] = {"", session_id, "alice", "bob", "ringing", alice_info, "", "", ""};
+  client bob{f, "bob"};
+  f.run();
+  auto resumed = bob.expect("call.resumed");
+  CHECK(resumed.str("session_id") == session_id);
+  CHECK(resumed.str("role") == "callee");
+}

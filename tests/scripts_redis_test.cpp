@@ -7,6 +7,7 @@
 #include <chrono>
 #include <future>
 #include <initializer_list>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -420,9 +421,9 @@ TEST_CASE_FIXTURE(call_store,
   auto bob_back = token_on(instance_2, "conn-bob");
 
   CHECK(describe(run(claim("alice", alice_back)))
-        == list({"", "s-1", "alice", "bob", state, alice_info, callee_info}));
+        == list({"", "s-1", "alice", "bob", state, alice_info, callee_info, "", ""}));
   CHECK(describe(run(claim("bob", bob_back)))
-        == list({token_of("bob"), "s-1", "alice", "bob", state, alice_info, callee_info}));
+        == list({token_of("bob"), "s-1", "alice", "bob", state, alice_info, callee_info, "", ""}));
   CHECK(value(keys::user("alice")) == alice_back);
   CHECK(value(keys::user("bob")) == bob_back);
   // Claiming reads the call and changes nothing in it.
@@ -1251,8 +1252,8 @@ TEST_CASE_FIXTURE(call_store,
   accepted("alice", "bob", "s-1");
   auto dropped = token_of("bob"); // still in ws:user:bob: not released yet
   auto at_drop = [&](millis grace) {
-    return eval(goring::redis::call_check("s-1", session_ttl, check_at, grace, ended_ttl, "bob",
-                                          dropped));
+    return eval(
+      goring::redis::call_check("s-1", session_ttl, check_at, grace, ended_ttl, "bob", dropped));
   };
   SUBCASE("with a grace it starts at the drop") {
     CHECK(describe(run(at_drop(reconnect_grace))) == list({"live", "accepted"}));
@@ -1595,4 +1596,165 @@ TEST_CASE_FIXTURE(call_store, "after a script cache flush EVALSHA answers NOSCRI
   REQUIRE(run({"SCRIPT", "LOAD", goring::redis::script_text(script::call_start)}).str == sha);
   CHECK(status(goring::redis::eval_argv(call, sha)) == "ok");
   CHECK(field("s-1", "state") == "ringing");
+}
+
+// -- webhook events: written in the same step as each transition ------------
+
+namespace {
+
+using goring::redis::event_log;
+
+constexpr long long event_ms = created_at * 1000 + 250;
+constexpr millis offline_ring{45'000};
+
+const event_log events{std::string{keys::webhook_stream}, event_ms};
+
+/// The stream's entries as "type field=value ..." lines, in stream order,
+/// with the given fields only.
+std::vector<std::map<std::string, std::string>> stream_events(call_store& store) {
+  std::vector<std::map<std::string, std::string>> out;
+  auto r = store.run({"XRANGE", std::string{keys::webhook_stream}, "-", "+"});
+  for (auto& entry : r.elements) {
+    std::map<std::string, std::string> fields;
+    auto& pairs = entry.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < pairs.size(); i += 2)
+      fields[pairs[i].str] = pairs[i + 1].str;
+    out.push_back(std::move(fields));
+  }
+  return out;
+}
+
+std::vector<std::string> types_of(const std::vector<std::map<std::string, std::string>>& evs) {
+  std::vector<std::string> out;
+  for (auto& e : evs)
+    out.push_back(e.at("type"));
+  return out;
+}
+
+argv_t start_with_events(const std::string& caller, const std::string& callee,
+                         const std::string& session_id, millis ring = millis{0}) {
+  return eval(goring::redis::call_start(caller, callee, session_id, created_at, session_ttl,
+                                        alice_info, events, ring));
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(call_store, "without the event stream key no script writes an event") {
+  accepted("alice", "bob", "s-1");
+  REQUIRE(outcome(hang_up("s-1", "alice")).status == outcome_status::ok);
+  CHECK_FALSE(exists(std::string{keys::webhook_stream}));
+}
+
+TEST_CASE_FIXTURE(call_store, "a whole call writes started, accepted and ended, in order, with "
+                              "the duration from the accept") {
+  go_online("alice");
+  go_online("bob");
+  REQUIRE(status(start_with_events("alice", "bob", "s-1")) == "ok");
+  REQUIRE(outcome(eval(goring::redis::call_accept("s-1", "bob", session_ttl, bob_info, accepted_at,
+                                                  {events.stream, event_ms + 1000})))
+            .status
+          == outcome_status::ok);
+  REQUIRE(outcome(eval(goring::redis::call_end("s-1", "alice", ended_ttl, ended_at, false,
+                                               {events.stream, event_ms + 8000})))
+            .status
+          == outcome_status::ok);
+  auto evs = stream_events(*this);
+  REQUIRE(types_of(evs) == std::vector<std::string>{"call.started", "call.accepted", "call.ended"});
+  for (auto& e : evs) {
+    CHECK(e.at("session_id") == "s-1");
+    CHECK(e.at("caller_id") == "alice");
+    CHECK(e.at("callee_id") == "bob");
+  }
+  CHECK(evs[0].at("created_at") == std::to_string(event_ms));
+  CHECK(evs[0].at("caller_info") == alice_info);
+  CHECK(evs[1].at("callee_info") == bob_info);
+  CHECK(evs[2].at("reason") == "ended_by_user");
+  CHECK(evs[2].at("duration_ms") == "7000");
+}
+
+TEST_CASE_FIXTURE(call_store, "reject, cancel, timeout and a lost participant each write their "
+                              "event, a refused transition writes none") {
+  std::string expected_type = "call.ended";
+  std::string expected_reason;
+  go_online("alice");
+  go_online("bob");
+  REQUIRE(status(start_with_events("alice", "bob", "s-1")) == "ok");
+  SUBCASE("rejected") {
+    REQUIRE(
+      outcome(eval(goring::redis::call_reject("s-1", "bob", ended_ttl, ended_at, events))).status
+      == outcome_status::ok);
+    expected_type = "call.rejected";
+  }
+  SUBCASE("cancelled") {
+    REQUIRE(
+      outcome(eval(goring::redis::call_end("s-1", "alice", ended_ttl, ended_at, false, events)))
+        .status
+      == outcome_status::ok);
+    expected_reason = "cancelled";
+  }
+  SUBCASE("no answer") {
+    REQUIRE(outcome(eval(goring::redis::call_timeout("s-1", ended_ttl, ended_at, events))).status
+            == outcome_status::ok);
+    expected_reason = "no_answer";
+  }
+  SUBCASE("peer disconnected") {
+    go_away("bob");
+    auto r = run(eval(goring::redis::call_check("s-1", session_ttl, check_at, millis{0}, ended_ttl,
+                                                "", "", events.stream)));
+    REQUIRE(status_of(r) == "ended");
+    expected_reason = "peer_disconnected";
+  }
+  // A second end is refused and writes nothing more.
+  CHECK(
+    outcome(eval(goring::redis::call_end("s-1", "bob", ended_ttl, ended_at, false, events))).status
+    == outcome_status::invalid_state);
+  auto evs = stream_events(*this);
+  REQUIRE(types_of(evs) == std::vector<std::string>{"call.started", expected_type});
+  if (!expected_reason.empty()) {
+    CHECK(evs[1].at("reason") == expected_reason);
+    CHECK(evs[1].at("duration_ms") == "0");
+  }
+}
+
+TEST_CASE_FIXTURE(call_store, "an offline callee rings when the offline ring is on: "
+                              "callee.offline with when the ring expires") {
+  go_online("alice");
+  SUBCASE("off: offline, nothing written") {
+    CHECK(status(start_with_events("alice", "bob", "s-1")) == "offline");
+    CHECK_FALSE(exists(keys::session("s-1")));
+    CHECK_FALSE(exists(std::string{keys::webhook_stream}));
+  }
+  SUBCASE("on without the stream: offline") {
+    CHECK(status(eval(goring::redis::call_start("alice", "bob", "s-1", created_at, session_ttl,
+                                                alice_info, {}, offline_ring)))
+          == "offline");
+    CHECK_FALSE(exists(keys::session("s-1")));
+  }
+  SUBCASE("on") {
+    CHECK(status(start_with_events("alice", "bob", "s-1", offline_ring)) == "offline_ring");
+    CHECK(field("s-1", "state") == "ringing");
+    CHECK(field("s-1", "offline_ring") == "1");
+    auto expires = std::to_string(event_ms + offline_ring.count());
+    CHECK(field("s-1", "ring_expires_at") == expires);
+    CHECK(value(keys::user_call("bob")) == "s-1");
+    auto evs = stream_events(*this);
+    REQUIRE(types_of(evs) == std::vector<std::string>{"call.started", "callee.offline"});
+    CHECK(evs[1].at("caller_info") == alice_info);
+    CHECK(evs[1].at("ring_expires_at") == expires);
+
+    // A second caller meanwhile finds bob busy.
+    go_online("carol");
+    CHECK(status(start_with_events("carol", "bob", "s-2", offline_ring)) == "callee_busy");
+
+    // Checks do not end the call for the callee's absence while it rings.
+    for (long long at : {check_at, check_at + 2 * reconnect_grace.count()})
+      CHECK(status_of(run(eval(goring::redis::call_check("s-1", session_ttl, at, reconnect_grace,
+                                                         ended_ttl, "", "", events.stream))))
+            == "live");
+
+    // bob connects: his claim says the call rang him offline.
+    CHECK(describe(run(claim("bob", token_of("bob"))))
+          == list({"", "s-1", "alice", "bob", "ringing", alice_info, "", "1",
+                   std::to_string(event_ms + offline_ring.count())}));
+  }
 }

@@ -16,6 +16,7 @@ declare -A allowed=(
   [metrics]="codec"
   [redis]="config metrics"
   [outbound]="config metrics"
+  [webhooks]="config metrics redis outbound"
   [net]="config admission codec auth metrics"
   [actors]="config admission codec auth metrics redis outbound net"
 )

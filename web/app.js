@@ -151,7 +151,7 @@ function drawCall(state, call) {
   lastPeer = p;
   const texts = {
     outgoing: `Calling ${p}…`,
-    ringing: `${p}'s phone is ringing…`,
+    ringing: call.calleeOffline ? `Waking ${p}'s phone…` : `${p}'s phone is ringing…`,
     incoming: `${p} is calling you`,
     accepted: `Connecting the audio with ${p}…`,
     connected: `In a call with ${p}`,

@@ -60,7 +60,10 @@
  *   sent), `ringing` (the callee's phone rings), `incoming`, `accepted`
  *   (media connecting), `connected` (media flows), `ended` (then `idle`).
  * - `onIncomingCall(callerId, sessionId, callerInfo)`
- * - `onRinging(sessionId, calleeId)`
+ * - `onRinging(sessionId, calleeId, { calleeOffline })`: `calleeOffline` is
+ *   true when the callee had no connection and the server asked your backend
+ *   to wake their phone (`OFFLINE_RING_TIMEOUT`, docs/webhooks.md): show
+ *   "waking their phone…" rather than "ringing".
  * - `onCallAccepted(sessionId, calleeInfo)`
  * - `onCallRejected(sessionId, calleeInfo)`
  * - `onCallEnded(reason, call)`: a server reason (`cancelled`,
@@ -90,7 +93,8 @@
  * not apply.
  *
  * Read-only properties: `connectionState`, `callState`, `call` (a copy:
- * `{ sessionId, peerId, peerInfo, role, state }` or null), `peerConnection`,
+ * `{ sessionId, peerId, peerInfo, role, state, calleeOffline }` or null;
+ * `calleeOffline` only on a caller's ringing call), `peerConnection`,
  * `localStream`, `remoteStream`, `iceServers`.
  */
 
@@ -658,7 +662,10 @@ export class SignalingClient {
     if (!this._call || this._call.role !== 'caller' || this._call.sessionId) return;
     this._call.sessionId = p.session_id;
     this._call.state = 'ringing';
-    this._emit('onRinging', p.session_id, p.callee_id);
+    // The callee's phone is being woken (an offline ring): it rings once
+    // their app connects; the caller may cancel meanwhile as usual.
+    if (p.callee_offline === true) this._call.calleeOffline = true;
+    this._emit('onRinging', p.session_id, p.callee_id, { calleeOffline: p.callee_offline === true });
     this._emitState();
   }
 

@@ -1,12 +1,15 @@
 -- call_accept: the callee answers a ringing call.
 --
 -- KEYS[1]  call:session:{session_id}
+-- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the one accepting
 -- ARGV[2]  session TTL in milliseconds
 -- ARGV[3]  key prefix of users' calls ("call:user:")
 -- ARGV[4]  session_id
 -- ARGV[5]  callee_info, JSON object
 -- ARGV[6]  accepted_at, Unix seconds
+-- ARGV[7]  now, Unix milliseconds (call.accepted's created_at, and the
+--          field accepted_ms that call.ended's duration_ms counts from)
 -- Returns  {status, caller_id, callee_id, state} with status
 --          'ok' | 'not_found' | 'unauthorized' | 'invalid_state'
 --
@@ -27,6 +30,12 @@ end
 redis.call('HSET', KEYS[1], 'state', 'accepted', 'accepted_at', ARGV[6],
   'callee_info', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if KEYS[2] then
+  redis.call('HSET', KEYS[1], 'accepted_ms', ARGV[7])
+  redis.call('XADD', KEYS[2], '*', 'type', 'call.accepted', 'session_id', ARGV[4],
+    'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[7],
+    'callee_info', ARGV[5])
+end
 for _, user in ipairs({caller, callee}) do
   if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
     redis.call('PEXPIRE', ARGV[3] .. user, ARGV[2])

@@ -3,6 +3,7 @@
 -- calls after 120 s) and ends the call for a participant who is gone.
 --
 -- KEYS[1]  call:session:{session_id}
+-- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  session TTL in milliseconds
 -- ARGV[2]  key prefix of users' calls ("call:user:")
 -- ARGV[3]  session_id
@@ -35,7 +36,10 @@
 -- The check at a drop runs before or after the instance releases the
 -- dropped connection's key (ARGV[10]), and after a takeover's new key was
 -- written: a successor's key is presence, the dropped one's is not.
-local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state', 'ended_reason')
+-- The callee of an offline ring (field offline_ring) is not looked for while
+-- the call rings: their phone is being woken; the ring timeout ends it.
+local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state', 'ended_reason',
+  'offline_ring')
 local caller, callee, state = f[1], f[2], f[3]
 if state ~= 'ringing' and state ~= 'accepted' then
   return {'gone', state or '', f[4] or ''}
@@ -59,6 +63,9 @@ for _, role in ipairs({'caller', 'callee'}) do
   local user = role == 'caller' and caller or callee
   local field = 'away:' .. role
   local alive, has_key = present(user)
+  if not alive and role == 'callee' and state == 'ringing' and f[5] == '1' then
+    alive = true
+  end
   if alive then
     redis.call('HDEL', KEYS[1], field)
   elseif has_key then
@@ -83,6 +90,16 @@ if gone then
     if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
       redis.call('DEL', ARGV[2] .. user)
     end
+  end
+  if KEYS[2] then
+    local accepted = tonumber(redis.call('HGET', KEYS[1], 'accepted_ms'))
+    local duration = 0
+    if accepted and state == 'accepted' then
+      duration = math.max(0, tonumber(ARGV[4]) - accepted)
+    end
+    redis.call('XADD', KEYS[2], '*', 'type', 'call.ended', 'session_id', ARGV[3],
+      'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[4],
+      'reason', 'peer_disconnected', 'duration_ms', duration)
   end
   return {'ended', caller, callee, gone}
 end

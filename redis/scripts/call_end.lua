@@ -1,12 +1,14 @@
 -- call_end: a participant hangs up, cancels, or its connection is gone.
 --
 -- KEYS[1]  call:session:{session_id}
+-- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the participant ending the call
 -- ARGV[2]  TTL in milliseconds of the ended session's record
 -- ARGV[3]  key prefix of users' calls ("call:user:")
 -- ARGV[4]  session_id
 -- ARGV[5]  ended_at, Unix seconds
 -- ARGV[6]  'user' (call.end) or 'disconnect' (the connection closed)
+-- ARGV[7]  now, Unix milliseconds (call.ended's created_at and duration_ms)
 -- Returns  {status, caller_id, callee_id, reason} with status
 --          'ok' | 'not_found' | 'unauthorized' | 'invalid_state'
 --          and reason 'cancelled' | 'ended_by_user' | 'peer_disconnected'
@@ -36,6 +38,16 @@ end
 redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', ARGV[5],
   'ended_reason', reason)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if KEYS[2] then
+  local accepted = tonumber(redis.call('HGET', KEYS[1], 'accepted_ms'))
+  local duration = 0
+  if accepted and state == 'accepted' then
+    duration = math.max(0, tonumber(ARGV[7]) - accepted)
+  end
+  redis.call('XADD', KEYS[2], '*', 'type', 'call.ended', 'session_id', ARGV[4],
+    'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[7],
+    'reason', reason, 'duration_ms', duration)
+end
 for _, user in ipairs({caller, callee}) do
   if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
     redis.call('DEL', ARGV[3] .. user)

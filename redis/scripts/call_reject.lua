@@ -1,11 +1,13 @@
 -- call_reject: the callee declines a ringing call.
 --
 -- KEYS[1]  call:session:{session_id}
+-- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the one rejecting
 -- ARGV[2]  TTL in milliseconds of the ended session's record
 -- ARGV[3]  key prefix of users' calls ("call:user:")
 -- ARGV[4]  session_id
 -- ARGV[5]  ended_at, Unix seconds
+-- ARGV[6]  now, Unix milliseconds (call.rejected's created_at)
 -- Returns  {status, caller_id, callee_id, state} with status
 --          'ok' | 'not_found' | 'unauthorized' | 'invalid_state'
 --
@@ -28,6 +30,10 @@ end
 redis.call('HSET', KEYS[1], 'state', 'rejected', 'ended_at', ARGV[5],
   'ended_reason', 'rejected')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if KEYS[2] then
+  redis.call('XADD', KEYS[2], '*', 'type', 'call.rejected', 'session_id', ARGV[4],
+    'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[6])
+end
 for _, user in ipairs({caller, callee}) do
   if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
     redis.call('DEL', ARGV[3] .. user)

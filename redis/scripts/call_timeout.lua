@@ -1,10 +1,12 @@
 -- call_timeout: a call rang for RING_TIMEOUT without an answer.
 --
 -- KEYS[1]  call:session:{session_id}
+-- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  TTL in milliseconds of the ended session's record
 -- ARGV[2]  key prefix of users' calls ("call:user:")
 -- ARGV[3]  session_id
 -- ARGV[4]  ended_at, Unix seconds
+-- ARGV[5]  now, Unix milliseconds (call.ended's created_at)
 -- Returns  {status, caller_id, callee_id, state} with status
 --          'ok' | 'not_found' | 'invalid_state'
 --
@@ -23,6 +25,11 @@ end
 redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', ARGV[4],
   'ended_reason', 'no_answer')
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if KEYS[2] then
+  redis.call('XADD', KEYS[2], '*', 'type', 'call.ended', 'session_id', ARGV[3],
+    'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[5],
+    'reason', 'no_answer', 'duration_ms', 0)
+end
 for _, user in ipairs({caller, callee}) do
   if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
     redis.call('DEL', ARGV[2] .. user)

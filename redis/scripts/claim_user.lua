@@ -8,9 +8,13 @@
 -- ARGV[3]  key prefix of call sessions ("call:session:")
 -- ARGV[4]  user_id
 -- Returns  {previous_owner, session_id, caller_id, callee_id, state,
---          caller_info, callee_info}: previous_owner is '' when the key was
---          free; the session fields are present only when the user takes
---          part in a live (ringing or accepted) call.
+--          caller_info, callee_info, offline_ring, ring_expires_at}:
+--          previous_owner is '' when the key was free; the session fields
+--          are present only when the user takes part in a live (ringing or
+--          accepted) call; offline_ring is '1' for a call that rang the
+--          callee while they had no connection (the callee's client then
+--          gets call.ring, not call.resumed; a caller taking it up again
+--          ends it at ring_expires_at, Unix ms), else ''.
 --
 -- Race prevented: two connections of one user racing on different
 -- instances. Reading and writing in one step means the later connection
@@ -25,9 +29,9 @@ if not sid then
   return {previous}
 end
 local f = redis.call('HMGET', ARGV[3] .. sid, 'caller_id', 'callee_id', 'state',
-  'caller_info', 'callee_info')
+  'caller_info', 'callee_info', 'offline_ring', 'ring_expires_at')
 local live = f[3] == 'ringing' or f[3] == 'accepted'
 if not live or (f[1] ~= ARGV[4] and f[2] ~= ARGV[4]) then
   return {previous}
 end
-return {previous, sid, f[1], f[2], f[3], f[4] or '', f[5] or ''}
+return {previous, sid, f[1], f[2], f[3], f[4] or '', f[5] or '', f[6] or '', f[7] or ''}

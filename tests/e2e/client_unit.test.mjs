@@ -677,3 +677,30 @@ test('a hang-up while reconnecting is sent once the call is handed back', async 
   assert.equal(h.client.callState, 'idle');
   h.client.disconnect();
 });
+
+// ---- offline ring ------------------------------------------------------------
+
+test('a call to an offline callee rings as "waking their phone"; the ring after their app connects, the accept and a cancel work as usual', async () => {
+  const h = newClient();
+  const ws = connected(h);
+  assert.equal(h.client.startCall('bob'), true);
+  ws.frame('call.ringing', { session_id: 's1', callee_id: 'bob', callee_offline: true });
+  assert.deepEqual(h.all('onRinging').at(-1), ['s1', 'bob', { calleeOffline: true }]);
+  assert.equal(h.client.callState, 'ringing');
+  assert.equal(h.client.call.calleeOffline, true);
+  // bob's phone woke and he answered: the call goes on as any other.
+  ws.frame('call.accepted', { session_id: 's1', callee_info: { user_id: 'bob' } });
+  assert.equal(h.client.callState, 'accepted');
+  h.client.endCall();
+  assert.deepEqual(ws.sent.at(-1), { type: 'call.end', payload: { session_id: 's1' } });
+
+  // A call to an online callee says nothing of the kind.
+  await advance(1000);
+  assert.equal(h.client.startCall('carol'), true);
+  ws.frame('call.ringing', { session_id: 's2', callee_id: 'carol' });
+  assert.deepEqual(h.all('onRinging').at(-1), ['s2', 'carol', { calleeOffline: false }]);
+  assert.equal(h.client.call.calleeOffline, undefined);
+  // Cancelling while the phone is being woken is call.end, as always.
+  h.client.endCall();
+  assert.deepEqual(ws.sent.at(-1), { type: 'call.end', payload: { session_id: 's2' } });
+});

@@ -59,6 +59,7 @@ struct http_test_server::impl {
   behaviour how = behaviour::answer;
   std::size_t count = 0;
   recorded_request last;
+  std::vector<recorded_request> all;
 
   void open() {
     tcp::endpoint where{asio::ip::make_address("127.0.0.1"), port};
@@ -133,6 +134,7 @@ private:
     {
       std::lock_guard<std::mutex> guard{server_.mutex};
       ++server_.count;
+      server_.all.push_back(seen);
       server_.last = std::move(seen);
       how = server_.how;
       status_ = server_.status;
@@ -276,6 +278,11 @@ bool http_test_server::wait_requests(std::size_t count, std::chrono::millisecond
 recorded_request http_test_server::last_request() const {
   std::lock_guard<std::mutex> guard{impl_->mutex};
   return impl_->last;
+}
+
+std::vector<recorded_request> http_test_server::all_requests() const {
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  return impl_->all;
 }
 
 namespace {

@@ -59,6 +59,8 @@ public:
   bool wait_requests(std::size_t count, std::chrono::milliseconds timeout);
   /// The last request read; empty before any.
   recorded_request last_request() const;
+  /// Every request read so far, in the order read.
+  std::vector<recorded_request> all_requests() const;
 
   /// Closes the listening socket: connections are refused until listen().
   void close();

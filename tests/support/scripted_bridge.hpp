@@ -47,6 +47,8 @@ struct fake_session {
   /// The away:caller / away:callee fields: when a call_check first missed
   /// the user (simulated time, ms), by user id.
   std::map<std::string, long long> away_since;
+  /// It rang a callee with no connection (the offline_ring field).
+  bool offline_ring = false;
 };
 
 /// The bridge's side of a test, shared with the test body: both run on the
@@ -173,20 +175,26 @@ inline redis::reply run_call_script(bridge_record& rec, const redis::script_call
   using redis::script;
   auto& a = call.args;
   if (call.id == script::call_start) {
-    // KEYS: ws:user:callee, call:user:caller, call:user:callee, session.
+    // KEYS: ws:user:callee, call:user:caller, call:user:callee, session,
+    // and the event stream while webhooks are on; ARGV[10]: the offline
+    // ring in ms.
     auto id = session_id_of_key(call.keys.at(3));
     auto& caller = a.at(0);
     auto& callee = a.at(1);
-    if (rec.present.count(callee) == 0)
-      return string_reply("offline");
+    bool offline_ring = false;
+    if (rec.present.count(callee) == 0) {
+      if (call.keys.size() < 5 || a.size() < 10 || std::stoll(a.at(9)) <= 0)
+        return string_reply("offline");
+      offline_ring = true;
+    }
     if (in_live_call(rec, caller))
       return string_reply("caller_busy");
     if (in_live_call(rec, callee))
       return string_reply("callee_busy");
     if (rec.sessions.count(id) != 0)
       return string_reply("exists");
-    rec.sessions[id] = fake_session{caller, callee, "ringing", "", a.at(5), "", {}};
-    return string_reply("ok");
+    rec.sessions[id] = fake_session{caller, callee, "ringing", "", a.at(5), "", {}, offline_ring};
+    return string_reply(offline_ring ? "offline_ring" : "ok");
   }
   auto id = session_id_of_key(call.keys.at(0));
   auto it = rec.sessions.find(id);
@@ -199,7 +207,8 @@ inline redis::reply run_call_script(bridge_record& rec, const redis::script_call
     auto grace = std::stoll(a.at(4));
     std::string gone;
     for (auto* user : {&s.caller_id, &s.callee_id}) {
-      if (rec.present.count(*user) != 0) {
+      bool woken = s.offline_ring && s.state == "ringing" && user == &s.callee_id;
+      if (rec.present.count(*user) != 0 || woken) {
         s.away_since.erase(*user);
         continue;
       }
