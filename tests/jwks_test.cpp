@@ -437,18 +437,24 @@ TEST_CASE("tokens are checked on several threads while the set is replaced, none
   std::atomic<bool> stop{false};
   std::atomic<int> wrong{0};
   std::atomic<long> checks{0};
+  std::atomic<int> started{0};
   std::vector<std::thread> checkers;
   for (int i = 0; i < 3; ++i)
     checkers.emplace_back([&] {
+      ++started;
       while (!stop) {
         if (!verifier.verify(in_both).valid || verifier.verify(forged).valid)
           ++wrong;
         checks += 2;
       }
     });
-  // Every set holds `a`; `b` comes and goes.
-  for (int i = 0; i < 200; ++i)
-    CHECK(store->take_jwks(i % 2 ? jwks_of({a}) : jwks_of({b, a})).error.empty());
+  while (started < 3)
+    std::this_thread::yield();
+  // Every set holds `a`; `b` comes and goes: at least 200 times, and on
+  // until the checkers have done some work (a loaded machine may not have
+  // run them yet), within a bound so the test always ends.
+  for (int i = 0; i < 200 || (checks < 600 && i < 100'000); ++i)
+    REQUIRE(store->take_jwks(i % 2 ? jwks_of({a}) : jwks_of({b, a})).error.empty());
   stop = true;
   for (auto& t : checkers)
     t.join();
