@@ -3,13 +3,14 @@
 # deploy/install-build-deps.sh, from Debian 12 packages and the npm registry:
 # Debian's chromium (the browser tests drive it with playwright-core; no
 # browser is ever downloaded), coturn (TURN relay tests), iproute2 and
-# util-linux (run.sh's private network namespace), Node.js with npm, and the
+# util-linux (run.sh's private network namespace), Node.js with npm, the
 # npm packages pinned in package-lock.json (playwright-core, @roamhq/wrtc,
-# ws).
+# ws), and python3 (e2e_webhooks_redis_test runs docs/webhooks.md's Python
+# receiver example, as it runs the Node one).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-packages=(chromium coturn iproute2 util-linux)
+packages=(chromium coturn iproute2 util-linux python3)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 "$here/../../deploy/apt-install-missing.sh" "${packages[@]}"
