@@ -230,6 +230,10 @@ if podman exec "$container" sh -c ': >/usr/local/bin/written && echo wrote' 2>/d
 fi
 podman exec "$container" sh -c ': >/tmp/written' || fail "cannot write to /tmp"
 echo "goring runs as uid/gid 10001; the root filesystem refuses writes, /tmp takes them"
+# The outbound HTTPS client (JWKS, webhooks) verifies against the system CAs.
+podman exec "$container" sh -c 'test -s /etc/ssl/certs/ca-certificates.crt' \
+  || fail "the image has no system CA bundle (/etc/ssl/certs/ca-certificates.crt)"
+echo "the image holds the system CA bundle for outbound HTTPS"
 # STOPSIGNAL: goring drains and exits 0 within SHUTDOWN_GRACE (8 s).
 podman stop --time 15 "$container" >/dev/null 2>&1
 code="$(podman inspect --format '{{.State.ExitCode}}' "$container")"
