@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <mutex>
 
 #include <doctest/doctest.h>
@@ -271,6 +272,29 @@ bool call_released(redis_server& redis, const std::string& session_id, const std
              && !key_exists(redis, keys::user_call(callee_id));
     },
     std::chrono::seconds(5));
+}
+
+void expect_refused_at_start(const std::map<std::string, std::string>& env,
+                             const std::string& words) {
+  INFO(words);
+  std::map<std::string, std::string> all{{"PORT", std::to_string(free_port())},
+                                         {"BIND_ADDR", "127.0.0.1"},
+                                         {"REDIS_ADDR", "127.0.0.1:1"},
+                                         {"ADMIN_PORT", "0"},
+                                         {"JWT_SECRET", ""},
+                                         {"GORING_ENV", ""}};
+  for (auto& [k, v] : env)
+    all[k] = v;
+  auto log = write_temp_file("goring-refused", "");
+  child_process goring{{GORING_BINARY}, all, log};
+  CHECK(wait_until([&] { return !goring.running(); }, std::chrono::seconds(10)));
+  auto status = goring.stop(SIGKILL, std::chrono::seconds(1));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+  std::ifstream in(log);
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  CAPTURE(text);
+  CHECK(text.find(words) != std::string::npos);
 }
 
 } // namespace goring::test

@@ -92,4 +92,10 @@ bool key_exists(redis_server& redis, const std::string& key);
 bool call_released(redis_server& redis, const std::string& session_id, const std::string& caller_id,
                    const std::string& callee_id);
 
+/// Starts goring on loopback with `env` over a base (no Redis reachable, no
+/// admin port, JWT_SECRET and GORING_ENV cleared) and checks that it refuses
+/// to start: it exits by itself with status 2, and its log holds `words`.
+void expect_refused_at_start(const std::map<std::string, std::string>& env,
+                             const std::string& words);
+
 } // namespace goring::test
