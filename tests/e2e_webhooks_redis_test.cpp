@@ -205,7 +205,7 @@ TEST_CASE("offline ring: the backend is asked to wake the callee, who connects, 
     order
     == std::vector<std::string>{"call.started", "callee.offline", "call.accepted", "call.ended"});
   // Delivered events leave the stream.
-  CHECK(wait_until([&] { return stream_length(env.redis) == 0; }, 10s));
+  CHECK(wait_until([&] { return stream_length(env.redis.server()) == 0; }, 10s));
   CHECK(env.metric("goring_webhook_deliveries_total{type=\"callee.offline\",outcome=\"delivered\"}")
         >= 1);
 }
@@ -272,7 +272,7 @@ TEST_CASE("without OFFLINE_RING_TIMEOUT an offline callee is user_offline, as in
   alice.start_call("bob");
   alice.expect_error("user_offline");
   alice.expect_nothing(300ms);
-  CHECK(stream_length(env.redis) == 0);
+  CHECK(stream_length(env.redis.server()) == 0);
   CHECK(backend.server.requests() == 0);
 }
 
@@ -290,7 +290,7 @@ TEST_CASE("a receiver answering 503 for a while loses nothing: the events come a
   // Refused, and tried again; the session's later events wait behind the
   // first (one instance keeps a session's order).
   REQUIRE(backend.server.wait_requests(3, 20s));
-  CHECK(stream_length(env.redis) == 3);
+  CHECK(stream_length(env.redis.server()) == 3);
   for (auto& ev : backend.events())
     CHECK(ev.str("type") == "call.started");
   auto refused = backend.server.requests();
@@ -298,7 +298,7 @@ TEST_CASE("a receiver answering 503 for a while loses nothing: the events come a
   auto events =
     backend.wait_for(session_id, {"call.started", "call.accepted", "call.ended"}, 45s, refused);
   CHECK(events["call.ended"].str("reason") == "ended_by_user");
-  CHECK(wait_until([&] { return stream_length(env.redis) == 0; }, 10s));
+  CHECK(wait_until([&] { return stream_length(env.redis.server()) == 0; }, 10s));
   CHECK(env.metric("goring_webhook_retries_total{type=\"call.started\"}") >= 1);
   CHECK(env.metric("goring_webhook_failed_attempts_total{reason=\"status_5xx\"}") >= 3);
   CHECK(env.metric("goring_ready") == 1);
@@ -353,8 +353,8 @@ TEST_CASE("Redis comes back empty: the consumer group is made again and later ca
     bob.end_call(first);
     backend.wait_for(first, {"call.started", "call.accepted", "call.ended"});
   }
-  env.redis.stop();
-  env.redis.restart(); // no persistence: the stream and its group are gone
+  env.redis.server().stop();
+  env.redis.server().restart(); // no persistence: the stream and its group are gone
   ws_client carol{"carol"};
   ws_client dave{"dave"};
   // The clients reconnect once goring's Redis paths are up again.
@@ -413,7 +413,7 @@ TEST_CASE("the receiver examples of docs/webhooks.md (Node and Python) take gori
                && text.find("ended: cancelled, 0 ms") != std::string::npos;
       },
       15s));
-    CHECK(wait_until([&] { return stream_length(env.redis) == 0; }, 10s));
+    CHECK(wait_until([&] { return stream_length(env.redis.server()) == 0; }, 10s));
     CAPTURE(read_file(log));
   }
 }

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "redis/keys.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
@@ -24,8 +24,6 @@
 #endif
 
 namespace goring::test {
-
-namespace keys = goring::redis::keys;
 
 namespace {
 
@@ -194,6 +192,24 @@ goring_process::goring_process(const std::string& redis_addr, std::string server
   REQUIRE_MESSAGE(up, "goring did not answer GET /health with 200 within 10 s");
 }
 
+namespace {
+
+std::map<std::string, std::string> with_backend(const redis_backend& redis,
+                                                std::map<std::string, std::string> extra_env) {
+  auto env = redis.goring_env();
+  for (auto& [key, value] : extra_env)
+    env[key] = value;
+  return env;
+}
+
+} // namespace
+
+goring_process::goring_process(const redis_backend& redis, std::string server_id,
+                               std::map<std::string, std::string> extra_env)
+  : goring_process(std::string{}, std::move(server_id), with_backend(redis, std::move(extra_env))) {
+  // nop
+}
+
 goring_process::~goring_process() {
   if (current().failures > 0)
     std::cerr << "---- tail of " << log_path_ << " (goring " << server_id_ << ", port " << port_
@@ -230,18 +246,28 @@ std::string goring_process::log_tail(std::size_t lines) const {
   return out;
 }
 
-void connect_online(ws_client& client, const goring_process& server, redis_server& redis,
+void connect_online(ws_client& client, const goring_process& server, redis_backend& redis,
                     const std::string& token, const std::string& previous_owner) {
   client.connect(server.port(), token);
   wait_online(redis, client.label(), previous_owner);
 }
 
-std::string presence_owner(redis_server& redis, const std::string& user_id) {
-  auto r = redis.run({"GET", keys::user(user_id)});
-  return r.type == redis::reply::kind::string ? r.str : std::string{};
+void connect_online(ws_client& client, const goring_process& server, redis_server& redis,
+                    const std::string& token, const std::string& previous_owner) {
+  redis_backend view{redis};
+  connect_online(client, server, view, token, previous_owner);
 }
 
-void wait_online(redis_server& redis, const std::string& user_id,
+std::string presence_owner(redis_backend& redis, const std::string& user_id) {
+  return redis.get(redis.user_key(user_id));
+}
+
+std::string presence_owner(redis_server& redis, const std::string& user_id) {
+  redis_backend view{redis};
+  return presence_owner(view, user_id);
+}
+
+void wait_online(redis_backend& redis, const std::string& user_id,
                  const std::string& previous_owner) {
   bool online = wait_until(
     [&] {
@@ -249,29 +275,47 @@ void wait_online(redis_server& redis, const std::string& user_id,
       return !owner.empty() && owner != previous_owner;
     },
     std::chrono::seconds(5));
-  CHECK_MESSAGE(online, keys::user(user_id), " was not set (to a new owner) in 5 s");
+  CHECK_MESSAGE(online, redis.user_key(user_id), " was not set (to a new owner) in 5 s");
 }
 
-bool key_exists(redis_server& redis, const std::string& key) {
+void wait_online(redis_server& redis, const std::string& user_id,
+                 const std::string& previous_owner) {
+  redis_backend view{redis};
+  wait_online(view, user_id, previous_owner);
+}
+
+bool key_exists(redis_backend& redis, const std::string& key) {
   auto r = redis.run({"EXISTS", key});
   return r.type == redis::reply::kind::integer && r.integer == 1;
 }
 
-bool call_released(redis_server& redis, const std::string& session_id, const std::string& caller_id,
-                   const std::string& callee_id) {
+bool key_exists(redis_server& redis, const std::string& key) {
+  redis_backend view{redis};
+  return key_exists(view, key);
+}
+
+bool call_released(redis_backend& redis, const std::string& session_id,
+                   const std::string& caller_id, const std::string& callee_id) {
+  auto session = redis.session_key(session_id);
   return wait_until(
     [&] {
       // The session record may linger, over, with a short TTL (so a late
       // accept hears invalid_state); the users' call keys must be gone.
-      auto state = redis.run({"HGET", keys::session(session_id), "state"});
-      auto ttl = redis.run({"PTTL", keys::session(session_id)});
+      auto state = redis.run({"HGET", session, "state"});
+      auto ttl = redis.run({"PTTL", session});
       bool session_over = state.is_nil()
                           || ((state.str == "ended" || state.str == "rejected") && ttl.integer > 0
                               && ttl.integer <= 60'000);
-      return session_over && !key_exists(redis, keys::user_call(caller_id))
-             && !key_exists(redis, keys::user_call(callee_id));
+      return session_over && !key_exists(redis, redis.user_call_key(caller_id))
+             && !key_exists(redis, redis.user_call_key(callee_id));
     },
     std::chrono::seconds(5));
+}
+
+bool call_released(redis_server& redis, const std::string& session_id, const std::string& caller_id,
+                   const std::string& callee_id) {
+  redis_backend view{redis};
+  return call_released(view, session_id, caller_id, callee_id);
 }
 
 void expect_refused_at_start(const std::map<std::string, std::string>& env,

@@ -12,6 +12,7 @@
 
 namespace goring::test {
 
+class redis_backend;
 class redis_server;
 
 /// A running goring server on 127.0.0.1. Its output goes to a log file whose
@@ -25,6 +26,10 @@ public:
   /// 127.0.0.1) and `extra_env` (e.g. RING_TIMEOUT=1s), which wins; then waits until GET /health
   /// answers 200; the test stops (REQUIRE) when it does not within 10 s.
   goring_process(const std::string& redis_addr, std::string server_id = "goring-1",
+                 std::map<std::string, std::string> extra_env = {});
+  /// The same with `redis`'s settings (REDIS_ADDR or REDIS_CLUSTER) under
+  /// `extra_env`.
+  goring_process(const redis_backend& redis, std::string server_id = "goring-1",
                  std::map<std::string, std::string> extra_env = {});
   ~goring_process();
 
@@ -70,25 +75,34 @@ private:
   child_process proc_;
 };
 
-/// Waits (up to 5 s) until Redis holds `ws:user:{user_id}`, that is until the
-/// server has registered the user's connection; with `previous_owner`, until it
-/// holds another owner than that. Fails the check when it does not.
+/// Waits (up to 5 s) until Redis holds the user's presence key
+/// (`ws:user:{user_id}`, in a cluster `ws:user:{T(user_id)}`), that is until
+/// the server has registered the user's connection; with `previous_owner`,
+/// until it holds another owner than that. Fails the check when it does not.
+void wait_online(redis_backend& redis, const std::string& user_id,
+                 const std::string& previous_owner = {});
 void wait_online(redis_server& redis, const std::string& user_id,
                  const std::string& previous_owner = {});
 
 /// Connects `client`, whose label is the user id, to `server` with `token`,
 /// then wait_online. The test stops when the upgrade fails.
+void connect_online(ws_client& client, const goring_process& server, redis_backend& redis,
+                    const std::string& token, const std::string& previous_owner = {});
 void connect_online(ws_client& client, const goring_process& server, redis_server& redis,
                     const std::string& token, const std::string& previous_owner = {});
 
-/// The value of `ws:user:{user_id}`, "" when there is none.
+/// The value of the user's presence key, "" when there is none.
+std::string presence_owner(redis_backend& redis, const std::string& user_id);
 std::string presence_owner(redis_server& redis, const std::string& user_id);
 
-/// Whether Redis holds `key`.
+/// Whether Redis holds `key` (in a cluster: on the master of its slot).
+bool key_exists(redis_backend& redis, const std::string& key);
 bool key_exists(redis_server& redis, const std::string& key);
 
-/// Waits (up to 5 s) until `call:session:{session_id}` and the `call:user`
+/// Waits (up to 5 s) until `call:session:{session_id}` and the user call
 /// keys of both participants are gone; returns whether they went.
+bool call_released(redis_backend& redis, const std::string& session_id,
+                   const std::string& caller_id, const std::string& callee_id);
 bool call_released(redis_server& redis, const std::string& session_id, const std::string& caller_id,
                    const std::string& callee_id);
 

@@ -11,7 +11,7 @@
 namespace goring::test {
 
 one_instance::one_instance(std::map<std::string, std::string> env)
-  : goring(redis.addr(), "goring-1", std::move(env)) {
+  : goring(redis, "goring-1", std::move(env)) {
   // nop
 }
 
@@ -26,20 +26,15 @@ std::string one_instance::join_in_call(ws_client& caller, ws_client& callee) {
 }
 
 std::string one_instance::hget(const std::string& key, const std::string& field) {
-  auto r = redis.run({"HGET", key, field});
-  return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
+  return redis.hget(key, field);
 }
 
 std::string one_instance::get(const std::string& key) {
-  auto r = redis.run({"GET", key});
-  return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
+  return redis.get(key);
 }
 
 std::vector<std::string> one_instance::keys_matching(const std::string& pattern) {
-  std::vector<std::string> out;
-  for (auto& element : redis.run({"KEYS", pattern}).elements)
-    out.push_back(element.str);
-  return out;
+  return redis.keys_matching(pattern);
 }
 
 double one_instance::metric(const std::string& name) {

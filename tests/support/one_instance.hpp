@@ -7,14 +7,15 @@
 #include <vector>
 
 #include "tests/support/goring_process.hpp"
-#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace goring::test {
 
-/// One goring ("goring-1", `env` added to its settings) and its own Redis.
+/// One goring ("goring-1", `env` added to its settings) and its own Redis:
+/// a redis-server, or a cluster with GORING_TEST_REDIS=cluster.
 struct one_instance {
-  redis_server redis;
+  redis_backend redis;
   goring_process goring;
 
   explicit one_instance(std::map<std::string, std::string> env = {});
@@ -31,7 +32,7 @@ struct one_instance {
   std::string hget(const std::string& key, const std::string& field);
   std::string get(const std::string& key);
 
-  /// The keys matching `pattern`.
+  /// The keys matching `pattern` (on every master of a cluster).
   std::vector<std::string> keys_matching(const std::string& pattern);
 
   /// A sample of /metrics on the admin port (`name` with its labels); 0 when
