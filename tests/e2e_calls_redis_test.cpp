@@ -1,5 +1,6 @@
 /// End to end on one instance: every call flow through the real goring binary,
-/// a real redis-server and real WebSocket clients.
+/// a real Redis (one redis-server, or a Redis Cluster with
+/// GORING_TEST_REDIS=cluster) and real WebSocket clients.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -8,7 +9,7 @@
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
 #include "tests/support/one_instance.hpp"
-#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -51,8 +52,8 @@ TEST_CASE("caller hears ringing and the callee gets the ring with the caller's i
   CHECK(env.hget(session, "callee_id") == "bob");
   CHECK(env.hget(session, "state") == "ringing");
   CHECK(!env.hget(session, "created_at").empty());
-  CHECK(env.get(keys::user_call("alice")) == session_id);
-  CHECK(env.get(keys::user_call("bob")) == session_id);
+  CHECK(env.get(env.redis.user_call_key("alice")) == session_id);
+  CHECK(env.get(env.redis.user_call_key("bob")) == session_id);
 
   alice.expect_nothing(200ms);
   bob.expect_nothing(200ms);
@@ -317,7 +318,7 @@ TEST_CASE("callee's connection drops while it rings and it does not come back: t
   CHECK(env.hget(keys::session(session_id), "state") == "ringing");
   expect_ended(alice, session_id, "peer_disconnected", "bob");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK_FALSE(key_exists(env.redis, keys::user("bob")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("bob")));
 }
 
 namespace {
@@ -373,8 +374,8 @@ TEST_CASE("with a reconnect grace a dropped participant's call ends when the gra
 
   alice.drop();
   // Within the grace: the call waits for alice (her drop was noted).
-  CHECK(wait_until([&] { return !env.hget(keys::session(session_id), "away:caller").empty(); },
-                   3s));
+  CHECK(
+    wait_until([&] { return !env.hget(keys::session(session_id), "away:caller").empty(); }, 3s));
   CHECK(env.hget(keys::session(session_id), "state") == "accepted");
   // The periodic check is 600 s away: only the grace's own timer ends it.
   expect_ended(bob, session_id, "peer_disconnected", "alice", 15s);
@@ -392,7 +393,7 @@ TEST_CASE("caller closes its connection while it rings: the callee hears peer_di
   alice.close();
   expect_ended(bob, session_id, "peer_disconnected", "alice");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("alice")); }, 3s));
+  CHECK(wait_until([&] { return !key_exists(env.redis, env.redis.user_key("alice")); }, 3s));
 }
 
 TEST_CASE("caller's connection drops during an accepted call and it does not come back: the "
@@ -407,7 +408,7 @@ TEST_CASE("caller's connection drops during an accepted call and it does not com
   CHECK(env.hget(keys::session(session_id), "state") == "accepted");
   expect_ended(bob, session_id, "peer_disconnected", "alice");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("alice")));
 }
 
 TEST_CASE("callee closes its connection during an accepted call: the caller hears "
@@ -420,8 +421,8 @@ TEST_CASE("callee closes its connection during an accepted call: the caller hear
   bob.close();
   expect_ended(alice, session_id, "peer_disconnected", "bob");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("bob")); }, 3s));
-  CHECK(key_exists(env.redis, keys::user("alice")));
+  CHECK(wait_until([&] { return !key_exists(env.redis, env.redis.user_key("bob")); }, 3s));
+  CHECK(key_exists(env.redis, env.redis.user_key("alice")));
 
   // bob is offline now.
   alice.start_call("bob");
@@ -445,8 +446,8 @@ TEST_CASE("an accepted call lives on past the session TTL and still relays both 
   auto ttl = env.redis.run({"PTTL", session});
   INFO("PTTL ", session, " = ", ttl.integer);
   CHECK(ttl.integer > 0);
-  CHECK(env.get(keys::user_call("alice")) == session_id);
-  CHECK(env.get(keys::user_call("bob")) == session_id);
+  CHECK(env.get(env.redis.user_call_key("alice")) == session_id);
+  CHECK(env.get(env.redis.user_call_key("bob")) == session_id);
 
   auto offer = json_fields({{"session_id", session_id}, {"sdp", "v=0\r\n"}});
   alice.send("webrtc.offer", offer);

@@ -1,5 +1,6 @@
 /// End to end on one instance: every error code, refused tokens, limits,
-/// health, takeover and shutdown, through the real goring binary.
+/// health, takeover and shutdown, through the real goring binary, on one
+/// redis-server or a Redis Cluster (GORING_TEST_REDIS=cluster).
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -12,7 +13,7 @@
 #include "tests/support/goring_process.hpp"
 #include "tests/support/one_instance.hpp"
 #include "tests/support/raw_client.hpp"
-#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -171,10 +172,10 @@ TEST_CASE("calling a user who is not connected is user_offline") {
   alice.expect_error("user_offline");
 
   bob.close();
-  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("bob")); }, 3s));
+  CHECK(wait_until([&] { return !key_exists(env.redis, env.redis.user_key("bob")); }, 3s));
   alice.start_call("bob");
   alice.expect_error("user_offline");
-  CHECK_FALSE(key_exists(env.redis, keys::user_call("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_call_key("alice")));
 }
 
 TEST_CASE("calling someone already in a call is user_busy, caller or callee") {
@@ -230,7 +231,7 @@ TEST_CASE("a caller already in a call who starts another hears user_busy, as fro
   // call_start refuses her as the caller, with the same answer.
   env.redis.run({"HSET", keys::session("s-elsewhere"), "caller_id", "carol", "callee_id", "dave",
                  "state", "accepted"});
-  env.redis.run({"SET", keys::user_call("carol"), "s-elsewhere"});
+  env.redis.run({"SET", env.redis.user_call_key("carol"), "s-elsewhere"});
   carol.start_call("alice");
   busy = carol.expect_error("user_busy");
   CHECK(busy.str("message") == "you are already in a call");
@@ -602,8 +603,8 @@ TEST_CASE("SIGTERM drains: readiness and new upgrades get 503, clients are close
   CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
   // The call waits in Redis for its users to come back to another instance.
   CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
-  CHECK(env.redis.run({"GET", keys::user_call("alice")}).str == session_id);
-  CHECK(env.redis.run({"GET", keys::user_call("bob")}).str == session_id);
+  CHECK(env.redis.run({"GET", env.redis.user_call_key("alice")}).str == session_id);
+  CHECK(env.redis.run({"GET", env.redis.user_call_key("bob")}).str == session_id);
 }
 
 TEST_CASE("SIGTERM drains a call whose users dropped before without waiting for the call's "
