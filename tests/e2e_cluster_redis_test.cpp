@@ -1,4 +1,5 @@
-/// End to end on two instances sharing one Redis: calls whose users sit on
+/// End to end on two instances sharing one Redis (a redis-server, or a Redis
+/// Cluster with GORING_TEST_REDIS=cluster): calls whose users sit on
 /// different goring processes, and takeover across them.
 #include <doctest/doctest.h>
 
@@ -9,7 +10,7 @@
 
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
-#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -20,12 +21,12 @@ namespace {
 
 /// Two goring processes with different SERVER_IDs and one Redis.
 struct two_instances {
-  redis_server redis;
+  redis_backend redis;
   goring_process first;
   goring_process second;
 
   explicit two_instances(const std::map<std::string, std::string>& env = {})
-    : first(redis.addr(), "goring-1", env), second(redis.addr(), "goring-2", env) {
+    : first(redis, "goring-1", env), second(redis, "goring-2", env) {
     // nop
   }
 
@@ -182,7 +183,7 @@ TEST_CASE("the caller's connection drops while the callee on the other instance 
   bob.expect_nothing(700ms);
   expect_ended(bob, session_id, "peer_disconnected", "alice");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("alice")));
 }
 
 TEST_CASE("the callee on the other instance disconnects during an accepted call") {
@@ -196,7 +197,7 @@ TEST_CASE("the callee on the other instance disconnects during an accepted call"
   bob.close();
   expect_ended(alice, session_id, "peer_disconnected", "bob");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("bob")); }, 3s));
+  CHECK(wait_until([&] { return !key_exists(env.redis, env.redis.user_key("bob")); }, 3s));
 }
 
 TEST_CASE("a connection on the other instance takes over: the old one gets 4000 replaced and the "
@@ -275,12 +276,12 @@ TEST_CASE("an instance draining on SIGTERM closes its clients with 1012 and keep
 
   // The drain released alice's presence and the instance's heartbeat, and
   // left the call to wait for her.
-  CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("alice")));
   CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
   CHECK(key_exists(env.redis, keys::server("goring-2")));
   CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
-  CHECK(env.redis.run({"GET", keys::user_call("alice")}).str == session_id);
-  CHECK(key_exists(env.redis, keys::user("bob")));
+  CHECK(env.redis.run({"GET", env.redis.user_call_key("alice")}).str == session_id);
+  CHECK(key_exists(env.redis, env.redis.user_key("bob")));
   CHECK(http_get(env.second.port(), "/health").status == 200);
 
   // alice stays away: bob hears nothing until the grace is nearly over...

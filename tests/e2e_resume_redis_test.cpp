@@ -1,6 +1,8 @@
 /// End to end: calls that outlive their users' connections. Drains, dropped
 /// connections, takeovers and crashes against real goring processes and a
-/// real Redis; a participant who comes back within RECONNECT_GRACE resumes.
+/// real Redis (one redis-server, or a Redis Cluster with
+/// GORING_TEST_REDIS=cluster); a participant who comes back within
+/// RECONNECT_GRACE resumes.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -11,7 +13,7 @@
 
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
-#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -35,12 +37,12 @@ std::map<std::string, std::string> quick(const std::string& grace) {
 
 /// Two goring processes with different SERVER_IDs and one Redis.
 struct two_instances {
-  redis_server redis;
+  redis_backend redis;
   goring_process first;
   goring_process second;
 
   explicit two_instances(const std::map<std::string, std::string>& env)
-    : first(redis.addr(), "goring-1", env), second(redis.addr(), "goring-2", env) {
+    : first(redis, "goring-1", env), second(redis, "goring-2", env) {
     // nop
   }
 
@@ -56,13 +58,11 @@ struct two_instances {
   }
 
   std::string hget(const std::string& key, const std::string& field) {
-    auto r = redis.run({"HGET", key, field});
-    return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
+    return redis.hget(key, field);
   }
 
   std::string get(const std::string& key) {
-    auto r = redis.run({"GET", key});
-    return r.type == goring::redis::reply::kind::string ? r.str : std::string{};
+    return redis.get(key);
   }
 
   /// Checks Redis still holds the call `session_id` between the two users,
@@ -71,8 +71,8 @@ struct two_instances {
                        const std::string& callee, const std::string& state) {
     INFO("call ", session_id, " between ", caller, " and ", callee);
     CHECK(hget(keys::session(session_id), "state") == state);
-    CHECK(get(keys::user_call(caller)) == session_id);
-    CHECK(get(keys::user_call(callee)) == session_id);
+    CHECK(get(redis.user_call_key(caller)) == session_id);
+    CHECK(get(redis.user_call_key(callee)) == session_id);
   }
 };
 
@@ -132,7 +132,7 @@ TEST_CASE("SIGTERM of one instance mid-call: its user reconnects to the other in
 
   drain_instance(env.first, {&alice});
   // The drain gave alice's presence and its heartbeat back, and kept the call.
-  CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("alice")));
   CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
   CHECK(key_exists(env.redis, keys::server("goring-2")));
   env.check_call_kept(session_id, "alice", "bob", "accepted");
@@ -190,8 +190,8 @@ TEST_CASE("a dropped connection (no close frame) reconnects to the same instance
 
 TEST_CASE("a callee whose connection drops reconnects to the instance both users are on: the call "
           "resumes") {
-  redis_server redis;
-  goring_process goring{redis.addr(), "goring-1", quick("4s")};
+  redis_backend redis;
+  goring_process goring{redis, "goring-1", quick("4s")};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   connect_online(alice, goring, redis, user_token("alice"));
@@ -228,7 +228,7 @@ TEST_CASE("a dropped connection that does not come back: the peer hears peer_dis
   // Nothing for most of the grace...
   alice.expect_nothing(1700ms);
   env.check_call_kept(session_id, "alice", "bob", "accepted");
-  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("bob")); }, 1s));
+  CHECK(wait_until([&] { return !key_exists(env.redis, env.redis.user_key("bob")); }, 1s));
   // ...then the end, within a few check intervals after it.
   expect_ended(alice, session_id, "peer_disconnected", "bob");
   auto waited = since(dropped);
@@ -238,8 +238,8 @@ TEST_CASE("a dropped connection that does not come back: the peer hears peer_dis
   CHECK(waited <= 2s + 3s);
   alice.expect_nothing(300ms);
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK_FALSE(key_exists(env.redis, keys::user("bob")));
-  CHECK(key_exists(env.redis, keys::user("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("bob")));
+  CHECK(key_exists(env.redis, env.redis.user_key("alice")));
 
   // bob is offline and alice is free.
   alice.start_call("bob");
@@ -269,7 +269,7 @@ TEST_CASE("a client that closes with a close frame ends its call at once: the pe
   // Far sooner than the 10 s grace.
   CHECK(since(closed) < 5s);
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
-  CHECK(wait_until([&] { return !key_exists(env.redis, keys::user("alice")); }, 3s));
+  CHECK(wait_until([&] { return !key_exists(env.redis, env.redis.user_key("alice")); }, 3s));
 
   // Coming back within the grace resumes nothing: the call is over.
   ws_client alice_again{"alice"};
@@ -497,8 +497,8 @@ TEST_CASE("SIGTERM of the instance both users of a call are on: both reconnect t
   check_relays_both_ways(alice, bob, session_id);
 
   drain_instance(env.first, {&alice, &bob});
-  CHECK_FALSE(key_exists(env.redis, keys::user("alice")));
-  CHECK_FALSE(key_exists(env.redis, keys::user("bob")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_key("bob")));
   CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
   env.check_call_kept(session_id, "alice", "bob", "accepted");
 
@@ -551,6 +551,6 @@ TEST_CASE("takeovers on the same instance, again and again: every later event of
     expect_ended(alice_again, session_id, "ended_by_user", "bob");
     REQUIRE(call_released(env.redis, session_id, "alice", "bob"));
     alice_again.close();
-    REQUIRE(wait_until([&] { return !key_exists(env.redis, keys::user("alice")); }, 3s));
+    REQUIRE(wait_until([&] { return !key_exists(env.redis, env.redis.user_key("alice")); }, 3s));
   }
 }
