@@ -18,7 +18,7 @@
 
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
-#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -51,30 +51,30 @@ double metric(const goring_process& server, const std::string& name) {
   return sample(res.body, name);
 }
 
-std::size_t count_keys(redis_server& redis, const std::string& pattern) {
-  return redis.run({"KEYS", pattern}).elements.size();
+std::size_t count_keys(redis_backend& redis, const std::string& pattern) {
+  return redis.keys_matching(pattern).size();
 }
 
 /// Sessions still ringing or accepted.
-std::size_t live_sessions(redis_server& redis) {
+std::size_t live_sessions(redis_backend& redis) {
   std::size_t live = 0;
-  for (auto& key : redis.run({"KEYS", "call:session:*"}).elements) {
-    auto state = redis.run({"HGET", key.str, "state"});
-    if (state.str == "ringing" || state.str == "accepted")
+  for (auto& key : redis.keys_matching("call:session:*")) {
+    auto state = redis.hget(key, "state");
+    if (state == "ringing" || state == "accepted")
       ++live;
   }
   return live;
 }
 
 struct soak {
-  redis_server redis;
+  redis_backend redis;
   std::unique_ptr<goring_process> one;
   std::unique_ptr<goring_process> two;
   std::mt19937 rng;
 
   explicit soak(unsigned seed) : rng(seed) {
-    one = std::make_unique<goring_process>(redis.addr(), "goring-1", soak_env);
-    two = std::make_unique<goring_process>(redis.addr(), "goring-2", soak_env);
+    one = std::make_unique<goring_process>(redis, "goring-1", soak_env);
+    two = std::make_unique<goring_process>(redis, "goring-2", soak_env);
   }
 
   goring_process& any_instance() {
@@ -156,7 +156,7 @@ TEST_CASE("soak: random call flows, drops, takeovers and a crash leave nothing b
       expect_ended(*a, session_id, "peer_disconnected", b->label(), std::chrono::seconds(6));
       done["crash"]++;
       env.two.reset();
-      env.two = std::make_unique<goring_process>(env.redis.addr(), "goring-2", soak_env);
+      env.two = std::make_unique<goring_process>(env.redis, "goring-2", soak_env);
       // Everyone who was on the dead instance comes back somewhere.
       for (auto* group : {&callers, &callees})
         for (auto& client : *group) {
@@ -246,12 +246,13 @@ TEST_CASE("soak: random call flows, drops, takeovers and a crash leave nothing b
     c->close();
   CHECK(wait_until(
     [&] {
-      return count_keys(env.redis, "ws:user:*") == 0 && count_keys(env.redis, "call:user:*") == 0
+      return count_keys(env.redis, env.redis.user_pattern()) == 0
+             && count_keys(env.redis, env.redis.user_call_pattern()) == 0
              && live_sessions(env.redis) == 0;
     },
     std::chrono::seconds(10)));
-  CHECK(count_keys(env.redis, "ws:user:*") == 0);
-  CHECK(count_keys(env.redis, "call:user:*") == 0);
+  CHECK(count_keys(env.redis, env.redis.user_pattern()) == 0);
+  CHECK(count_keys(env.redis, env.redis.user_call_pattern()) == 0);
   CHECK(live_sessions(env.redis) == 0);
   for (auto* server : {env.one.get(), env.two.get()}) {
     CHECK(wait_until(
