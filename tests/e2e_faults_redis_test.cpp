@@ -1,6 +1,8 @@
 /// Faults caused against real processes: Redis restarting with and without its
 /// data, a pub/sub connection killed or stalled, clients that stop reading,
-/// dead connections; and what the admin listener says through all of it.
+/// dead connections; and what the admin listener says through all of it. On
+/// one redis-server, or a Redis Cluster with GORING_TEST_REDIS=cluster (the
+/// cases that restart or inspect the one server run on that only).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -19,7 +21,7 @@
 
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
-#include "tests/support/redis_server.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/token.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -134,9 +136,11 @@ std::string client_id_named(redis_server& redis, const std::string& name) {
   return {};
 }
 
-/// How many connections subscribe to `channel` (PUBSUB NUMSUB).
-long long subscribers_of(redis_server& redis, const std::string& channel) {
-  auto r = redis.run({"PUBSUB", "NUMSUB", channel});
+/// How many connections subscribe to `channel` (PUBSUB NUMSUB; in a cluster
+/// PUBSUB SHARDNUMSUB on the channel's shard, as goring SSUBSCRIBEs there).
+long long subscribers_of(redis_backend& redis, const std::string& channel) {
+  auto r = redis.is_cluster() ? redis.node_of(channel).run({"PUBSUB", "SHARDNUMSUB", channel})
+                              : redis.run({"PUBSUB", "NUMSUB", channel});
   if (r.type != reply_kind::array || r.elements.size() != 2)
     return -1;
   return r.elements[1].integer;
@@ -182,13 +186,13 @@ json expect_ended_within(ws_client& client, const std::string& session_id,
 /// Two goring instances ("east" and "west") sharing one Redis, all with the
 /// fast settings.
 struct two_instances {
-  redis_server redis;
+  redis_backend redis;
   goring_process east;
   goring_process west;
 
   explicit two_instances(redis_persistence persistence = redis_persistence::none)
-    : redis(persistence), east(redis.addr(), "goring-east", fast_settings()),
-      west(redis.addr(), "goring-west", fast_settings()) {
+    : redis(persistence), east(redis, "goring-east", fast_settings()),
+      west(redis, "goring-west", fast_settings()) {
     // nop
   }
 
@@ -235,7 +239,7 @@ void check_redis_back(two_instances& env, clock_type::time_point restarted,
   MESSAGE("both instances ready ", since(restarted).count(), " ms after Redis restarted");
   for (auto* user : users) {
     INFO("user ", user);
-    CHECK(wait_until([&] { return key_exists(env.redis, keys::user(user)); }, 1s));
+    CHECK(wait_until([&] { return key_exists(env.redis, env.redis.user_key(user)); }, 1s));
   }
 }
 
@@ -267,8 +271,11 @@ std::pair<int, std::string> promtool_check(const std::string& exposition) {
 
 // -- 1. Redis goes away and comes back ----------------------------------------
 
+// Single Redis only: it stops and restarts "the" Redis. (A cluster restarted
+// without its data loses its slot map too.)
 TEST_CASE("Redis restarts without its data: the call ends with session_lost on both sides "
-          "and the instances work on without a restart") {
+          "and the instances work on without a restart"
+          * single_redis_only()) {
   two_instances env{redis_persistence::none};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
@@ -279,11 +286,11 @@ TEST_CASE("Redis restarts without its data: the call ends with session_lost on b
   auto session_id = connect_call(alice, bob);
   relay_ice(alice, bob, session_id, "1");
 
-  env.redis.stop();
+  env.redis.server().stop();
   check_redis_away(env, alice, bob, carol);
 
   auto restarted = clock_type::now();
-  env.redis.restart();
+  env.redis.server().restart();
   // The call's state is gone: each instance tells its participant, within
   // a few call checks once it has reconnected.
   auto bound =
@@ -293,8 +300,8 @@ TEST_CASE("Redis restarts without its data: the call ends with session_lost on b
   expect_ended_within(bob, session_id, "session_lost", "alice",
                       std::max(bound - since(restarted), std::chrono::milliseconds{500}));
   check_redis_back(env, restarted, {"alice", "bob", "carol"});
-  CHECK_FALSE(key_exists(env.redis, keys::user_call("alice")));
-  CHECK_FALSE(key_exists(env.redis, keys::user_call("bob")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_call_key("alice")));
+  CHECK_FALSE(key_exists(env.redis, env.redis.user_call_key("bob")));
   alice.expect_nothing(300ms);
   bob.expect_nothing(300ms);
 
@@ -311,7 +318,9 @@ TEST_CASE("Redis restarts without its data: the call ends with session_lost on b
   carol.expect_error("user_offline");
 }
 
-TEST_CASE("Redis restarts with its data: the accepted call goes on, relays flow both ways") {
+// Single Redis only: it restarts "the" Redis from its append-only file.
+TEST_CASE("Redis restarts with its data: the accepted call goes on, relays flow both ways"
+          * single_redis_only()) {
   two_instances env{redis_persistence::aof};
   ws_client alice{"alice"};
   ws_client bob{"bob"};
@@ -323,17 +332,17 @@ TEST_CASE("Redis restarts with its data: the accepted call goes on, relays flow 
   relay_ice(alice, bob, session_id, "1");
   relay_ice(bob, alice, session_id, "2");
 
-  env.redis.stop();
+  env.redis.server().stop();
   check_redis_away(env, alice, bob, carol);
 
   auto restarted = clock_type::now();
-  env.redis.restart();
+  env.redis.server().restart();
   check_redis_back(env, restarted, {"alice", "bob", "carol"});
   // Several call checks later, nobody has heard anything: the call lives.
   keep_reading({&alice, &bob}, 8 * call_check_interval);
   CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
-  CHECK(env.redis.run({"GET", keys::user_call("alice")}).str == session_id);
-  CHECK(env.redis.run({"GET", keys::user_call("bob")}).str == session_id);
+  CHECK(env.redis.get(env.redis.user_call_key("alice")) == session_id);
+  CHECK(env.redis.get(env.redis.user_call_key("bob")) == session_id);
 
   relay_ice(alice, bob, session_id, "3");
   relay_ice(bob, alice, session_id, "4");
@@ -352,11 +361,15 @@ TEST_CASE("Redis restarts with its data: the accepted call goes on, relays flow 
 
 // -- 2. Pub/sub that stops ----------------------------------------------------
 
+// Single Redis only: it finds goring's subscriber by name in the one
+// server's CLIENT LIST; in a cluster goring holds a subscriber per shard.
 TEST_CASE("a killed subscriber connection resubscribes by itself and cross-instance relays "
-          "recover") {
-  redis_server redis;
-  goring_process east(redis.addr(), "goring-east", fast_settings());
-  goring_process west(redis.addr(), "goring-west", fast_settings());
+          "recover"
+          * single_redis_only()) {
+  redis_backend backend{redis_mode::single};
+  auto& redis = backend.server();
+  goring_process east(backend, "goring-east", fast_settings());
+  goring_process west(backend, "goring-west", fast_settings());
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   connect_online(alice, east, redis, user_token("alice"));
@@ -374,14 +387,14 @@ TEST_CASE("a killed subscriber connection resubscribes by itself and cross-insta
   CHECK(subscriber_ids(redis).count(west_subscriber) == 1);
   CHECK(!client_id_named(redis, "goring:goring-west:commands").empty());
   CHECK(!client_id_named(redis, "goring:goring-east:subscriber").empty());
-  REQUIRE(subscribers_of(redis, keys::signal("bob")) == 1);
+  REQUIRE(subscribers_of(backend, keys::signal("bob")) == 1);
   auto errors_before = metric(west, "goring_redis_errors_total");
 
   auto killed = redis.run({"CLIENT", "KILL", "ID", west_subscriber});
   REQUIRE(killed.type == reply_kind::integer);
   REQUIRE(killed.integer == 1);
   auto at = clock_type::now();
-  CHECK(wait_until([&] { return subscribers_of(redis, keys::signal("bob")) == 1; }, 5s));
+  CHECK(wait_until([&] { return subscribers_of(backend, keys::signal("bob")) == 1; }, 5s));
   MESSAGE("ws:signal:bob subscribed again ", since(at).count(), " ms after the kill");
   CHECK(subscriber_ids(redis).count(west_subscriber) == 0);
   // The new subscriber connection has its name again.
@@ -414,8 +427,8 @@ TEST_CASE("without any fault every pub/sub probe comes back: readiness stays tru
   // Each probe has one interval to come back; 1 s (not the 500 ms of the
   // other cases) so a stall of a loaded test machine is not a lost probe.
   constexpr auto interval = 1s;
-  redis_server redis;
-  goring_process goring(redis.addr(), "goring-1", fast_settings({{"PUBSUB_PROBE_INTERVAL", "1s"}}));
+  redis_backend redis;
+  goring_process goring(redis, "goring-1", fast_settings({{"PUBSUB_PROBE_INTERVAL", "1s"}}));
   ws_client alice{"alice"};
   connect_online(alice, goring, redis, user_token("alice"));
   // Ready once the first probe is back: a round trip to Redis.
@@ -437,9 +450,9 @@ TEST_CASE("without any fault every pub/sub probe comes back: readiness stays tru
 
 TEST_CASE("a pub/sub probe that does not come back turns readiness false, is counted, and "
           "delivery recovers by itself") {
-  redis_server redis;
-  goring_process east(redis.addr(), "goring-east", fast_settings());
-  goring_process west(redis.addr(), "goring-west", fast_settings());
+  redis_backend redis;
+  goring_process east(redis, "goring-east", fast_settings());
+  goring_process west(redis, "goring-west", fast_settings());
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   connect_online(alice, east, redis, user_token("alice"));
@@ -448,10 +461,18 @@ TEST_CASE("a pub/sub probe that does not come back turns readiness false, is cou
   auto failures_before = metric(west, "goring_pubsub_probe_failures_total");
 
   // Redis holds every command for 3 s: a probe published in the pause
-  // cannot come back before the tick after it (every 500 ms).
+  // cannot come back before the tick after it (every 500 ms). A cluster
+  // pauses on every node (the cluster bus goes on: no failover).
   constexpr auto pause = 3000ms;
-  auto paused = redis.run({"CLIENT", "PAUSE", std::to_string(pause.count()), "ALL"});
-  REQUIRE(paused.type == reply_kind::status);
+  std::vector<redis_server*> nodes;
+  if (redis.is_cluster())
+    nodes = redis.cluster().nodes();
+  else
+    nodes.push_back(&redis.server());
+  for (auto* node : nodes) {
+    auto paused = node->run({"CLIENT", "PAUSE", std::to_string(pause.count()), "ALL"});
+    REQUIRE(paused.type == reply_kind::status);
+  }
   auto at = clock_type::now();
   // No Redis command of the test's own until the pause is over.
   CHECK(wait_until([&] { return admin_get(west, "/ready").status == 503; }, pause - 200ms));
@@ -552,7 +573,7 @@ std::map<std::string, std::string> with_no_message_rate(std::map<std::string, st
 }
 
 struct slow_consumer_env {
-  redis_server redis;
+  redis_backend redis;
   goring_process goring;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
@@ -560,7 +581,7 @@ struct slow_consumer_env {
 
   /// The flooder must not be stopped by MESSAGE_RATE first: off.
   explicit slow_consumer_env(std::map<std::string, std::string> settings)
-    : goring(redis.addr(), "goring-1", fast_settings(with_no_message_rate(std::move(settings)))) {
+    : goring(redis, "goring-1", fast_settings(with_no_message_rate(std::move(settings)))) {
     connect_online(alice, goring, redis, user_token("alice"));
     connect_online(bob, goring, redis, user_token("bob"));
     session_id = connect_call(alice, bob);
@@ -623,7 +644,7 @@ TEST_CASE("a client that stops reading while its peer floods offers is cut off w
   CHECK((close->code == 1013 || close->code == 1006));
   if (close->code == 1013)
     CHECK(close->reason == "slow consumer");
-  CHECK(wait_until([&] { return !key_exists(redis, keys::user("bob")); }, 2s));
+  CHECK(wait_until([&] { return !key_exists(redis, redis.user_key("bob")); }, 2s));
   CHECK(call_released(redis, session_id, "alice", "bob"));
   CHECK(metric(goring, "goring_connections") == 1);
 
@@ -704,8 +725,8 @@ TEST_CASE("a client that stops reading while its peer floods ICE is cut off by t
 
 TEST_CASE("a client that answers no pings is closed after IDLE_TIMEOUT and goes offline, "
           "one that reads stays connected") {
-  redis_server redis;
-  goring_process goring(redis.addr(), "goring-1", fast_settings({{"IDLE_TIMEOUT", "2s"}}));
+  redis_backend redis;
+  goring_process goring(redis, "goring-1", fast_settings({{"IDLE_TIMEOUT", "2s"}}));
   ws_client alice{"alice"};
   ws_client dave{"dave"};
   ws_client carol{"carol"};
@@ -720,7 +741,7 @@ TEST_CASE("a client that answers no pings is closed after IDLE_TIMEOUT and goes 
   bool gone = false;
   while (!gone && since(connected) < 8s) {
     keep_reading({&alice, &dave}, 100ms);
-    gone = !key_exists(redis, keys::user("carol"));
+    gone = !key_exists(redis, redis.user_key("carol"));
   }
   CHECK_MESSAGE(gone, "ws:user:carol still held ", since(connected).count(),
                 " ms after carol stopped reading");
@@ -735,8 +756,8 @@ TEST_CASE("a client that answers no pings is closed after IDLE_TIMEOUT and goes 
   keep_reading({&alice, &dave}, std::max(0ms, 6500ms - since(connected)));
   CHECK(alice.is_open());
   CHECK(dave.is_open());
-  CHECK(key_exists(redis, keys::user("alice")));
-  CHECK(key_exists(redis, keys::user("dave")));
+  CHECK(key_exists(redis, redis.user_key("alice")));
+  CHECK(key_exists(redis, redis.user_key("dave")));
   CHECK(metric(goring, "goring_connections") == 2);
   auto session_id = connect_call(dave, alice);
   relay_ice(alice, dave, session_id, "1");
@@ -749,8 +770,8 @@ TEST_CASE("a client that answers no pings is closed after IDLE_TIMEOUT and goes 
 // -- Admin listener -----------------------------------------------------------
 
 TEST_CASE("/metrics of a running goring with a call passes promtool and names every family") {
-  redis_server redis;
-  goring_process goring(redis.addr(), "goring-1", fast_settings());
+  redis_backend redis;
+  goring_process goring(redis, "goring-1", fast_settings());
   ws_client alice{"alice"};
   ws_client bob{"bob"};
   connect_online(alice, goring, redis, user_token("alice"));
