@@ -32,6 +32,13 @@ redis_mode test_redis_mode() {
                                                            : redis_mode::single;
 }
 
+bool redis_mode_named(redis_mode mode) {
+  const char* name = std::getenv("GORING_TEST_REDIS");
+  if (name == nullptr)
+    return false;
+  return std::string{name} == (mode == redis_mode::cluster ? "cluster" : "single");
+}
+
 redis_backend::redis_backend(redis_persistence persistence)
   : redis_backend(test_redis_mode(), persistence) {
   // nop
