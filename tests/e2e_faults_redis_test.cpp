@@ -359,6 +359,41 @@ TEST_CASE("Redis restarts with its data: the accepted call goes on, relays flow 
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
 }
 
+// Cluster only: a cluster loses "the" Redis one master at a time.
+TEST_CASE("the master of a call's session dies mid-call: its replica takes over and the accepted "
+          "call goes on across the instances"
+          * cluster_redis_only()) {
+  two_instances env;
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  env.join(alice, env.east);
+  env.join(bob, env.west);
+  auto session_id = connect_call(alice, bob);
+  relay_ice(alice, bob, session_id, "1");
+
+  auto& master = env.redis.node_of(env.redis.session_key(session_id));
+  auto killed = clock_type::now();
+  REQUIRE(env.redis.cluster().kill_master(master) != nullptr);
+  MESSAGE("the replica took over ", since(killed).count(), " ms after the kill");
+  for (auto* goring : {&env.east, &env.west}) {
+    INFO("goring ", goring->server_id());
+    CHECK(wait_until([&] { return is_ready(*goring); }, 10s));
+  }
+  MESSAGE("both instances ready ", since(killed).count(), " ms after the kill");
+
+  // The call was replicated before the kill: it lives on, and nobody heard
+  // anything of the failover.
+  keep_reading({&alice, &bob}, 8 * call_check_interval);
+  CHECK(env.redis.hget(env.redis.session_key(session_id), "state") == "accepted");
+  CHECK(env.redis.get(env.redis.user_call_key("alice")) == session_id);
+  CHECK(env.redis.get(env.redis.user_call_key("bob")) == session_id);
+  relay_ice(alice, bob, session_id, "2");
+  relay_ice(bob, alice, session_id, "3");
+  alice.end_call(session_id);
+  expect_ended_within(bob, session_id, "ended_by_user", "alice", 2s);
+  CHECK(call_released(env.redis, session_id, "alice", "bob"));
+}
+
 // -- 2. Pub/sub that stops ----------------------------------------------------
 
 // Single Redis only: it finds goring's subscriber by name in the one
