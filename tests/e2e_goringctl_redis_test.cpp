@@ -1,6 +1,7 @@
 /// goringctl against the real thing: two goring instances sharing one Redis,
 /// users and a call across them, and each command's --json output checked
-/// against what the clients and Redis know.
+/// against what the clients and Redis know; and --cluster against a real
+/// six-node Redis Cluster holding the fleet's keys in the cluster layout.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -25,8 +26,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "redis/cluster_keys.hpp"
 #include "redis/keys.hpp"
 #include "tests/support/goring_process.hpp"
+#include "tests/support/redis_cluster.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/sentinel_set.hpp"
 #include "tests/support/token.hpp"
@@ -38,6 +41,7 @@
 
 using namespace goring::test;
 namespace keys = goring::redis::keys;
+namespace cluster = goring::redis::cluster;
 
 namespace {
 
@@ -232,6 +236,31 @@ bool becomes_ready(const goring_process& instance) {
                     std::chrono::seconds(5));
 }
 
+/// The master of the slot of `key` in `redis` now.
+redis_server& master_for(redis_cluster& redis, const std::string& key) {
+  auto* master = redis.master_of(cluster::key_slot(key));
+  REQUIRE(master != nullptr);
+  return *master;
+}
+
+/// Copies the string or hash `key` of the single Redis `from` into the
+/// cluster `into` as `to`, on the master of its slot.
+void copy_key(redis_server& from, const std::string& key, redis_cluster& into,
+              const std::string& to) {
+  auto& master = master_for(into, to);
+  auto type = from.run({"TYPE", key}).str;
+  if (type == "string") {
+    REQUIRE(master.run({"SET", to, from.run({"GET", key}).str}).str == "OK");
+    return;
+  }
+  REQUIRE(type == "hash");
+  std::vector<std::string> hset{"HSET", to};
+  for (const auto& item : from.run({"HGETALL", key}).elements)
+    hset.push_back(item.str);
+  REQUIRE(hset.size() > 2);
+  REQUIRE_FALSE(master.run(hset).is_error());
+}
+
 } // namespace
 
 TEST_CASE("instances lists every live instance with its admin address and connections") {
@@ -338,6 +367,177 @@ TEST_CASE("--sentinels finds the fleet through the sentinels, before and after a
   CHECK(unknown.err.find("nobody") != std::string::npos);
   auto both = goringctl({"--redis", redis.first_replica().addr(), "--sentinels", list, "users"});
   CHECK(both.status == 2);
+}
+
+// goring's own Cluster mode is not here yet: the fleet runs on one Redis,
+// and its keys are copied into a cluster under their Cluster names
+// (ws:user:{tag}), which the single Redis never holds, so what goringctl
+// finds it found in the cluster.
+TEST_CASE("--cluster finds instances, users and a call over the masters of a Redis Cluster") {
+  redis_cluster redis_nodes;
+  auto seeds = redis_nodes.seed_list();
+  // Two instances whose heartbeats live on two different masters, so that
+  // listing them needs a SCAN on more than one.
+  std::vector<std::string> ids;
+  for (char c = 'a'; c <= 'z' && ids.size() < 2; ++c) {
+    std::string id = std::string{"goring-"} + c;
+    if (ids.empty()
+        || &master_for(redis_nodes, keys::server(id))
+             != &master_for(redis_nodes, keys::server(ids.front())))
+      ids.push_back(id);
+  }
+  REQUIRE(ids.size() == 2);
+  redis_server redis;
+  goring_process a(redis.addr(), ids[0]);
+  goring_process b(redis.addr(), ids[1]);
+  for (const auto* instance : {&a, &b})
+    REQUIRE(wait_until(
+      [&] {
+        return redis.run({"HGET", keys::server(instance->server_id()), "admin"}).str
+               == "127.0.0.1:" + std::to_string(instance->admin_port());
+      },
+      std::chrono::seconds(5)));
+  const std::string odd_id = "a}b{c";
+  ws_client alice{"alice"};
+  ws_client odd{odd_id};
+  ws_client bob{"bob"};
+  connect_online(alice, a, redis, user_token("alice"));
+  connect_online(odd, b, redis, user_token(odd_id));
+  connect_online(bob, b, redis, user_token("bob"));
+  auto session_id = place_call(alice, bob);
+
+  for (const auto* instance : {&a, &b})
+    copy_key(redis, keys::server(instance->server_id()), redis_nodes,
+             keys::server(instance->server_id()));
+  for (const auto& user : {std::string{"alice"}, odd_id, std::string{"bob"}})
+    copy_key(redis, keys::user(user), redis_nodes, cluster::user_key(keys::user_prefix, user));
+  copy_key(redis, keys::session(session_id), redis_nodes, keys::session(session_id));
+  // The escaped tag is what Redis hashes: braces in an id do not split it.
+  CHECK(cluster::user_key(keys::user_prefix, odd_id) == "ws:user:{a%7Db%7Bc}");
+  CHECK(redis_nodes.keyslot(cluster::user_key(keys::user_prefix, odd_id))
+        == cluster::key_slot("a%7Db%7Bc"));
+
+  // One cluster for every step below (each takes seconds to start); the
+  // slot migration, which changes it, comes last.
+  auto via_cluster = [&](std::initializer_list<std::string> command) {
+    std::vector<std::string> args{"--cluster", seeds, "--json"};
+    args.insert(args.end(), command);
+    return goringctl(args);
+  };
+
+  // Instances and users: every master's heartbeats, merged.
+  {
+    auto all = via_cluster({"instances"});
+    INFO(all);
+    REQUIRE(all.status == 0);
+    CHECK(size_of(all.value) == 2);
+    for (const auto* instance : {&a, &b}) {
+      auto rows = rows_where(all.value.value(), "server_id", instance->server_id());
+      REQUIRE(rows.size() == 1);
+      CHECK(number(*rows.front(), "connections") == (instance == &a ? 1 : 2));
+      CHECK(text(*rows.front(), "admin") == "127.0.0.1:" + std::to_string(instance->admin_port()));
+    }
+    auto users = via_cluster({"users"});
+    INFO(users);
+    REQUIRE(users.status == 0);
+    CHECK(size_of(users.value) == 3);
+    for (const auto& [user, instance] : {std::pair{std::string{"alice"}, &a}, std::pair{odd_id, &b},
+                                         std::pair{std::string{"bob"}, &b}}) {
+      CAPTURE(user);
+      auto rows = rows_where(users.value.value(), "user_id", user);
+      REQUIRE(rows.size() == 1);
+      CHECK(text(*rows.front(), "server_id") == instance->server_id());
+    }
+    // The table is the one --redis prints.
+    auto table = goringctl({"--cluster", seeds, "instances"});
+    INFO(table);
+    REQUIRE(table.status == 0);
+    auto lines = lines_of(table.out);
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0].rfind("SERVER", 0) == 0);
+    CHECK(lines[1].rfind(ids[0], 0) == 0);
+    CHECK(lines[2].rfind(ids[1], 0) == 0);
+  }
+
+  // User: through its presence key in the cluster layout, braces and all.
+  {
+    for (const auto& [user, instance] :
+         {std::pair{std::string{"alice"}, &a}, std::pair{odd_id, &b}}) {
+      CAPTURE(user);
+      auto found = via_cluster({"user", user});
+      INFO(found);
+      REQUIRE(found.status == 0);
+      CHECK(text(found.value.value(), "user_id") == user);
+      CHECK(text(found.value.value(), "server_id") == instance->server_id());
+    }
+    auto nobody = via_cluster({"user", "nobody"});
+    INFO(nobody);
+    CHECK(nobody.status == 1);
+    CHECK(nobody.err.find("Redis has no ws:user:{nobody}") != std::string::npos);
+  }
+
+  // Call and calls: the session hash on its slot's master.
+  {
+    auto call = via_cluster({"call", session_id});
+    INFO(call);
+    REQUIRE(call.status == 0);
+    const auto& hash = call.value.value()["redis"];
+    CHECK(text(hash, "state") == "ringing");
+    CHECK(text(hash, "caller_id") == "alice");
+    CHECK(text(hash, "callee_id") == "bob");
+    CHECK(rows_where(call.value.value()["actors"], "server_id", a.server_id()).size() == 1);
+    auto calls = via_cluster({"calls"});
+    INFO(calls);
+    REQUIRE(calls.status == 0);
+    auto rows = rows_where(calls.value.value(), "session_id", session_id);
+    REQUIRE_FALSE(rows.empty());
+    for (const auto* row : rows)
+      CHECK(text(*row, "redis_state") == "ringing");
+  }
+
+  // Seeds: a dead one is passed over, and mistakes are said plainly.
+  {
+    auto port = std::to_string(free_port());
+    auto past_dead =
+      goringctl({"--cluster", "127.0.0.1:" + port + "," + seeds, "--json", "user", "alice"});
+    INFO(past_dead);
+    CHECK(past_dead.status == 0);
+    auto all_dead = goringctl({"--cluster", "127.0.0.1:" + port, "instances"});
+    INFO(all_dead);
+    CHECK(all_dead.status == 1);
+    CHECK(all_dead.err.find("cannot reach Redis at 127.0.0.1:" + port) != std::string::npos);
+    // A single Redis is no cluster.
+    auto not_cluster = goringctl({"--cluster", redis.addr(), "instances"});
+    INFO(not_cluster);
+    CHECK(not_cluster.status == 1);
+    CHECK(not_cluster.err.find("CLUSTER") != std::string::npos);
+    CHECK(goringctl({"--cluster", seeds, "--redis", redis.addr(), "users"}).status == 2);
+    CHECK(goringctl({"--cluster", "", "users"}).status == 2);
+    CHECK(goringctl({"--cluster", "127.0.0.1:99999", "users"}).status == 2);
+  }
+
+  // A key moving to another master is followed there (ASK).
+  {
+    auto key = cluster::user_key(keys::user_prefix, "alice");
+    auto slot = cluster::key_slot(key);
+    auto& from = master_for(redis_nodes, key);
+    auto masters = redis_nodes.masters();
+    auto to = std::find_if(masters.begin(), masters.end(), [&](auto* m) { return m != &from; });
+    REQUIRE(to != masters.end());
+    redis_nodes.begin_migration(slot, from, **to);
+    redis_nodes.migrate_key(key, from, **to);
+    // Every node still names `from` as the slot's master; `from` answers
+    // ASK for the key it no longer holds.
+    CHECK(from.run({"GET", key}).str.rfind("ASK " + std::to_string(slot) + " ", 0) == 0);
+    auto found = via_cluster({"user", "alice"});
+    INFO(found);
+    CHECK(found.status == 0);
+    CHECK(text(found.value.value(), "server_id") == a.server_id());
+    redis_nodes.finish_migration(slot, from, **to);
+    auto after = via_cluster({"user", "alice"});
+    INFO(after);
+    CHECK(after.status == 0);
+  }
 }
 
 TEST_CASE("users, user, calls, call and actors show a call placed across two instances") {
