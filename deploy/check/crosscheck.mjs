@@ -72,7 +72,7 @@ function parseDuration(text) {
 }
 const goringServices = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("goring"));
 const inProfile = (profile) => ([, s]) => s.profiles?.includes(profile);
-const plainGorings = goringServices.filter((e) => !inProfile("sentinel")(e));
+const plainGorings = goringServices.filter((e) => !inProfile("sentinel")(e) && !inProfile("cluster")(e));
 check(plainGorings.length === 2, "docker-compose.yml: two goring services on plain Redis (one in the scaling profile)");
 check(
   plainGorings.filter(inProfile("scaling")).length === 1,
@@ -96,6 +96,37 @@ for (const [name, s] of sentinelGorings) {
       `docker-compose.yml: ${name} names ${sentinel}, which is no sentinel of the sentinel profile`,
     );
   }
+}
+// The cluster profile: two goring in Cluster mode, naming as seeds nodes of
+// that profile that run with cluster-enabled, and no REDIS_ADDR beside
+// them; a one-shot service joins those nodes with a replica each.
+const clusterGorings = goringServices.filter(inProfile("cluster"));
+check(clusterGorings.length === 2, "docker-compose.yml: two goring services in the cluster profile");
+const clusterNodes = Object.entries(compose.services).filter(
+  ([, s]) => s.profiles?.includes("cluster") && /--cluster-enabled yes/.test(JSON.stringify(s.command ?? "")),
+);
+check(clusterNodes.length >= 6, "docker-compose.yml: six cluster-enabled Redis nodes in the cluster profile");
+const clusterInit = Object.entries(compose.services).find(
+  ([, s]) => s.profiles?.includes("cluster") && /--cluster create/.test(JSON.stringify(s.entrypoint ?? s.command ?? "")),
+);
+check(
+  clusterInit !== undefined && /--cluster-replicas 1/.test(JSON.stringify(clusterInit[1].entrypoint ?? clusterInit[1].command)),
+  "docker-compose.yml: a service of the cluster profile runs redis-cli --cluster create --cluster-replicas 1",
+);
+for (const [name, s] of clusterGorings) {
+  const env = s.environment ?? {};
+  check(env.REDIS_ADDR === undefined, `docker-compose.yml: ${name} sets REDIS_ADDR beside REDIS_CLUSTER`);
+  const seeds = String(env.REDIS_CLUSTER ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  check(seeds.length >= 3, `docker-compose.yml: ${name} names three cluster seeds or more`);
+  for (const seed of seeds)
+    check(
+      clusterNodes.some(([node]) => node === seed.split(":")[0]),
+      `docker-compose.yml: ${name} names ${seed}, which is no cluster node of the cluster profile`,
+    );
+  check(
+    clusterInit !== undefined && s.depends_on?.[clusterInit[0]]?.condition === "service_completed_successfully",
+    `docker-compose.yml: ${name} waits for the cluster to be created`,
+  );
 }
 const serverIds = new Set();
 for (const [name, s] of goringServices) {
