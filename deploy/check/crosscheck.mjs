@@ -183,6 +183,8 @@ for (const d of deployments) {
   }
   for (const key of Object.keys(env)) check(reads(key), `${where}: sets ${key}, which goring does not read`);
   check(d.spec.replicas >= 2, `${where}: at least 2 replicas`);
+  const modes = ["REDIS_ADDR", "REDIS_SENTINELS", "REDIS_CLUSTER"].filter((k) => env[k] !== undefined);
+  check(modes.length === 1, `${where}: one of REDIS_ADDR, REDIS_SENTINELS, REDIS_CLUSTER (sets ${modes.join(", ") || "none"})`);
   check(env.SERVER_ID === "fieldRef:metadata.name", `${where}: SERVER_ID from the pod name`);
   check(secretRefs.JWT_SECRET !== undefined, `${where}: JWT_SECRET from a Secret`);
   const adminAddr = env.ADMIN_ADDR ?? settings.get("ADMIN_ADDR");
@@ -353,10 +355,13 @@ const stopAll = () => {
 };
 process.on("exit", stopAll);
 
-// The live run takes a Deployment on one Redis address (the sentinel
-// overlay's names sentinels that only exist in a cluster; its variables are
-// checked above, and tests/e2e_sentinel_redis_test runs Sentinel mode).
-const d = deployments.find((x) => x.check.env.REDIS_SENTINELS === undefined) ?? deployments[0];
+// The live run takes a Deployment on one Redis address (the sentinel and
+// cluster overlays name sentinels and nodes that only exist in a
+// Kubernetes cluster; their variables are checked above, and
+// tests/e2e_sentinel_redis_test runs Sentinel mode).
+const d =
+  deployments.find((x) => x.check.env.REDIS_SENTINELS === undefined && x.check.env.REDIS_CLUSTER === undefined) ??
+  deployments[0];
 const redisPort = await freePort();
 const publicPort = await freePort();
 const adminPort = await freePort();
@@ -380,6 +385,7 @@ Object.assign(env, {
 });
 delete env.REDIS_SENTINELS;
 delete env.REDIS_SENTINEL_MASTER;
+delete env.REDIS_CLUSTER;
 const portOfListener = { public: publicPort, admin: adminPort };
 const goring = spawn(goringBin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
 children.push(goring);
