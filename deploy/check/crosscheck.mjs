@@ -102,8 +102,9 @@ for (const [name, s] of sentinelGorings) {
 // them; a one-shot service joins those nodes with a replica each.
 const clusterGorings = goringServices.filter(inProfile("cluster"));
 check(clusterGorings.length === 2, "docker-compose.yml: two goring services in the cluster profile");
+const commandLine = (c) => (Array.isArray(c) ? c.join(" ") : String(c ?? ""));
 const clusterNodes = Object.entries(compose.services).filter(
-  ([, s]) => s.profiles?.includes("cluster") && /--cluster-enabled yes/.test(JSON.stringify(s.command ?? "")),
+  ([, s]) => s.profiles?.includes("cluster") && /--cluster-enabled yes/.test(commandLine(s.command)),
 );
 check(clusterNodes.length >= 6, "docker-compose.yml: six cluster-enabled Redis nodes in the cluster profile");
 const clusterInit = Object.entries(compose.services).find(
