@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -260,6 +261,76 @@ void copy_key(redis_server& from, const std::string& key, redis_cluster& into,
   REQUIRE(hset.size() > 2);
   REQUIRE_FALSE(master.run(hset).is_error());
 }
+
+/// A seed node whose slot map is out of date: on loopback, it answers one
+/// connection's CLUSTER SLOTS with every slot on the node at `master_port`,
+/// then waits for the client to hang up (at most ctl_timeout).
+class stale_seed {
+public:
+  explicit stale_seed(uint16_t master_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener_, 1) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    auto port_text = std::to_string(master_port);
+    reply_ = "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + port_text + "\r\n";
+    thread_ = std::thread{[this] { serve(); }};
+  }
+  ~stale_seed() {
+    if (thread_.joinable())
+      thread_.join();
+    ::close(listener_);
+  }
+  stale_seed(const stale_seed&) = delete;
+  stale_seed& operator=(const stale_seed&) = delete;
+
+  std::string addr() const {
+    return "127.0.0.1:" + std::to_string(port_);
+  }
+  /// What the client sent; waits until it has hung up.
+  std::string request() {
+    if (thread_.joinable())
+      thread_.join();
+    return request_;
+  }
+
+private:
+  void serve() {
+    pollfd listening{listener_, POLLIN, 0};
+    auto wait_ms = static_cast<int>(std::chrono::milliseconds{ctl_timeout}.count());
+    if (::poll(&listening, 1, wait_ms) != 1)
+      return;
+    int conn = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0)
+      return;
+    bool answered = false;
+    pollfd peer{conn, POLLIN, 0};
+    char buf[512];
+    while (::poll(&peer, 1, wait_ms) == 1) {
+      auto n = ::read(conn, buf, sizeof buf);
+      if (n <= 0)
+        break;
+      request_.append(buf, static_cast<std::size_t>(n));
+      if (!answered && request_.find("SLOTS\r\n") != std::string::npos) {
+        answered =
+          ::write(conn, reply_.data(), reply_.size()) == static_cast<ssize_t>(reply_.size());
+      }
+    }
+    ::close(conn);
+  }
+
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::string reply_;
+  std::string request_;
+  std::thread thread_;
+};
 
 } // namespace
 
@@ -514,6 +585,26 @@ TEST_CASE("--cluster finds instances, users and a call over the masters of a Red
     CHECK(goringctl({"--cluster", seeds, "--redis", redis.addr(), "users"}).status == 2);
     CHECK(goringctl({"--cluster", "", "users"}).status == 2);
     CHECK(goringctl({"--cluster", "127.0.0.1:99999", "users"}).status == 2);
+  }
+
+  // A stale slot map is put right by MOVED: the seed names a master that
+  // does not serve alice's slot, which redirects to the one that does.
+  {
+    auto key = cluster::user_key(keys::user_prefix, "alice");
+    auto& owner = master_for(redis_nodes, key);
+    auto masters = redis_nodes.masters();
+    auto wrong = std::find_if(masters.begin(), masters.end(), [&](auto* m) { return m != &owner; });
+    REQUIRE(wrong != masters.end());
+    CHECK((*wrong)->run({"GET", key}).str.rfind("MOVED ", 0) == 0);
+    stale_seed seed{(*wrong)->port()};
+    auto found = goringctl({"--cluster", seed.addr(), "--json", "user", "alice"});
+    INFO(found);
+    CHECK(found.status == 0);
+    CHECK(text(found.value.value(), "server_id") == a.server_id());
+    // The seed was asked for its map, and for nothing else.
+    auto asked = seed.request();
+    CHECK(asked.find("SLOTS") != std::string::npos);
+    CHECK(asked.find("GET") == std::string::npos);
   }
 
   // A key moving to another master is followed there (ASK).
