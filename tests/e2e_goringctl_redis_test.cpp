@@ -631,6 +631,27 @@ TEST_CASE("--cluster finds instances, users and a call over the masters of a Red
   }
 }
 
+TEST_CASE("--cluster logs in to the nodes with REDIS_USERNAME and REDIS_PASSWORD") {
+  // The ACL user goring would log in as; the default user stays open for
+  // the harness, so a wrong password is what shows that goringctl logs in.
+  redis_cluster redis_nodes{{"--user", "goring", "on", ">secret", "~*", "&*", "+@all"}};
+  auto seeds = redis_nodes.seed_list();
+  const std::string session_id = "s-auth";
+  REQUIRE_FALSE(master_for(redis_nodes, keys::session(session_id))
+                  .run({"HSET", keys::session(session_id), "state", "ringing"})
+                  .is_error());
+  auto logged_in = goringctl({"--cluster", seeds, "--json", "call", session_id},
+                             {{"REDIS_USERNAME", "goring"}, {"REDIS_PASSWORD", "secret"}});
+  INFO(logged_in);
+  CHECK(logged_in.status == 0);
+  CHECK(text(logged_in.value.value()["redis"], "state") == "ringing");
+  auto refused = goringctl({"--cluster", seeds, "call", session_id},
+                           {{"REDIS_USERNAME", "goring"}, {"REDIS_PASSWORD", "wrong"}});
+  INFO(refused);
+  CHECK(refused.status == 1);
+  CHECK(refused.err.find("refused AUTH") != std::string::npos);
+}
+
 TEST_CASE("users, user, calls, call and actors show a call placed across two instances") {
   fleet f;
   ws_client alice{"alice"};
