@@ -168,7 +168,7 @@ scenario() {
 online() {
   local m t=0
   for m in "${masters[@]}"; do
-    t=$((t + $(redis-cli -p "${m%%:*}" --scan --pattern "$1" --count 1000 | wc -l)))
+    t=$((t + $(redis-cli -p "${m%%:*}" --scan --pattern "$1" | wc -l)))
   done
   echo "$t"
 }
