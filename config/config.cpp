@@ -272,7 +272,7 @@ const std::vector<setting_parser>& parsers() {
      text(&settings::redis_sentinel_password)},
     {{"REDIS_CLUSTER", "--redis-cluster", "(empty)",
       "comma-separated host[:port] seed nodes of a Redis Cluster (port 6379 if left out); "
-      "selects Cluster mode, which ignores REDIS_ADDR. Not complete yet: refused at start"},
+      "selects Cluster mode, which ignores REDIS_ADDR (docs/redis-cluster.md)"},
      apply_cluster},
     {{"SERVER_ID", "--server-id", "(hostname)", "this instance's unique id"},
      text(&settings::server_id)},
@@ -576,11 +576,10 @@ std::string settings_problem(const settings& s) {
   if (!s.redis_cluster.empty() && !s.redis_sentinels.empty())
     return "REDIS_CLUSTER and REDIS_SENTINELS are both set: a Redis Cluster fails over by "
            "itself; pick one mode";
-  if (!s.redis_cluster.empty())
-    return "Cluster mode is not complete yet: goring's call scripts still touch keys in several "
-           "hash slots, which a Redis Cluster refuses (CROSSSLOT), so REDIS_CLUSTER is refused "
-           "rather than answering internal_error; use REDIS_ADDR or REDIS_SENTINELS (issue #16, "
-           "docs/redis-cluster.md)";
+  if (!s.redis_cluster.empty() && !s.webhook_url.empty())
+    return "WEBHOOK_URL is not supported with REDIS_CLUSTER yet: the call scripts write each "
+           "event in the step of its transition, which needs an event stream in every session's "
+           "slot (docs/redis-cluster.md, \"Not yet in Cluster mode\"); unset one of them";
   if (!s.redis_sentinels.empty() && s.redis_sentinel_master.empty())
     return "REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the master the "
            "sentinels monitor";

@@ -2,6 +2,9 @@
 /// digit table the query parser and the static file paths share.
 #pragma once
 
+#include <string>
+#include <string_view>
+
 namespace goring::net {
 
 /// The value of one hexadecimal digit, or -1 when `c` is not one.
@@ -13,6 +16,25 @@ inline int hex_value(char c) {
   if (c >= 'A' && c <= 'F')
     return c - 'A' + 10;
   return -1;
+}
+
+/// One URL path segment with its percent-escapes undone, as goringctl
+/// escapes a user or session id into /admin/users/ID. A '+' stays a '+'
+/// (a space only in a query string); a '%' without two hex digits after it
+/// stays as it is.
+inline std::string decode_path_segment(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0
+        && hex_value(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
 }
 
 } // namespace goring::net

@@ -57,6 +57,10 @@ public:
   /// Asks for the slot map now.
   void suspect(std::string why) override;
 
+  bool one_slot_per_script() const override {
+    return true;
+  }
+
   /// Connections this topology has open or opening now (for tests and the
   /// admin API).
   std::size_t connection_count() const;

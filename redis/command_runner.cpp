@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "config/log.hpp"
+#include "redis/cluster_calls.hpp"
 #include "metrics/instance_metrics.hpp"
 
 namespace goring::redis {
@@ -37,6 +38,14 @@ void command_runner::send(std::vector<std::string> argv, continuation k, std::st
 }
 
 void command_runner::run(script_call call, continuation k) {
+  if (redis_.one_slot_per_script() && cluster_calls::runs_in_steps(call.id)) {
+    cluster_calls::run(*this, std::move(call), std::move(k));
+    return;
+  }
+  run_script(std::move(call), std::move(k));
+}
+
+void command_runner::run_script(script_call call, continuation k) {
   auto& sha = shas_[static_cast<std::size_t>(call.id)];
   auto argv = eval_argv(call, sha);
   auto label = std::string{script_name(call.id)};

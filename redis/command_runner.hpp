@@ -43,10 +43,16 @@ public:
   /// case).
   void send(std::vector<std::string> argv, continuation k, std::string label = {});
 
-  /// Runs a script by its SHA; on NOSCRIPT (Redis restarted, flushed its
-  /// script cache, or a failover moved us to a server that never saw it)
-  /// sends the text once, which caches it again under the same SHA.
+  /// Runs a transition built by scripts.hpp: as that one script, or, on a
+  /// topology with one_slot_per_script(), as the single-slot steps of
+  /// redis/cluster_calls.hpp, whose answer has the script's shape.
   void run(script_call call, continuation k);
+
+  /// Runs one script as it is, by its SHA; on NOSCRIPT (Redis restarted,
+  /// flushed its script cache, or a failover moved us to a server that
+  /// never saw it) sends the text once, which caches it again under the
+  /// same SHA.
+  void run_script(script_call call, continuation k);
 
   /// SCRIPT LOAD of every script, so later calls send only the SHA.
   void load_scripts();

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "redis/cluster_keys.hpp"
+
 namespace goring::redis::keys {
 
 /// STRING: owner token of the user's one WebSocket (server id and connection id).
@@ -50,6 +52,18 @@ inline std::string server(std::string_view server_id) {
 }
 inline std::string probe(std::string_view instance_id) {
   return join(probe_prefix, instance_id);
+}
+
+// Cluster mode (docs/redis-cluster.md): a user's presence and call keys
+// carry the user's hash tag, so they share one slot whatever the id holds
+// ("ws:user:{alice}", "ws:user:{a%7Db%7Bc}"). Sessions, heartbeats and
+// channels keep the names above: each is the only key of its scripts.
+
+inline std::string tagged_user(std::string_view user_id) {
+  return cluster::user_key(user_prefix, user_id);
+}
+inline std::string tagged_user_call(std::string_view user_id) {
+  return cluster::user_key(user_call_prefix, user_id);
 }
 
 } // namespace goring::redis::keys

@@ -12,6 +12,7 @@ namespace {
 constexpr std::array<std::string_view, script_count> names = {
   "claim_user", "release_user", "refresh_users", "call_start",   "call_accept", "call_reject",
   "call_end",   "call_timeout", "call_check",    "call_restore", "heartbeat",   "server_leave",
+  "session_open", "session_commit", "session_abandon", "user_reserve", "user_call_follow",
 };
 
 std::string str(std::string_view x) {
@@ -176,6 +177,8 @@ script_call server_leave(std::string_view server_id, std::string_view instance_i
 session_state parse_session_state(std::string_view text) {
   if (text.empty())
     return session_state::none;
+  if (text == "pending")
+    return session_state::pending;
   if (text == "ringing")
     return session_state::ringing;
   if (text == "accepted")
@@ -191,6 +194,8 @@ std::string_view state_name(session_state state) {
   switch (state) {
     case session_state::none:
       return "";
+    case session_state::pending:
+      return "pending";
     case session_state::ringing:
       return "ringing";
     case session_state::accepted:

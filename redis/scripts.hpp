@@ -34,9 +34,15 @@ enum class script : uint8_t {
   call_restore,
   heartbeat,
   server_leave,
+  // The single-slot steps of Cluster mode (redis/cluster_calls.hpp).
+  session_open,
+  session_commit,
+  session_abandon,
+  user_reserve,
+  user_call_follow,
 };
 
-inline constexpr std::size_t script_count = 12;
+inline constexpr std::size_t script_count = 17;
 
 std::string_view script_name(script id);
 
@@ -106,7 +112,8 @@ script_call server_leave(std::string_view server_id, std::string_view instance_i
 
 /// The `state` field of a call:session hash, as the scripts write it.
 enum class session_state : uint8_t {
-  none, ///< no state: the session is gone (or never was)
+  none,    ///< no state: the session is gone (or never was)
+  pending, ///< Cluster mode: a call_start between its steps (not live yet)
   ringing,
   accepted,
   rejected,

@@ -21,8 +21,6 @@ std::unique_ptr<topology> make_topology(boost::asio::io_context& io, const setti
     return where;
   };
   if (!config.redis_cluster.empty()) {
-    // Not reached from goring yet: settings_problem refuses REDIS_CLUSTER
-    // until the scripts are single-slot (docs/redis-cluster.md).
     cluster_topology::options opts;
     for (auto& s : config.redis_cluster) {
       endpoint seed;

@@ -83,6 +83,14 @@ public:
   /// topology that can look for another master does so now; one that
   /// cannot ignores it.
   virtual void suspect(std::string why) = 0;
+
+  /// True for a Redis Cluster: a script may touch the keys of one hash slot
+  /// only, so the command runner runs the transitions whose keys span
+  /// slots as single-slot steps (redis/cluster_calls.hpp) on the Cluster
+  /// key layout (keys::tagged_user).
+  virtual bool one_slot_per_script() const {
+    return false;
+  }
 };
 
 /// The topology the settings ask for. Connections are named

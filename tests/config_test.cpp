@@ -265,7 +265,7 @@ TEST_CASE("Sentinel mode warns about an unused REDIS_ADDR and a single sentinel"
   CHECK(parse({}, {"REDIS_ADDR=r:1"}).warnings.empty());
 }
 
-TEST_CASE("REDIS_CLUSTER is parsed and checked, then refused: Cluster mode is not complete") {
+TEST_CASE("REDIS_CLUSTER is parsed and checked, and refuses webhooks for now") {
   for (std::string list : {",a:1", "a:1,", "a:0", "a:99999", ":6379", "a:", "a b:1", " , "}) {
     CAPTURE(list);
     check_error({}, {"REDIS_CLUSTER=" + list}, "REDIS_CLUSTER");
@@ -273,12 +273,17 @@ TEST_CASE("REDIS_CLUSTER is parsed and checked, then refused: Cluster mode is no
   check_error({}, {"REDIS_CLUSTER=a:7000,b", "REDIS_SENTINELS=s", "REDIS_SENTINEL_MASTER=m"},
               "pick one mode");
   auto cluster = parse({"--redis-cluster", "10.0.0.1:7000, node-b ,node-c:7002"});
-  CHECK(cluster.error.find("Cluster mode is not complete yet") == 0);
+  CHECK(cluster.error.empty());
+  REQUIRE(cluster.values.redis_cluster.size() == 3);
+  CHECK(cluster.values.redis_cluster[1].to_string() == "node-b:6379");
   auto flags = parse({}, {"REDIS_CLUSTER=node-a"});
-  CHECK(flags.error.find("Cluster mode is not complete yet") == 0);
+  CHECK(flags.error.empty());
   CHECK(flags.values.redis_cluster.size() == 1);
   CHECK(flags.values.redis_cluster[0].to_string() == "node-a:6379");
   CHECK(parsed({}).redis_cluster.empty());
+  auto hooks = parse({}, {"REDIS_CLUSTER=node-a", "WEBHOOK_URL=http://127.0.0.1:9/hook",
+                          "WEBHOOK_SECRET=" + std::string(32, 'x')});
+  CHECK(hooks.error.find("WEBHOOK_URL is not supported with REDIS_CLUSTER yet") == 0);
 }
 
 TEST_CASE("durations take seconds, milliseconds or minutes") {

@@ -2,6 +2,7 @@
 // used by goringctl) with rows gathered from this instance's actors.
 #include "actors/bridge/state.hpp"
 #include "codec/admin_json.hpp"
+#include "net/percent_encoding.hpp"
 
 namespace goring::bridge {
 
@@ -88,9 +89,12 @@ caf::response_promise admin_request(actor* self, const std::string& method,
   auto query_at = target.find('?');
   std::string path = target.substr(0, query_at);
   std::string query = query_at == std::string::npos ? "" : target.substr(query_at + 1);
+  // The id after the prefix, unescaped: goringctl escapes every byte
+  // outside A-Z a-z 0-9 - _ . ~ (an id such as "a}b{c" arrives as
+  // "a%7Db%7Bc").
   auto tail = [&](const std::string& prefix) {
     return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0
-             ? path.substr(prefix.size())
+             ? net::decode_path_segment(std::string_view{path}.substr(prefix.size()))
              : std::string{};
   };
   auto conns_of = [&](const std::string& only_user) {

@@ -72,7 +72,7 @@ function parseDuration(text) {
 }
 const goringServices = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("goring"));
 const inProfile = (profile) => ([, s]) => s.profiles?.includes(profile);
-const plainGorings = goringServices.filter((e) => !inProfile("sentinel")(e));
+const plainGorings = goringServices.filter((e) => !inProfile("sentinel")(e) && !inProfile("cluster")(e));
 check(plainGorings.length === 2, "docker-compose.yml: two goring services on plain Redis (one in the scaling profile)");
 check(
   plainGorings.filter(inProfile("scaling")).length === 1,
@@ -96,6 +96,38 @@ for (const [name, s] of sentinelGorings) {
       `docker-compose.yml: ${name} names ${sentinel}, which is no sentinel of the sentinel profile`,
     );
   }
+}
+// The cluster profile: two goring in Cluster mode, naming as seeds nodes of
+// that profile that run with cluster-enabled, and no REDIS_ADDR beside
+// them; a one-shot service joins those nodes with a replica each.
+const clusterGorings = goringServices.filter(inProfile("cluster"));
+check(clusterGorings.length === 2, "docker-compose.yml: two goring services in the cluster profile");
+const commandLine = (c) => (Array.isArray(c) ? c.join(" ") : String(c ?? ""));
+const clusterNodes = Object.entries(compose.services).filter(
+  ([, s]) => s.profiles?.includes("cluster") && /--cluster-enabled yes/.test(commandLine(s.command)),
+);
+check(clusterNodes.length >= 6, "docker-compose.yml: six cluster-enabled Redis nodes in the cluster profile");
+const clusterInit = Object.entries(compose.services).find(
+  ([, s]) => s.profiles?.includes("cluster") && /--cluster create/.test(JSON.stringify(s.entrypoint ?? s.command ?? "")),
+);
+check(
+  clusterInit !== undefined && /--cluster-replicas 1/.test(JSON.stringify(clusterInit[1].entrypoint ?? clusterInit[1].command)),
+  "docker-compose.yml: a service of the cluster profile runs redis-cli --cluster create --cluster-replicas 1",
+);
+for (const [name, s] of clusterGorings) {
+  const env = s.environment ?? {};
+  check(env.REDIS_ADDR === undefined, `docker-compose.yml: ${name} sets REDIS_ADDR beside REDIS_CLUSTER`);
+  const seeds = String(env.REDIS_CLUSTER ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  check(seeds.length >= 3, `docker-compose.yml: ${name} names three cluster seeds or more`);
+  for (const seed of seeds)
+    check(
+      clusterNodes.some(([node]) => node === seed.split(":")[0]),
+      `docker-compose.yml: ${name} names ${seed}, which is no cluster node of the cluster profile`,
+    );
+  check(
+    clusterInit !== undefined && s.depends_on?.[clusterInit[0]]?.condition === "service_completed_successfully",
+    `docker-compose.yml: ${name} waits for the cluster to be created`,
+  );
 }
 const serverIds = new Set();
 for (const [name, s] of goringServices) {
@@ -152,6 +184,8 @@ for (const d of deployments) {
   }
   for (const key of Object.keys(env)) check(reads(key), `${where}: sets ${key}, which goring does not read`);
   check(d.spec.replicas >= 2, `${where}: at least 2 replicas`);
+  const modes = ["REDIS_ADDR", "REDIS_SENTINELS", "REDIS_CLUSTER"].filter((k) => env[k] !== undefined);
+  check(modes.length === 1, `${where}: one of REDIS_ADDR, REDIS_SENTINELS, REDIS_CLUSTER (sets ${modes.join(", ") || "none"})`);
   check(env.SERVER_ID === "fieldRef:metadata.name", `${where}: SERVER_ID from the pod name`);
   check(secretRefs.JWT_SECRET !== undefined, `${where}: JWT_SECRET from a Secret`);
   const adminAddr = env.ADMIN_ADDR ?? settings.get("ADMIN_ADDR");
@@ -322,10 +356,13 @@ const stopAll = () => {
 };
 process.on("exit", stopAll);
 
-// The live run takes a Deployment on one Redis address (the sentinel
-// overlay's names sentinels that only exist in a cluster; its variables are
-// checked above, and tests/e2e_sentinel_redis_test runs Sentinel mode).
-const d = deployments.find((x) => x.check.env.REDIS_SENTINELS === undefined) ?? deployments[0];
+// The live run takes a Deployment on one Redis address (the sentinel and
+// cluster overlays name sentinels and nodes that only exist in a
+// Kubernetes cluster; their variables are checked above, and
+// tests/e2e_sentinel_redis_test runs Sentinel mode).
+const d =
+  deployments.find((x) => x.check.env.REDIS_SENTINELS === undefined && x.check.env.REDIS_CLUSTER === undefined) ??
+  deployments[0];
 const redisPort = await freePort();
 const publicPort = await freePort();
 const adminPort = await freePort();
@@ -349,6 +386,7 @@ Object.assign(env, {
 });
 delete env.REDIS_SENTINELS;
 delete env.REDIS_SENTINEL_MASTER;
+delete env.REDIS_CLUSTER;
 const portOfListener = { public: publicPort, admin: adminPort };
 const goring = spawn(goringBin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
 children.push(goring);

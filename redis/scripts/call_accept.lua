@@ -4,7 +4,9 @@
 -- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the one accepting
 -- ARGV[2]  session TTL in milliseconds
--- ARGV[3]  key prefix of users' calls ("call:user:")
+-- ARGV[3]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
+--          users' call keys live in other slots, so the caller
+--          (redis/cluster_calls.cpp) updates them in steps of their own
 -- ARGV[4]  session_id
 -- ARGV[5]  callee_info, JSON object
 -- ARGV[6]  accepted_at, Unix seconds
@@ -36,9 +38,11 @@ if KEYS[2] then
     'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[7],
     'callee_info', ARGV[5])
 end
-for _, user in ipairs({caller, callee}) do
-  if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
-    redis.call('PEXPIRE', ARGV[3] .. user, ARGV[2])
+if ARGV[3] ~= '' then
+  for _, user in ipairs({caller, callee}) do
+    if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
+      redis.call('PEXPIRE', ARGV[3] .. user, ARGV[2])
+    end
   end
 end
 return {'ok', caller, callee, 'accepted'}

@@ -5,7 +5,9 @@
 -- KEYS[1]  call:session:{session_id}
 -- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  session TTL in milliseconds
--- ARGV[2]  key prefix of users' calls ("call:user:")
+-- ARGV[2]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
+--          users' call keys live in other slots, so the caller
+--          (redis/cluster_calls.cpp) updates them in steps of their own
 -- ARGV[3]  session_id
 -- ARGV[4]  now, Unix milliseconds
 -- ARGV[5]  reconnect grace in milliseconds
@@ -16,6 +18,10 @@
 --          hanging up, or ''
 -- ARGV[10] that connection's owner token: a ws:user key still naming it
 --          is one its instance has yet to release, so it counts as none
+-- ARGV[11] Cluster mode only (ARGV[7] is ''; the presence keys live in
+-- ARGV[12] other slots): the caller's and the callee's presence as the
+--          caller read it just before, 'present' | 'key' (a key naming a
+--          run that has no heartbeat) | 'none'
 -- Returns  {'gone', state, ended_reason} when the session is over, or
 --          {'gone', '', ''} when it vanished;
 --          {'live', state} while it goes on;
@@ -46,6 +52,10 @@ if state ~= 'ringing' and state ~= 'accepted' then
 end
 
 local function present(user)
+  if ARGV[7] == '' then
+    local fact = user == caller and ARGV[11] or ARGV[12]
+    return fact == 'present', fact ~= 'none'
+  end
   local owner = redis.call('GET', ARGV[7] .. user)
   if not owner or (user == ARGV[9] and owner == ARGV[10]) then
     return false, false
@@ -86,9 +96,11 @@ if gone then
   redis.call('HSET', KEYS[1], 'state', 'ended', 'ended_at', math.floor(tonumber(ARGV[4]) / 1000),
     'ended_reason', 'peer_disconnected')
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  for _, user in ipairs({caller, callee}) do
-    if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
-      redis.call('DEL', ARGV[2] .. user)
+  if ARGV[2] ~= '' then
+    for _, user in ipairs({caller, callee}) do
+      if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
+        redis.call('DEL', ARGV[2] .. user)
+      end
     end
   end
   if KEYS[2] then
@@ -105,9 +117,11 @@ if gone then
 end
 
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-for _, user in ipairs({caller, callee}) do
-  if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
-    redis.call('PEXPIRE', ARGV[2] .. user, ARGV[1])
+if ARGV[2] ~= '' then
+  for _, user in ipairs({caller, callee}) do
+    if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
+      redis.call('PEXPIRE', ARGV[2] .. user, ARGV[1])
+    end
   end
 end
 return {'live', state}

@@ -4,7 +4,9 @@
 -- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the one rejecting
 -- ARGV[2]  TTL in milliseconds of the ended session's record
--- ARGV[3]  key prefix of users' calls ("call:user:")
+-- ARGV[3]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
+--          users' call keys live in other slots, so the caller
+--          (redis/cluster_calls.cpp) updates them in steps of their own
 -- ARGV[4]  session_id
 -- ARGV[5]  ended_at, Unix seconds
 -- ARGV[6]  now, Unix milliseconds (call.rejected's created_at)
@@ -34,9 +36,11 @@ if KEYS[2] then
   redis.call('XADD', KEYS[2], '*', 'type', 'call.rejected', 'session_id', ARGV[4],
     'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[6])
 end
-for _, user in ipairs({caller, callee}) do
-  if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
-    redis.call('DEL', ARGV[3] .. user)
+if ARGV[3] ~= '' then
+  for _, user in ipairs({caller, callee}) do
+    if redis.call('GET', ARGV[3] .. user) == ARGV[4] then
+      redis.call('DEL', ARGV[3] .. user)
+    end
   end
 end
 return {'ok', caller, callee, 'rejected'}

@@ -2,8 +2,10 @@
 -- the new master lacks it, from what the actor knows of the call.
 --
 -- KEYS[1]  call:session:{session_id}
--- KEYS[2]  call:user:{caller_id}
--- KEYS[3]  call:user:{callee_id}
+-- KEYS[2]  call:user:{caller_id}; KEYS[2] and KEYS[3] are left out in
+-- KEYS[3]  call:user:{callee_id}   Cluster mode, where they live in other
+--          slots: the caller (redis/cluster_calls.cpp) checks and writes
+--          them in steps of their own
 -- ARGV[1]  caller_id
 -- ARGV[2]  callee_id
 -- ARGV[3]  session_id
@@ -27,13 +29,16 @@
 -- ended there (its record is kept for a while) or that a newer call of one
 -- participant replaced.
 local function names_another(user_call_key)
+  if not user_call_key then
+    return false
+  end
   local sid = redis.call('GET', user_call_key)
   return sid and sid ~= ARGV[3]
 end
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local state = redis.call('HGET', KEYS[1], 'state')
-  if state == 'ringing' or state == 'accepted' then
+  if KEYS[2] and (state == 'ringing' or state == 'accepted') then
     redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[9], 'NX')
     redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[9], 'NX')
   end
@@ -56,6 +61,8 @@ if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'accepted_at', ARGV[8])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[9])
-redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[9])
+if KEYS[2] then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[9])
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[9])
+end
 return 'restored'

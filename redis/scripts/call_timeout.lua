@@ -3,7 +3,9 @@
 -- KEYS[1]  call:session:{session_id}
 -- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  TTL in milliseconds of the ended session's record
--- ARGV[2]  key prefix of users' calls ("call:user:")
+-- ARGV[2]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
+--          users' call keys live in other slots, so the caller
+--          (redis/cluster_calls.cpp) updates them in steps of their own
 -- ARGV[3]  session_id
 -- ARGV[4]  ended_at, Unix seconds
 -- ARGV[5]  now, Unix milliseconds (call.ended's created_at)
@@ -30,9 +32,11 @@ if KEYS[2] then
     'caller_id', caller, 'callee_id', callee, 'created_at', ARGV[5],
     'reason', 'no_answer', 'duration_ms', 0)
 end
-for _, user in ipairs({caller, callee}) do
-  if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
-    redis.call('DEL', ARGV[2] .. user)
+if ARGV[2] ~= '' then
+  for _, user in ipairs({caller, callee}) do
+    if redis.call('GET', ARGV[2] .. user) == ARGV[3] then
+      redis.call('DEL', ARGV[2] .. user)
+    end
   end
 end
 return {'ok', caller, callee, 'ended'}

@@ -5,7 +5,10 @@
 -- KEYS[2]  call:user:{user_id}
 -- ARGV[1]  owner token of the new connection ("server_id/run-nonce/conn")
 -- ARGV[2]  TTL in milliseconds
--- ARGV[3]  key prefix of call sessions ("call:session:")
+-- ARGV[3]  key prefix of call sessions ("call:session:"), or '' in Cluster
+--          mode: the session lives in another slot, so the script answers
+--          {previous_owner, session_id or ''} and the caller
+--          (redis/cluster_calls.cpp) reads the session itself
 -- ARGV[4]  user_id
 -- Returns  {previous_owner, session_id, caller_id, callee_id, state,
 --          caller_info, callee_info, offline_ring, ring_expires_at}:
@@ -27,6 +30,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local sid = redis.call('GET', KEYS[2])
 if not sid then
   return {previous}
+end
+if ARGV[3] == '' then
+  return {previous, sid}
 end
 local f = redis.call('HMGET', ARGV[3] .. sid, 'caller_id', 'callee_id', 'state',
   'caller_info', 'callee_info', 'offline_ring', 'ring_expires_at')

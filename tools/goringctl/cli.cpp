@@ -64,6 +64,12 @@ invocation parse_command_line(int argc, const char* const* argv, const char* env
       if (value.empty())
         throw usage_error("option --sentinels needs a list (HOST:PORT,HOST:PORT,...)");
       in.sentinels = value;
+    } else if (name == "cluster") {
+      if (!in.cluster.empty())
+        throw usage_error("option --cluster given twice");
+      if (value.empty())
+        throw usage_error("option --cluster needs a list of seed nodes (HOST:PORT,HOST:PORT,...)");
+      in.cluster = value;
     } else if (name == "sentinel-master") {
       if (!in.sentinel_master.empty())
         throw usage_error("option --sentinel-master given twice");
@@ -79,9 +85,9 @@ invocation parse_command_line(int argc, const char* const* argv, const char* env
       throw usage_error("option --" + name + " given twice");
     }
   }
-  if (admin_given + !in.redis_addr.empty() + !in.sentinels.empty() > 1)
-    throw usage_error("use one of --admin (one instance), --redis or --sentinels (every "
-                      "instance)");
+  if (admin_given + !in.redis_addr.empty() + !in.sentinels.empty() + !in.cluster.empty() > 1)
+    throw usage_error("use one of --admin (one instance), --redis, --sentinels or --cluster "
+                      "(every instance)");
   if (!in.sentinel_master.empty() && in.sentinels.empty())
     throw usage_error("--sentinel-master goes with --sentinels");
   if (admin_given && in.admin_url.empty())

@@ -26,9 +26,11 @@ struct invocation {
   std::string sentinels;
   /// --sentinel-master; "" means $REDIS_SENTINEL_MASTER.
   std::string sentinel_master;
+  /// --cluster: a Redis Cluster's seed nodes ("host:port,...").
+  std::string cluster;
 
   bool use_redis() const {
-    return !redis_addr.empty() || !sentinels.empty();
+    return !redis_addr.empty() || !sentinels.empty() || !cluster.empty();
   }
   /// The option's value, "" when it was not given.
   std::string option(const std::string& name) const;
@@ -38,7 +40,8 @@ struct invocation {
 /// `--name value` or `--name=value`; `--json` and `--help` take no value;
 /// after `--` everything is an argument. `env_token` is GORING_ADMIN_TOKEN
 /// (nullptr when unset). Throws a usage error on a missing value, an option
-/// given twice, or more than one of --admin, --redis and --sentinels.
+/// given twice, or more than one of --admin, --redis, --sentinels and
+/// --cluster.
 invocation parse_command_line(int argc, const char* const* argv, const char* env_token);
 
 } // namespace goringctl

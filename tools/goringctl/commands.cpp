@@ -32,9 +32,10 @@ struct context {
 
   redis_directory& directory() {
     if (!redis)
-      redis = in.sentinels.empty()
-                ? std::make_unique<redis_directory>(in.redis_addr)
-                : redis_directory::through_sentinels(in.sentinels, in.sentinel_master);
+      redis = !in.cluster.empty() ? redis_directory::through_cluster(in.cluster)
+              : !in.sentinels.empty()
+                ? redis_directory::through_sentinels(in.sentinels, in.sentinel_master)
+                : std::make_unique<redis_directory>(in.redis_addr);
     return *redis;
   }
 
@@ -86,11 +87,13 @@ std::vector<target> targets(context& ctx) {
   return out;
 }
 
-/// The instance that holds `user_id`'s connection, from `ws:user:{id}`.
+/// The instance that holds `user_id`'s connection, from its presence key
+/// (`ws:user:{id}`).
 target owner_of(context& ctx, const std::string& user_id) {
   auto server_id = ctx.directory().owner_server(user_id);
   if (!server_id)
-    throw error{"user " + user_id + " is not connected (Redis has no ws:user:" + user_id + ")"};
+    throw error{"user " + user_id + " is not connected (Redis has no "
+                + ctx.directory().user_key(user_id) + ")"};
   auto entry = ctx.directory().instance(*server_id);
   if (!entry)
     throw error{"user " + user_id + " is held by " + *server_id
@@ -598,14 +601,17 @@ const char* global_options =
   "                 REDIS_SENTINEL_PASSWORD if set)\n"
   "  --sentinel-master NAME\n"
   "                 the master's name (default: $REDIS_SENTINEL_MASTER)\n"
+  "  --cluster LIST\n"
+  "                 the same in a Redis Cluster, from any of these seed nodes (HOST:PORT,...;\n"
+  "                 e.g. \"$REDIS_CLUSTER\"; REDIS_USERNAME and REDIS_PASSWORD if set)\n"
   "  --token T      the admin token (default: $GORING_ADMIN_TOKEN)\n"
   "  --json         print JSON (an array or an object) instead of a table\n"
   "  --help         this help, or a command's with COMMAND --help\n";
 
 void print_usage(std::ostream& out) {
   out << "goringctl: inspect and control goring instances through their admin API\n\n"
-      << "Usage: goringctl [--admin URL | --redis ADDR | --sentinels LIST] [--token T] [--json]\n"
-         "                 COMMAND [ARGS]\n"
+      << "Usage: goringctl [--admin URL | --redis ADDR | --sentinels LIST | --cluster LIST]\n"
+         "                 [--token T] [--json] COMMAND [ARGS]\n"
       << "       goringctl COMMAND --help\n\n"
       << "Commands:\n";
   std::size_t width = 0;
@@ -621,7 +627,8 @@ void print_usage(std::ostream& out) {
 }
 
 void print_command_help(std::ostream& out, const command& cmd) {
-  out << "Usage: goringctl [--admin URL | --redis ADDR | --sentinels LIST] [--token T] [--json] "
+  out << "Usage: goringctl [--admin URL | --redis ADDR | --sentinels LIST | --cluster LIST]\n"
+         "                 [--token T] [--json] "
       << cmd.synopsis << "\n\n"
       << cmd.summary << "\n";
   if (*cmd.details != '\0')

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include <hiredis/hiredis.h>
 
 #include "config/config.hpp"
+#include "redis/cluster_keys.hpp"
 #include "redis/keys.hpp"
 #include "tools/goringctl/admin_client.hpp"
 #include "tools/goringctl/error.hpp"
@@ -13,6 +15,7 @@
 namespace goringctl {
 
 namespace keys = goring::redis::keys;
+namespace cluster = goring::redis::cluster;
 
 namespace {
 
@@ -82,13 +85,76 @@ std::string ask_sentinel(const goring::host_port& sentinel, const std::string& m
   return answer;
 }
 
+/// A cluster node's "MOVED SLOT HOST:PORT" or "ASK SLOT HOST:PORT".
+struct redirect {
+  bool moved = false;
+  uint16_t slot = 0;
+  std::string addr;
+};
+
+/// The redirect in an error reply; nothing when it is another error. An
+/// address without a host (":PORT", the node's endpoint unknown) is on the
+/// host of `from`.
+std::optional<redirect> redirect_in(const std::string& text, const std::string& from) {
+  redirect r;
+  std::string rest;
+  if (text.rfind("MOVED ", 0) == 0) {
+    r.moved = true;
+    rest = text.substr(6);
+  } else if (text.rfind("ASK ", 0) == 0) {
+    rest = text.substr(4);
+  } else {
+    return std::nullopt;
+  }
+  auto space = rest.find(' ');
+  if (space == std::string::npos || space == 0 || space > 5
+      || rest.find_first_not_of("0123456789") < space)
+    return std::nullopt;
+  auto slot = std::stoul(rest.substr(0, space));
+  if (slot >= cluster::slot_count)
+    return std::nullopt;
+  r.slot = static_cast<uint16_t>(slot);
+  r.addr = rest.substr(space + 1);
+  if (r.addr.empty())
+    return std::nullopt;
+  if (r.addr.front() == ':')
+    r.addr = from.substr(0, from.rfind(':')) + r.addr;
+  return r;
+}
+
 } // namespace
+
+/// One blocking hiredis connection, logged in as goring logs in.
+class redis_directory::link {
+public:
+  /// Connects to "HOST:PORT" (port 6379 when left out) and authenticates
+  /// with REDIS_PASSWORD (and REDIS_USERNAME) when set.
+  explicit link(const std::string& addr);
+  ~link() {
+    redisFree(ctx_);
+  }
+  link(const link&) = delete;
+  link& operator=(const link&) = delete;
+
+  const std::string& address() const {
+    return addr_;
+  }
+  /// Sends one command and returns any reply, an error reply too; throws
+  /// when the connection fails.
+  reply_ptr send(const std::vector<std::string>& argv);
+  /// send(), throwing on an error reply as well.
+  reply_ptr run(const std::vector<std::string>& argv);
+
+private:
+  std::string addr_;
+  redisContext* ctx_ = nullptr;
+};
 
 void redis_directory::reply_deleter::operator()(redisReply* reply) const {
   freeReplyObject(reply);
 }
 
-redis_directory::redis_directory(const std::string& addr) : addr_(addr) {
+redis_directory::link::link(const std::string& addr) : addr_(addr) {
   std::string host = addr;
   int port = 6379;
   if (auto colon = addr.rfind(':'); colon != std::string::npos) {
@@ -125,6 +191,31 @@ redis_directory::redis_directory(const std::string& addr) : addr_(addr) {
   }
 }
 
+redis_directory::reply_ptr redis_directory::link::send(const std::vector<std::string>& argv) {
+  std::vector<const char*> args;
+  std::vector<size_t> lengths;
+  for (const auto& arg : argv) {
+    args.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  reply_ptr reply{static_cast<redisReply*>(
+    redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lengths.data()))};
+  if (!reply)
+    throw error{"Redis at " + addr_ + " failed on " + argv.front() + ": " + ctx_->errstr};
+  return reply;
+}
+
+redis_directory::reply_ptr redis_directory::link::run(const std::vector<std::string>& argv) {
+  auto reply = send(argv);
+  if (reply->type == REDIS_REPLY_ERROR)
+    throw error{"Redis at " + addr_ + " refused " + argv.front() + ": " + reply_text(reply.get())};
+  return reply;
+}
+
+redis_directory::redis_directory(const std::string& addr) : addr_(addr) {
+  nodes_.emplace(addr, std::make_unique<link>(addr));
+}
+
 std::unique_ptr<redis_directory> redis_directory::through_sentinels(const std::string& sentinels,
                                                                     std::string master_name) {
   if (master_name.empty())
@@ -157,25 +248,119 @@ std::unique_ptr<redis_directory> redis_directory::through_sentinels(const std::s
   throw error{"no sentinel knows master " + master_name + ": " + failures};
 }
 
-redis_directory::~redis_directory() {
-  if (ctx_ != nullptr)
-    redisFree(ctx_);
+std::unique_ptr<redis_directory> redis_directory::through_cluster(const std::string& seeds) {
+  auto list = goring::parse_host_list(seeds, goring::default_redis_port);
+  if (!list)
+    throw usage_error("cluster seed list '" + seeds + "' must be HOST:PORT,HOST:PORT,...");
+  std::unique_ptr<redis_directory> directory{new redis_directory};
+  directory->addr_ = seeds;
+  directory->cluster_ = true;
+  std::string failures;
+  for (const auto& seed : *list) {
+    auto where = seed.to_string();
+    try {
+      auto slots = directory->node(where).run({"CLUSTER", "SLOTS"});
+      // Each range: first slot, last slot, then the master [host, port, id,
+      // ...] and its replicas.
+      for (size_t i = 0; slots->type == REDIS_REPLY_ARRAY && i < slots->elements; ++i) {
+        const auto* range = slots->element[i];
+        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3
+            || range->element[2]->type != REDIS_REPLY_ARRAY || range->element[2]->elements < 2)
+          throw error{"Redis at " + where + " answered CLUSTER SLOTS with an unexpected reply"};
+        const auto* master = range->element[2];
+        // An empty (or unknown, "?") host is the host of the node asked.
+        auto host = reply_text(master->element[0]);
+        if (host.empty() || host == "?")
+          host = seed.host;
+        directory->slots_.push_back(
+          slot_owner{static_cast<uint16_t>(range->element[0]->integer),
+                     static_cast<uint16_t>(range->element[1]->integer),
+                     host + ":" + std::to_string(master->element[1]->integer)});
+      }
+      if (directory->slots_.empty())
+        throw error{"Redis at " + where + " serves no hash slots (is the cluster created?)"};
+      return directory;
+    } catch (const error& e) {
+      failures += std::string{failures.empty() ? "" : "; "} + e.what();
+      directory->slots_.clear();
+    }
+  }
+  throw error{"no Redis Cluster seed of " + seeds + " told its slot map: " + failures};
+}
+
+redis_directory::redis_directory() = default;
+redis_directory::~redis_directory() = default;
+
+redis_directory::link& redis_directory::node(const std::string& addr) {
+  auto it = nodes_.find(addr);
+  if (it == nodes_.end())
+    it = nodes_.emplace(addr, std::make_unique<link>(addr)).first;
+  return *it->second;
+}
+
+const std::string& redis_directory::master_of(uint16_t slot) const {
+  // The first range that holds the slot: a MOVED answer puts its slot first.
+  for (const auto& range : slots_)
+    if (range.first <= slot && slot <= range.last)
+      return range.master;
+  throw error{"no master of the Redis Cluster at " + addr_ + " serves hash slot "
+              + std::to_string(slot) + " (is the cluster down?)"};
 }
 
 redis_directory::reply_ptr redis_directory::run(const std::vector<std::string>& argv) {
-  std::vector<const char*> args;
-  std::vector<size_t> lengths;
-  for (const auto& arg : argv) {
-    args.push_back(arg.data());
-    lengths.push_back(arg.size());
+  if (!cluster_)
+    return nodes_.begin()->second->run(argv);
+  // Every command goringctl sends in a cluster names its key first.
+  auto addr = master_of(cluster::key_slot(argv.at(1)));
+  bool asking = false;
+  // A slot may move again while a redirect is followed; a few hops do.
+  for (int hop = 0; hop < 5; ++hop) {
+    auto& to = node(addr);
+    if (asking)
+      to.run({"ASKING"});
+    auto reply = to.send(argv);
+    if (reply->type != REDIS_REPLY_ERROR)
+      return reply;
+    auto text = reply_text(reply.get());
+    auto next = redirect_in(text, addr);
+    if (!next)
+      throw error{"Redis at " + addr + " refused " + argv.front() + ": " + text};
+    // MOVED: the slot has a new master for good; ASK: for this key only,
+    // while the slot migrates.
+    if (next->moved)
+      slots_.insert(slots_.begin(), slot_owner{next->slot, next->slot, next->addr});
+    asking = !next->moved;
+    addr = next->addr;
   }
-  reply_ptr reply{static_cast<redisReply*>(
-    redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lengths.data()))};
-  if (!reply)
-    throw error{"Redis at " + addr_ + " failed on " + argv.front() + ": " + ctx_->errstr};
-  if (reply->type == REDIS_REPLY_ERROR)
-    throw error{"Redis at " + addr_ + " refused " + argv.front() + ": " + reply_text(reply.get())};
-  return reply;
+  throw error{"Redis Cluster at " + addr_ + " redirected " + argv.front() + " " + argv.at(1)
+              + " five times (is a slot migrating?); try again"};
+}
+
+std::vector<std::string> redis_directory::scan(const std::string& pattern) {
+  std::set<std::string> masters;
+  if (cluster_)
+    for (const auto& range : slots_)
+      masters.insert(range.master);
+  else
+    masters.insert(nodes_.begin()->first);
+  std::vector<std::string> found_keys;
+  for (const auto& master : masters) {
+    auto& to = node(master);
+    std::string cursor = "0";
+    do {
+      auto reply = to.run({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        throw error{"Redis at " + to.address() + " answered SCAN with an unexpected reply"};
+      cursor = reply_text(reply->element[0]);
+      const auto* found = reply->element[1];
+      for (size_t i = 0; i < found->elements; ++i)
+        found_keys.push_back(reply_text(found->element[i]));
+    } while (cursor != "0");
+  }
+  // SCAN may return a key twice.
+  std::sort(found_keys.begin(), found_keys.end());
+  found_keys.erase(std::unique(found_keys.begin(), found_keys.end()), found_keys.end());
+  return found_keys;
 }
 
 hash_fields redis_directory::hgetall(const std::string& key) {
@@ -189,26 +374,13 @@ hash_fields redis_directory::hgetall(const std::string& key) {
 }
 
 std::vector<instance_entry> redis_directory::instances() {
-  std::vector<std::string> server_ids;
-  std::string cursor = "0";
-  auto pattern = keys::server("*");
-  do {
-    auto reply = run({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-      throw error{"Redis at " + addr_ + " answered SCAN with an unexpected reply"};
-    cursor = reply_text(reply->element[0]);
-    const auto* found = reply->element[1];
-    for (size_t i = 0; i < found->elements; ++i)
-      server_ids.push_back(reply_text(found->element[i]).substr(keys::server_prefix.size()));
-  } while (cursor != "0");
-  // SCAN may return a key twice.
-  std::sort(server_ids.begin(), server_ids.end());
-  server_ids.erase(std::unique(server_ids.begin(), server_ids.end()), server_ids.end());
   std::vector<instance_entry> out;
-  for (const auto& id : server_ids)
+  for (const auto& key : scan(keys::server("*"))) {
+    auto id = key.substr(keys::server_prefix.size());
     // A heartbeat may expire between SCAN and HGETALL: that instance is gone.
     if (auto entry = instance(id))
       out.push_back(std::move(*entry));
+  }
   return out;
 }
 
@@ -232,7 +404,7 @@ std::optional<instance_entry> redis_directory::instance(const std::string& serve
 }
 
 std::optional<std::string> redis_directory::owner_server(const std::string& user_id) {
-  auto reply = run({"GET", keys::user(user_id)});
+  auto reply = run({"GET", user_key(user_id)});
   if (reply->type != REDIS_REPLY_STRING)
     return std::nullopt;
   // The owner token is "server_id/run-nonce/connection-number".
@@ -242,6 +414,10 @@ std::optional<std::string> redis_directory::owner_server(const std::string& user
 
 hash_fields redis_directory::session(const std::string& session_id) {
   return hgetall(keys::session(session_id));
+}
+
+std::string redis_directory::user_key(const std::string& user_id) const {
+  return cluster_ ? cluster::user_key(keys::user_prefix, user_id) : keys::user(user_id);
 }
 
 } // namespace goringctl

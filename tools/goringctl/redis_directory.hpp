@@ -1,7 +1,10 @@
 /// What Redis knows about the fleet: the live instances (their `ws:server`
-/// heartbeats), who owns a user's connection, and a call's session hash.
+/// heartbeats), who owns a user's connection, and a call's session hash;
+/// from one Redis, a master found through Sentinel, or a Redis Cluster.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,9 +28,9 @@ struct instance_entry {
 /// A Redis hash's fields in the order Redis lists them.
 using hash_fields = std::vector<std::pair<std::string, std::string>>;
 
-/// A blocking connection to the Redis of a goring fleet. Every command is
-/// bounded by the same timeout as admin requests; failures throw
-/// goringctl::error naming the address.
+/// A blocking connection to the Redis of a goring fleet (in Cluster mode, one
+/// to each master it needs). Every command is bounded by the same timeout as
+/// admin requests; failures throw goringctl::error naming the address.
 class redis_directory {
 public:
   /// Connects to "HOST:PORT" (port 6379 when left out) and authenticates
@@ -41,7 +44,15 @@ public:
   static std::unique_ptr<redis_directory> through_sentinels(const std::string& sentinels,
                                                             std::string master_name);
 
-  /// "HOST:PORT" of the Redis it talks to.
+  /// Reads the slot map (CLUSTER SLOTS) from the first of `seeds`
+  /// ("HOST:PORT,...", port 6379 when left out) that answers, logging in
+  /// with REDIS_PASSWORD (and REDIS_USERNAME) as goring does. A user's keys
+  /// are then read in the cluster layout (`ws:user:{tag}`) on the master of
+  /// their slot, listings run on every master, and a MOVED or ASK answer is
+  /// followed.
+  static std::unique_ptr<redis_directory> through_cluster(const std::string& seeds);
+
+  /// "HOST:PORT" of the Redis it talks to; the seed list in Cluster mode.
   const std::string& address() const {
     return addr_;
   }
@@ -58,18 +69,43 @@ public:
   std::optional<std::string> owner_server(const std::string& user_id);
   /// `call:session:{session_id}`, empty when there is no such call.
   hash_fields session(const std::string& session_id);
+  /// The name of a user's presence key here: `ws:user:{user_id}`, or in
+  /// Cluster mode `ws:user:{tag}` (redis/cluster_keys.hpp).
+  std::string user_key(const std::string& user_id) const;
 
 private:
   struct reply_deleter {
     void operator()(redisReply* reply) const;
   };
   using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
-  /// Runs one command; throws on a connection error or an error reply.
+  /// One blocking, logged-in hiredis connection.
+  class link;
+  /// A slot range of CLUSTER SLOTS and its master's "HOST:PORT".
+  struct slot_owner {
+    uint16_t first = 0;
+    uint16_t last = 0;
+    std::string master;
+  };
+
+  redis_directory();
+  /// Runs one command: on the one Redis, or in Cluster mode on the master
+  /// of the slot of `argv[1]`, following MOVED and ASK. Throws on a
+  /// connection error or an error reply.
   reply_ptr run(const std::vector<std::string>& argv);
+  /// The keys matching `pattern` (SCAN; on every master in Cluster mode),
+  /// sorted, each once.
+  std::vector<std::string> scan(const std::string& pattern);
   hash_fields hgetall(const std::string& key);
+  /// The connection to `addr`, opened on first use.
+  link& node(const std::string& addr);
+  /// The master of `slot` per the slot map; throws when none owns it.
+  const std::string& master_of(uint16_t slot) const;
 
   std::string addr_;
-  redisContext* ctx_ = nullptr;
+  bool cluster_ = false;
+  /// The single Redis's connection, or the cluster's by "HOST:PORT".
+  std::map<std::string, std::unique_ptr<link>> nodes_;
+  std::vector<slot_owner> slots_;
 };
 
 } // namespace goringctl

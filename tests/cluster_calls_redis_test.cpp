@@ -1,0 +1,483 @@
+/// The call transitions in Cluster mode (redis/cluster_calls) against a
+/// real six-node Redis Cluster on loopback, through the command runner on
+/// the cluster topology, as the bridge runs them: each answers what its
+/// one script answers on a single Redis, with the users of a call on two
+/// masters, and the races of scripts_redis_test hold across slots. One
+/// cluster serves the whole file; every case uses users of its own.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "redis/cluster_calls.hpp"
+#include "redis/cluster_keys.hpp"
+#include "redis/cluster_topology.hpp"
+#include "redis/command_runner.hpp"
+#include "redis/keys.hpp"
+#include "redis/scripts.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/redis_cluster.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace redis = goring::redis;
+namespace keys = goring::redis::keys;
+using redis::millis;
+using redis::outcome_status;
+using redis::reply;
+using redis::script_call;
+using redis::start_result;
+using goring::test::redis_cluster;
+using goring::test::wait_until;
+
+constexpr millis presence_ttl{30'000};
+constexpr millis session_ttl{60'000};
+constexpr millis ended_ttl{5'000};
+constexpr millis reconnect_grace{10'000};
+constexpr long long created_at = 1'700'000'000;
+const std::string server_1 = "server-1";
+const std::string instance_1 = "server-1/run-1";
+
+std::string token_of(const std::string& user) {
+  return instance_1 + "/conn-" + user;
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// The cluster, a topology on it and a command runner, all driven by one
+/// I/O thread (the runner's context, as the bridge actor is in goring).
+class cluster_store {
+public:
+  cluster_store() {
+    redis::cluster_topology::options opts;
+    redis::endpoint seed;
+    seed.port = cluster_.nodes()[0]->port();
+    opts.seeds.push_back(seed);
+    opts.commands.client_name = "goring:test:commands";
+    opts.subscriber.client_name = "goring:test:subscriber";
+    opts.control.client_name = "goring:test:cluster";
+    redis::topology_events events;
+    events.on_up = [this](redis::link_role role, bool) {
+      if (role == redis::link_role::commands)
+        up_ = true;
+    };
+    events.on_down = [](redis::link_role, const std::string&) {};
+    events.on_failover = [] {};
+    events.on_message = [](const std::string&, const std::string&) {};
+    topology_ = std::make_unique<redis::cluster_topology>(io_, std::move(opts), events);
+    runner_ = std::make_unique<redis::command_runner>(*topology_, [this](uint64_t id, reply r) {
+      boost::asio::post(io_, [this, id, r = std::move(r)]() mutable {
+        runner_->complete(id, std::move(r));
+      });
+    });
+    thread_ = std::thread{[this] { io_.run(); }};
+    boost::asio::post(io_, [this] { topology_->start(); });
+    REQUIRE(wait_until([this] { return up_.load(); }, 20s));
+  }
+  ~cluster_store() {
+    auto done = std::make_shared<std::promise<void>>();
+    boost::asio::post(io_, [this, done] {
+      topology_->stop();
+      done->set_value();
+    });
+    done->get_future().wait_for(5s);
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  /// Runs a transition as the bridge does, and waits for its answer.
+  reply run(script_call call) {
+    auto promise = std::make_shared<std::promise<reply>>();
+    auto future = promise->get_future();
+    boost::asio::post(io_, [this, call = std::move(call), promise]() mutable {
+      runner_->run(std::move(call), [promise](reply r) { promise->set_value(std::move(r)); });
+    });
+    REQUIRE(future.wait_for(20s) == std::future_status::ready);
+    return future.get();
+  }
+  /// Starts several transitions in one go (back to back in the runner's
+  /// context, so their steps interleave), and waits for all answers.
+  std::vector<reply> run_together(std::vector<script_call> calls) {
+    std::vector<std::shared_ptr<std::promise<reply>>> promises;
+    for (std::size_t i = 0; i < calls.size(); ++i)
+      promises.push_back(std::make_shared<std::promise<reply>>());
+    boost::asio::post(io_, [this, calls = std::move(calls), promises]() mutable {
+      for (std::size_t i = 0; i < calls.size(); ++i)
+        runner_->run(std::move(calls[i]),
+                     [p = promises[i]](reply r) { p->set_value(std::move(r)); });
+    });
+    std::vector<reply> out;
+    for (auto& p : promises) {
+      auto f = p->get_future();
+      REQUIRE(f.wait_for(20s) == std::future_status::ready);
+      out.push_back(f.get());
+    }
+    return out;
+  }
+  /// One plain command, routed by the topology.
+  reply command(std::vector<std::string> argv) {
+    auto promise = std::make_shared<std::promise<reply>>();
+    auto future = promise->get_future();
+    boost::asio::post(io_, [this, argv = std::move(argv), promise]() mutable {
+      topology_->command(std::move(argv), [promise](reply r) { promise->set_value(std::move(r)); });
+    });
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    return future.get();
+  }
+
+  std::string get(const std::string& key) {
+    auto r = command({"GET", key});
+    return r.is_nil() ? "(nil)" : r.str;
+  }
+  std::string state(const std::string& sid) {
+    auto r = command({"HGET", keys::session(sid), "state"});
+    return r.is_nil() ? "(nil)" : r.str;
+  }
+  redis_cluster& cluster() {
+    return cluster_;
+  }
+
+  /// The instance's heartbeat, and the user connected through it.
+  void online(const std::string& user) {
+    run(redis::heartbeat(server_1, instance_1, 60'000ms, "test", created_at, ""));
+    auto r = run(redis::claim_user(user, token_of(user), presence_ttl));
+    REQUIRE(r.type == reply::kind::array);
+  }
+  start_result start(const std::string& caller, const std::string& callee,
+                     const std::string& sid) {
+    return redis::parse_start_result(
+      run(redis::call_start(caller, callee, sid, created_at, session_ttl, "{}")));
+  }
+  redis::call_outcome accept(const std::string& sid, const std::string& user) {
+    return redis::parse_call_outcome(
+      run(redis::call_accept(sid, user, session_ttl, "{}", created_at + 1)));
+  }
+
+private:
+  redis_cluster cluster_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_ =
+    boost::asio::make_work_guard(io_);
+  std::unique_ptr<redis::cluster_topology> topology_;
+  std::unique_ptr<redis::command_runner> runner_;
+  std::atomic<bool> up_{false};
+  std::thread thread_;
+};
+
+cluster_store& store() {
+  static cluster_store s;
+  return s;
+}
+
+/// A user id starting with `stem` whose keys live on another master than
+/// `other`'s.
+std::string elsewhere(const std::string& stem, const std::string& other) {
+  auto& c = store().cluster();
+  auto master_of = [&](const std::string& u) {
+    return c.master_of(redis::cluster::key_slot(keys::tagged_user(u)))->port();
+  };
+  for (int i = 0;; ++i) {
+    auto u = stem + std::to_string(i);
+    if (master_of(u) != master_of(other))
+      return u;
+  }
+}
+
+} // namespace
+
+TEST_CASE("a user's keys share one slot in the Cluster layout, braces and all") {
+  for (std::string id : {"alice", "a}b{c", "}", "{", "", "%7B"}) {
+    CAPTURE(id);
+    CHECK(store().cluster().keyslot(keys::tagged_user(id))
+          == store().cluster().keyslot(keys::tagged_user_call(id)));
+    CHECK(redis::cluster::key_slot(keys::tagged_user(id))
+          == store().cluster().keyslot(keys::tagged_user(id)));
+  }
+}
+
+TEST_CASE("claim, takeover and release of presence in the Cluster layout") {
+  auto& s = store();
+  std::string user = "claim-a}b{c";
+  auto first = s.run(redis::claim_user(user, "srv/run/c1", presence_ttl));
+  REQUIRE(first.type == reply::kind::array);
+  CHECK(first.elements.size() == 1);
+  CHECK(first.elements[0].str.empty());
+  CHECK(s.get(keys::tagged_user(user)) == "srv/run/c1");
+  auto second = s.run(redis::claim_user(user, "srv/run/c2", presence_ttl));
+  CHECK(second.elements[0].str == "srv/run/c1");
+  // The replaced connection's release spares its successor's key.
+  CHECK(s.run(redis::release_user(user, "srv/run/c1")).integer == 0);
+  CHECK(s.get(keys::tagged_user(user)) == "srv/run/c2");
+  CHECK(s.run(redis::release_user(user, "srv/run/c2")).integer == 1);
+  CHECK(s.get(keys::tagged_user(user)) == "(nil)");
+}
+
+TEST_CASE("a call between users on two masters rings, is accepted and ends, keys and all") {
+  auto& s = store();
+  std::string alice = "flow-alice";
+  auto bob = elsewhere("flow-bob", alice);
+  s.online(alice);
+  s.online(bob);
+  CHECK(s.start(alice, bob, "flow-1") == start_result::ok);
+  CHECK(s.state("flow-1") == "ringing");
+  CHECK(s.get(keys::tagged_user_call(alice)) == "flow-1");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "flow-1");
+  // A reconnecting callee resumes the ringing call.
+  auto resumed = s.run(redis::claim_user(bob, token_of(bob), presence_ttl));
+  REQUIRE(resumed.elements.size() == 9);
+  CHECK(resumed.elements[1].str == "flow-1");
+  CHECK(resumed.elements[4].str == "ringing");
+
+  CHECK(s.accept("flow-1", alice).status == outcome_status::unauthorized);
+  auto accepted = s.accept("flow-1", bob);
+  CHECK(accepted.status == outcome_status::ok);
+  CHECK(accepted.caller_id == alice);
+  CHECK(s.accept("flow-1", bob).status == outcome_status::invalid_state);
+  auto check = redis::parse_check_outcome(
+    s.run(redis::call_check("flow-1", session_ttl, now_ms(), reconnect_grace, ended_ttl)));
+  CHECK(check.status == redis::check_outcome::kind::live);
+
+  auto ended = redis::parse_call_outcome(
+    s.run(redis::call_end("flow-1", alice, ended_ttl, created_at + 9, false)));
+  CHECK(ended.status == outcome_status::ok);
+  CHECK(ended.detail == "ended_by_user");
+  CHECK(s.state("flow-1") == "ended");
+  CHECK(s.get(keys::tagged_user_call(alice)) == "(nil)");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+}
+
+TEST_CASE("offline, busy and taken starts answer as call_start does and leave nothing behind") {
+  auto& s = store();
+  std::string alice = "busy-alice";
+  auto bob = elsewhere("busy-bob", alice);
+  auto carol = elsewhere("busy-carol", bob);
+  s.online(alice);
+  s.online(bob);
+  CHECK(s.start(alice, "busy-nobody", "busy-0") == start_result::offline);
+  CHECK(s.state("busy-0") == "(nil)");
+  REQUIRE(s.start(alice, bob, "busy-1") == start_result::ok);
+  s.online(carol);
+  CHECK(s.start(carol, bob, "busy-2") == start_result::callee_busy);
+  CHECK(s.start(alice, carol, "busy-3") == start_result::caller_busy);
+  CHECK(s.start(carol, alice, "busy-1") == start_result::exists);
+  for (auto sid : {"busy-2", "busy-3"})
+    CHECK(s.state(sid) == "(nil)");
+  CHECK(s.get(keys::tagged_user_call(carol)) == "(nil)");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "busy-1");
+  // Rejected, both are free again and carol's call goes through.
+  auto rejected =
+    redis::parse_call_outcome(s.run(redis::call_reject("busy-1", bob, ended_ttl, created_at)));
+  CHECK(rejected.status == outcome_status::ok);
+  CHECK(s.start(carol, bob, "busy-4") == start_result::ok);
+}
+
+TEST_CASE("simultaneous callers of one callee on other masters: exactly one rings") {
+  auto& s = store();
+  std::string callee = "race-callee";
+  s.online(callee);
+  std::vector<script_call> starts;
+  for (int i = 0; i < 6; ++i) {
+    auto caller = "race-caller-" + std::to_string(i);
+    s.online(caller);
+    starts.push_back(redis::call_start(caller, callee, "race-" + std::to_string(i), created_at,
+                                       session_ttl, "{}"));
+  }
+  auto answers = s.run_together(std::move(starts));
+  int ok = 0;
+  std::string winner;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    auto result = redis::parse_start_result(answers[i]);
+    CAPTURE(answers[i].str);
+    CHECK((result == start_result::ok || result == start_result::callee_busy));
+    if (result == start_result::ok) {
+      ++ok;
+      winner = "race-" + std::to_string(i);
+    } else {
+      CHECK(s.state("race-" + std::to_string(i)) == "(nil)");
+      CHECK(s.get(keys::tagged_user_call("race-caller-" + std::to_string(i))) == "(nil)");
+    }
+  }
+  CHECK(ok == 1);
+  CHECK(s.get(keys::tagged_user_call(callee)) == winner);
+}
+
+TEST_CASE("alice calls bob while bob calls alice: at most one call, and nothing left behind") {
+  auto& s = store();
+  for (int round = 0; round < 10; ++round) {
+    auto alice = "cross-a" + std::to_string(round);
+    auto bob = elsewhere("cross-b" + std::to_string(round) + "-", alice);
+    s.online(alice);
+    s.online(bob);
+    auto answers = s.run_together(
+      {redis::call_start(alice, bob, "cross-ab" + std::to_string(round), created_at, session_ttl,
+                         "{}"),
+       redis::call_start(bob, alice, "cross-ba" + std::to_string(round), created_at, session_ttl,
+                         "{}")});
+    int ok = 0;
+    for (auto& a : answers)
+      ok += redis::parse_start_result(a) == start_result::ok ? 1 : 0;
+    CHECK(ok == 1);
+    CHECK(s.get(keys::tagged_user_call(alice)) == s.get(keys::tagged_user_call(bob)));
+  }
+}
+
+TEST_CASE("an accept against the caller's cancel: one wins, and both users are free after") {
+  auto& s = store();
+  for (int round = 0; round < 10; ++round) {
+    auto alice = "cancel-a" + std::to_string(round);
+    auto bob = elsewhere("cancel-b" + std::to_string(round) + "-", alice);
+    auto sid = "cancel-" + std::to_string(round);
+    s.online(alice);
+    s.online(bob);
+    REQUIRE(s.start(alice, bob, sid) == start_result::ok);
+    auto answers =
+      s.run_together({redis::call_accept(sid, bob, session_ttl, "{}", created_at + 1),
+                      redis::call_end(sid, alice, ended_ttl, created_at + 1, false)});
+    auto accepted = redis::parse_call_outcome(answers[0]);
+    auto ended = redis::parse_call_outcome(answers[1]);
+    CHECK(ended.status == outcome_status::ok);
+    CHECK(ended.detail == (accepted.status == outcome_status::ok ? "ended_by_user" : "cancelled"));
+    CHECK(s.state(sid) == "ended");
+    CHECK(s.get(keys::tagged_user_call(alice)) == "(nil)");
+    CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+  }
+}
+
+TEST_CASE("the ring timeout ends an unanswered call, and accept after it finds it over") {
+  auto& s = store();
+  std::string alice = "timeout-alice";
+  auto bob = elsewhere("timeout-bob", alice);
+  s.online(alice);
+  s.online(bob);
+  REQUIRE(s.start(alice, bob, "timeout-1") == start_result::ok);
+  auto timed_out =
+    redis::parse_call_outcome(s.run(redis::call_timeout("timeout-1", ended_ttl, created_at + 30)));
+  CHECK(timed_out.status == outcome_status::ok);
+  CHECK(s.accept("timeout-1", bob).status == outcome_status::invalid_state);
+  CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+}
+
+TEST_CASE("a call check ends the call of a participant whose instance is gone") {
+  auto& s = store();
+  std::string alice = "gone-alice";
+  auto bob = elsewhere("gone-bob", alice);
+  s.online(alice);
+  // Bob's key names a run that has no heartbeat: gone at once.
+  REQUIRE(s.run(redis::claim_user(bob, "server-9/run-9/conn", presence_ttl)).type
+          == reply::kind::array);
+  REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "gone-1"}).str == "OK");
+  REQUIRE(s.command({"SET", keys::tagged_user_call(alice), "gone-1"}).str == "OK");
+  REQUIRE(s.command({"HSET", keys::session("gone-1"), "caller_id", alice, "callee_id", bob,
+                     "state", "accepted", "created_at", std::to_string(created_at)})
+            .integer
+          == 4);
+  auto check = redis::parse_check_outcome(
+    s.run(redis::call_check("gone-1", session_ttl, now_ms(), reconnect_grace, ended_ttl)));
+  CHECK(check.status == redis::check_outcome::kind::ended);
+  CHECK(check.gone_user == bob);
+  CHECK(s.state("gone-1") == "ended");
+  CHECK(s.get(keys::tagged_user_call(alice)) == "(nil)");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+}
+
+TEST_CASE("the repair path: keys a start or an end left half done are taken over") {
+  auto& s = store();
+  std::string alice = "repair-alice";
+  auto bob = elsewhere("repair-bob", alice);
+  s.online(alice);
+  s.online(bob);
+  // An end that decided (session ended) but died before clearing the keys.
+  REQUIRE(s.command({"HSET", keys::session("repair-old"), "state", "ended"}).integer == 1);
+  REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "repair-old"}).str == "OK");
+  // A start that died after opening its session and reserving alice, more
+  // than the pending timeout ago.
+  auto old_ms = now_ms() - redis::cluster_calls::pending_timeout.count() - 1000;
+  REQUIRE(s.command({"HSET", keys::session("repair-dead"), "state", "pending", "opened_ms",
+                     std::to_string(old_ms)})
+            .integer
+          == 2);
+  REQUIRE(s.command({"SET", keys::tagged_user_call(alice), "repair-dead"}).str == "OK");
+  CHECK(s.start(bob, alice, "repair-new") == start_result::ok);
+  CHECK(s.state("repair-dead") == "(nil)"); // it can never commit now
+  CHECK(s.get(keys::tagged_user_call(alice)) == "repair-new");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "repair-new");
+  // A start still in progress (young pending session) is not taken from.
+  auto carol = elsewhere("repair-carol", alice);
+  auto dave = elsewhere("repair-dave", carol);
+  s.online(carol);
+  s.online(dave);
+  REQUIRE(s.command({"HSET", keys::session("repair-young"), "state", "pending", "opened_ms",
+                     std::to_string(now_ms())})
+            .integer
+          == 2);
+  REQUIRE(s.command({"SET", keys::tagged_user_call(dave), "repair-young"}).str == "OK");
+  CHECK(s.start(carol, dave, "repair-late") == start_result::callee_busy);
+  CHECK(s.get(keys::tagged_user_call(dave)) == "repair-young");
+  // ... and when that start commits after being judged dead, it cannot.
+  REQUIRE(s.command({"DEL", keys::session("repair-young")}).integer == 1);
+  auto commit = s.run({redis::script::session_commit, {keys::session("repair-young")}, {}});
+  CHECK(commit.str == "abandoned");
+}
+
+TEST_CASE("a refresh of users over many slots extends each and reports the ones taken over") {
+  auto& s = store();
+  std::vector<std::string> users;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 40; ++i) {
+    users.push_back("refresh-" + std::to_string(i));
+    tokens.push_back(token_of(users.back()));
+    s.online(users.back());
+  }
+  std::set<uint16_t> slots;
+  for (auto& u : users)
+    slots.insert(redis::cluster::key_slot(keys::tagged_user(u)));
+  REQUIRE(slots.size() > 10);
+  s.run(redis::claim_user(users[7], "other/run/conn", presence_ttl));
+  s.run(redis::claim_user(users[31], "other/run/conn", presence_ttl));
+  REQUIRE(s.command({"DEL", keys::tagged_user(users[3])}).integer == 1);
+  auto lost = s.run(redis::refresh_users(users, tokens, presence_ttl));
+  REQUIRE(lost.type == reply::kind::array);
+  REQUIRE(lost.elements.size() == 2);
+  CHECK(lost.elements[0].integer == 8);
+  CHECK(lost.elements[1].integer == 32);
+  CHECK(s.get(keys::tagged_user(users[3])) == tokens[3]);
+  CHECK(s.get(keys::tagged_user(users[7])) == "other/run/conn");
+}
+
+TEST_CASE("a failover's restore writes a call back on both masters, and keeps a newer call") {
+  auto& s = store();
+  std::string alice = "restore-alice";
+  auto bob = elsewhere("restore-bob", alice);
+  auto restore = [&](const std::string& sid) {
+    return s
+      .run(redis::call_restore(sid, alice, bob, "accepted", created_at, "{}", "{}",
+                               created_at + 1, session_ttl))
+      .str;
+  };
+  CHECK(restore("restore-1") == "restored");
+  CHECK(s.state("restore-1") == "accepted");
+  CHECK(s.get(keys::tagged_user_call(alice)) == "restore-1");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "restore-1");
+  CHECK(restore("restore-1") == "kept");
+  // Bob is in a newer live call: the old one is not brought back.
+  REQUIRE(s.command({"HSET", keys::session("restore-2"), "state", "ringing"}).integer == 1);
+  REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "restore-2"}).str == "OK");
+  REQUIRE(s.command({"DEL", keys::session("restore-1")}).integer == 1);
+  CHECK(restore("restore-1") == "taken");
+  CHECK(s.state("restore-1") == "(nil)");
+}
