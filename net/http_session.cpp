@@ -32,23 +32,6 @@ constexpr std::size_t body_limit = 4 * 1024;
 /// and could destroy the answer before the client reads it).
 constexpr auto linger = std::chrono::seconds(1);
 
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0
-        && hex_value(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
-      i += 2;
-    } else if (text[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
 /// Compares without an early exit, so the time taken says nothing about
 /// how much of a guess was right.
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -109,7 +92,7 @@ std::optional<std::string> query_parameter(std::string_view target, std::string_
     auto pair = query.substr(0, amp);
     auto eq = pair.find('=');
     if (pair.substr(0, eq) == name)
-      return eq == std::string_view::npos ? std::string{} : percent_decode(pair.substr(eq + 1));
+      return eq == std::string_view::npos ? std::string{} : net::percent_decode(pair.substr(eq + 1), true);
     if (amp == std::string_view::npos)
       break;
     query.remove_prefix(amp + 1);

@@ -18,11 +18,10 @@ inline int hex_value(char c) {
   return -1;
 }
 
-/// One URL path segment with its percent-escapes undone, as goringctl
-/// escapes a user or session id into /admin/users/ID. A '+' stays a '+'
-/// (a space only in a query string); a '%' without two hex digits after it
-/// stays as it is.
-inline std::string decode_path_segment(std::string_view text) {
+/// `text` with its percent-escapes undone; a '%' without two hex digits
+/// after it stays as it is. `plus_is_space`: a '+' is a space, as in a
+/// query string; elsewhere it stays a '+'.
+inline std::string percent_decode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -30,11 +29,19 @@ inline std::string decode_path_segment(std::string_view text) {
         && hex_value(text[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2])));
       i += 2;
+    } else if (plus_is_space && text[i] == '+') {
+      out.push_back(' ');
     } else {
       out.push_back(text[i]);
     }
   }
   return out;
+}
+
+/// One URL path segment with its percent-escapes undone, as goringctl
+/// escapes a user or session id into /admin/users/ID.
+inline std::string decode_path_segment(std::string_view text) {
+  return percent_decode(text, false);
 }
 
 } // namespace goring::net

@@ -49,28 +49,22 @@ void step(command_runner& r, script id, strings keys, strings args, continuation
   r.run_script({id, std::move(keys), std::move(args)}, std::move(k));
 }
 
-/// Runs `n` follow-ups (each gets its own completion) and `done` once all
-/// have answered.
-std::function<void(reply)> countdown(std::size_t n, std::function<void()> done) {
-  auto left = std::make_shared<std::size_t>(n);
-  return [left, done = std::move(done)](reply) {
-    if (--*left == 0)
-      done();
-  };
-}
-
 /// Compare-and-delete ("clear") or compare-and-extend (a TTL) of each
-/// user's call key naming `sid`; then `done`. Their replies do not matter:
-/// a key they miss is stale and harmless (redis/scripts/user_call_follow.lua).
+/// user's call key naming `sid`; once all have answered, `k(answer)`.
+/// Their replies do not matter: a key they miss is stale and harmless
+/// (redis/scripts/user_call_follow.lua).
 void follow(command_runner& r, const std::string& sid, const strings& users,
-            const std::string& action, std::function<void()> done) {
-  if (users.empty()) {
-    done();
-    return;
-  }
-  auto each = countdown(users.size(), std::move(done));
+            const std::string& action, reply answer, continuation k) {
+  if (users.empty())
+    return k(std::move(answer));
+  auto out = std::make_shared<reply>(std::move(answer));
+  auto left = std::make_shared<std::size_t>(users.size());
   for (auto& u : users)
-    step(r, script::user_call_follow, {keys::tagged_user_call(u)}, {sid, action}, each);
+    step(r, script::user_call_follow, {keys::tagged_user_call(u)}, {sid, action},
+         [out, left, k](reply) {
+           if (--*left == 0)
+             k(std::move(*out));
+         });
 }
 
 /// The run ("server_id/nonce") and the server id in an owner token
@@ -378,7 +372,7 @@ struct start_op : std::enable_shared_from_this<start_op> {
     auto self = shared_from_this();
     auto out = std::make_shared<reply>(std::move(answer));
     step(r, script::session_abandon, {keys::session(sid)}, {"drop", "0"}, [self, out](reply) {
-      follow(self->r, self->sid, self->reserved, "clear", [self, out] { self->k(std::move(*out)); });
+      follow(self->r, self->sid, self->reserved, "clear", std::move(*out), self->k);
     });
   }
 };
@@ -412,9 +406,8 @@ void decide(command_runner& r, script_call call, continuation k) {
   r.run_script(std::move(call), [&r, sid, action, k = std::move(k)](reply out) {
     if (element(out, 0) != "ok")
       return k(std::move(out));
-    auto shared = std::make_shared<reply>(std::move(out));
-    follow(r, sid, {element(*shared, 1), element(*shared, 2)}, action,
-           [shared, k] { k(std::move(*shared)); });
+    strings users{element(out, 1), element(out, 2)};
+    follow(r, sid, users, action, std::move(out), k);
   });
 }
 
@@ -444,9 +437,7 @@ void check(command_runner& r, script_call call, continuation k) {
           auto status = element(out, 0);
           if (users.empty() || (status != "live" && status != "ended"))
             return k(std::move(out));
-          auto shared = std::make_shared<reply>(std::move(out));
-          follow(r, sid, users, status == "live" ? ttl : "clear",
-                 [shared, k] { k(std::move(*shared)); });
+          follow(r, sid, users, status == "live" ? ttl : "clear", std::move(out), k);
         });
       };
       if (state != "ringing" && state != "accepted")
@@ -563,7 +554,7 @@ struct restore_op : std::enable_shared_from_this<restore_op> {
                   {caller, ttl, "", sid, now_s, "disconnect", "0"}},
                  [self](reply) {
                    follow(self->r, self->sid, {self->caller, self->callee}, "clear",
-                          [self] { self->k(text("taken")); });
+                          text("taken"), self->k);
                  });
   }
 };
