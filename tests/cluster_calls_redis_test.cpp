@@ -145,7 +145,7 @@ public:
     return r.is_nil() ? "(nil)" : r.str;
   }
   std::string state(const std::string& sid) {
-    auto r = command({"HGET", keys::session(sid), "state"});
+    auto r = command({"HGET", keys::tagged_session(sid), "state"});
     return r.is_nil() ? "(nil)" : r.str;
   }
   redis_cluster& cluster() {
@@ -382,7 +382,7 @@ TEST_CASE("a call check ends the call of a participant whose instance is gone") 
           == reply::kind::array);
   REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "gone-1"}).str == "OK");
   REQUIRE(s.command({"SET", keys::tagged_user_call(alice), "gone-1"}).str == "OK");
-  REQUIRE(s.command({"HSET", keys::session("gone-1"), "caller_id", alice, "callee_id", bob,
+  REQUIRE(s.command({"HSET", keys::tagged_session("gone-1"), "caller_id", alice, "callee_id", bob,
                      "state", "accepted", "created_at", std::to_string(created_at)})
             .integer
           == 4);
@@ -402,12 +402,12 @@ TEST_CASE("the repair path: keys a start or an end left half done are taken over
   s.online(alice);
   s.online(bob);
   // An end that decided (session ended) but died before clearing the keys.
-  REQUIRE(s.command({"HSET", keys::session("repair-old"), "state", "ended"}).integer == 1);
+  REQUIRE(s.command({"HSET", keys::tagged_session("repair-old"), "state", "ended"}).integer == 1);
   REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "repair-old"}).str == "OK");
   // A start that died after opening its session and reserving alice, more
   // than the pending timeout ago.
   auto old_ms = now_ms() - redis::cluster_calls::pending_timeout.count() - 1000;
-  REQUIRE(s.command({"HSET", keys::session("repair-dead"), "state", "pending", "opened_ms",
+  REQUIRE(s.command({"HSET", keys::tagged_session("repair-dead"), "state", "pending", "opened_ms",
                      std::to_string(old_ms)})
             .integer
           == 2);
@@ -421,7 +421,7 @@ TEST_CASE("the repair path: keys a start or an end left half done are taken over
   auto dave = elsewhere("repair-dave", carol);
   s.online(carol);
   s.online(dave);
-  REQUIRE(s.command({"HSET", keys::session("repair-young"), "state", "pending", "opened_ms",
+  REQUIRE(s.command({"HSET", keys::tagged_session("repair-young"), "state", "pending", "opened_ms",
                      std::to_string(now_ms())})
             .integer
           == 2);
@@ -429,8 +429,8 @@ TEST_CASE("the repair path: keys a start or an end left half done are taken over
   CHECK(s.start(carol, dave, "repair-late") == start_result::callee_busy);
   CHECK(s.get(keys::tagged_user_call(dave)) == "repair-young");
   // ... and when that start commits after being judged dead, it cannot.
-  REQUIRE(s.command({"DEL", keys::session("repair-young")}).integer == 1);
-  auto commit = s.run({redis::script::session_commit, {keys::session("repair-young")}, {}});
+  REQUIRE(s.command({"DEL", keys::tagged_session("repair-young")}).integer == 1);
+  auto commit = s.run({redis::script::session_commit, {keys::tagged_session("repair-young")}, {}});
   CHECK(commit.str == "abandoned");
 }
 
@@ -475,9 +475,9 @@ TEST_CASE("a failover's restore writes a call back on both masters, and keeps a 
   CHECK(s.get(keys::tagged_user_call(bob)) == "restore-1");
   CHECK(restore("restore-1") == "kept");
   // Bob is in a newer live call: the old one is not brought back.
-  REQUIRE(s.command({"HSET", keys::session("restore-2"), "state", "ringing"}).integer == 1);
+  REQUIRE(s.command({"HSET", keys::tagged_session("restore-2"), "state", "ringing"}).integer == 1);
   REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "restore-2"}).str == "OK");
-  REQUIRE(s.command({"DEL", keys::session("restore-1")}).integer == 1);
+  REQUIRE(s.command({"DEL", keys::tagged_session("restore-1")}).integer == 1);
   CHECK(restore("restore-1") == "taken");
   CHECK(s.state("restore-1") == "(nil)");
 }
