@@ -148,8 +148,8 @@ void claim(command_runner& r, script_call call, continuation k) {
            return;
          }
          auto previous = element(claimed, 0);
-         r.send({"HMGET", keys::tagged_session(sid), "caller_id", "callee_id", "state", "caller_info",
-                 "callee_info", "offline_ring", "ring_expires_at"},
+         r.send({"HMGET", keys::tagged_session(sid), "caller_id", "callee_id", "state",
+                 "caller_info", "callee_info", "offline_ring", "ring_expires_at"},
                 [user, sid, previous, k](reply f) {
                   if (f.is_error()) {
                     k(std::move(f));
@@ -338,7 +338,8 @@ struct start_op : std::enable_shared_from_this<start_op> {
 
   void open() {
     auto self = shared_from_this();
-    step(r, script::session_open, {keys::tagged_session(sid)}, {caller, callee, created_at, ttl, caller_info},
+    step(r, script::session_open, {keys::tagged_session(sid)},
+         {caller, callee, created_at, ttl, caller_info},
          [self](reply opened) {
            if (opened.is_error() || opened.str != "ok")
              return self->k(std::move(opened)); // 'exists', or an error
@@ -405,9 +406,10 @@ struct start_op : std::enable_shared_from_this<start_op> {
   void give_back(reply answer) {
     auto self = shared_from_this();
     auto out = std::make_shared<reply>(std::move(answer));
-    step(r, script::session_abandon, {keys::tagged_session(sid)}, {"drop", "0"}, [self, out](reply) {
-      follow(self->r, self->sid, self->reserved, "clear", std::move(*out), self->k);
-    });
+    step(r, script::session_abandon, {keys::tagged_session(sid)}, {"drop", "0"},
+         [self, out](reply) {
+           follow(self->r, self->sid, self->reserved, "clear", std::move(*out), self->k);
+         });
   }
 };
 
@@ -437,7 +439,8 @@ void decide(command_runner& r, script_call call, continuation k) {
   auto sid = call.args.at(where.sid);
   call.args.at(where.prefix).clear();
   auto action = call.id == script::call_accept ? call.args.at(1) : std::string{"clear"};
-  r.run_script(in_session_slot(std::move(call), sid), [&r, sid, action, k = std::move(k)](reply out) {
+  auto in_slot = in_session_slot(std::move(call), sid);
+  r.run_script(std::move(in_slot), [&r, sid, action, k = std::move(k)](reply out) {
     if (element(out, 0) != "ok")
       return k(std::move(out));
     strings users{element(out, 1), element(out, 2)};

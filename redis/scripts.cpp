@@ -10,10 +10,10 @@ namespace goring::redis {
 namespace {
 
 constexpr std::array<std::string_view, script_count> names = {
-  "claim_user", "release_user", "refresh_users", "call_start",   "call_accept", "call_reject",
-  "call_end",   "call_timeout", "call_check",    "call_restore", "heartbeat",   "server_leave",
-  "session_open", "session_commit", "session_abandon", "user_reserve", "user_call_follow",
-  "session_read",
+  "claim_user",   "release_user",     "refresh_users", "call_start",     "call_accept",
+  "call_reject",  "call_end",         "call_timeout",  "call_check",     "call_restore",
+  "heartbeat",    "server_leave",     "session_open",  "session_commit", "session_abandon",
+  "user_reserve", "user_call_follow", "session_read",
 };
 
 std::string str(std::string_view x) {

@@ -32,13 +32,13 @@ namespace {
 using namespace std::chrono_literals;
 namespace redis = goring::redis;
 namespace keys = goring::redis::keys;
+using goring::test::redis_cluster;
+using goring::test::wait_until;
 using redis::millis;
 using redis::outcome_status;
 using redis::reply;
 using redis::script_call;
 using redis::start_result;
-using goring::test::redis_cluster;
-using goring::test::wait_until;
 
 constexpr millis presence_ttl{30'000};
 constexpr millis session_ttl{60'000};
@@ -80,9 +80,8 @@ public:
     events.on_message = [](const std::string&, const std::string&) {};
     topology_ = std::make_unique<redis::cluster_topology>(io_, std::move(opts), events);
     runner_ = std::make_unique<redis::command_runner>(*topology_, [this](uint64_t id, reply r) {
-      boost::asio::post(io_, [this, id, r = std::move(r)]() mutable {
-        runner_->complete(id, std::move(r));
-      });
+      boost::asio::post(
+        io_, [this, id, r = std::move(r)]() mutable { runner_->complete(id, std::move(r)); });
     });
     thread_ = std::thread{[this] { io_.run(); }};
     boost::asio::post(io_, [this] { topology_->start(); });
@@ -158,8 +157,7 @@ public:
     auto r = run(redis::claim_user(user, token_of(user), presence_ttl));
     REQUIRE(r.type == reply::kind::array);
   }
-  start_result start(const std::string& caller, const std::string& callee,
-                     const std::string& sid) {
+  start_result start(const std::string& caller, const std::string& callee, const std::string& sid) {
     return redis::parse_start_result(
       run(redis::call_start(caller, callee, sid, created_at, session_ttl, "{}")));
   }
@@ -323,11 +321,10 @@ TEST_CASE("alice calls bob while bob calls alice: at most one call, and nothing 
     auto bob = elsewhere("cross-b" + std::to_string(round) + "-", alice);
     s.online(alice);
     s.online(bob);
-    auto answers = s.run_together(
-      {redis::call_start(alice, bob, "cross-ab" + std::to_string(round), created_at, session_ttl,
-                         "{}"),
-       redis::call_start(bob, alice, "cross-ba" + std::to_string(round), created_at, session_ttl,
-                         "{}")});
+    auto answers = s.run_together({redis::call_start(alice, bob, "cross-ab" + std::to_string(round),
+                                                     created_at, session_ttl, "{}"),
+                                   redis::call_start(bob, alice, "cross-ba" + std::to_string(round),
+                                                     created_at, session_ttl, "{}")});
     int ok = 0;
     for (auto& a : answers)
       ok += redis::parse_start_result(a) == start_result::ok ? 1 : 0;
@@ -345,9 +342,8 @@ TEST_CASE("an accept against the caller's cancel: one wins, and both users are f
     s.online(alice);
     s.online(bob);
     REQUIRE(s.start(alice, bob, sid) == start_result::ok);
-    auto answers =
-      s.run_together({redis::call_accept(sid, bob, session_ttl, "{}", created_at + 1),
-                      redis::call_end(sid, alice, ended_ttl, created_at + 1, false)});
+    auto answers = s.run_together({redis::call_accept(sid, bob, session_ttl, "{}", created_at + 1),
+                                   redis::call_end(sid, alice, ended_ttl, created_at + 1, false)});
     auto accepted = redis::parse_call_outcome(answers[0]);
     auto ended = redis::parse_call_outcome(answers[1]);
     CHECK(ended.status == outcome_status::ok);
@@ -465,8 +461,8 @@ TEST_CASE("a failover's restore writes a call back on both masters, and keeps a 
   auto bob = elsewhere("restore-bob", alice);
   auto restore = [&](const std::string& sid) {
     return s
-      .run(redis::call_restore(sid, alice, bob, "accepted", created_at, "{}", "{}",
-                               created_at + 1, session_ttl))
+      .run(redis::call_restore(sid, alice, bob, "accepted", created_at, "{}", "{}", created_at + 1,
+                               session_ttl))
       .str;
   };
   CHECK(restore("restore-1") == "restored");

@@ -374,8 +374,8 @@ TEST_CASE("with a reconnect grace a dropped participant's call ends when the gra
 
   alice.drop();
   // Within the grace: the call waits for alice (her drop was noted).
-  CHECK(
-    wait_until([&] { return !env.hget(env.redis.session_key(session_id), "away:caller").empty(); }, 3s));
+  CHECK(wait_until(
+    [&] { return !env.hget(env.redis.session_key(session_id), "away:caller").empty(); }, 3s));
   CHECK(env.hget(env.redis.session_key(session_id), "state") == "accepted");
   // The periodic check is 600 s away: only the grace's own timer ends it.
   expect_ended(bob, session_id, "peer_disconnected", "alice", 15s);

@@ -229,8 +229,8 @@ TEST_CASE("a caller already in a call who starts another hears user_busy, as fro
 
   // Only Redis knows of carol's call (held by no connection of hers here):
   // call_start refuses her as the caller, with the same answer.
-  env.redis.run({"HSET", env.redis.session_key("s-elsewhere"), "caller_id", "carol", "callee_id", "dave",
-                 "state", "accepted"});
+  env.redis.run({"HSET", env.redis.session_key("s-elsewhere"), "caller_id", "carol", "callee_id",
+                 "dave", "state", "accepted"});
   env.redis.run({"SET", env.redis.user_call_key("carol"), "s-elsewhere"});
   carol.start_call("alice");
   busy = carol.expect_error("user_busy");

@@ -141,9 +141,9 @@ TEST_CASE("the session lookup is one session_read of the session's key, its answ
   auto call = goring::redis::session_lookup("s-1");
   CHECK(call.id == goring::redis::script::session_read);
   CHECK(call.keys == std::vector<std::string>{goring::redis::keys::session("s-1")});
-  CHECK(call.args
-        == std::vector<std::string>{"caller_id", "callee_id", "state", "caller_info",
-                                    "callee_info"});
+  CHECK(
+    call.args
+    == std::vector<std::string>{"caller_id", "callee_id", "state", "caller_info", "callee_info"});
 
   auto found = goring::redis::parse_session_lookup(
     texts({"alice", "bob", "ringing", R"({"user_id":"alice"})", ""}));

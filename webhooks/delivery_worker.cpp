@@ -287,8 +287,8 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
           oldest = st.oldest_ms;
       }
       m.queue_length.set(static_cast<double>(length));
-      m.oldest_age.set(oldest == 0 ? 0.0
-                                   : std::max(0.0, static_cast<double>(now_ms() - oldest) / 1000.0));
+      m.oldest_age.set(
+        oldest == 0 ? 0.0 : std::max(0.0, static_cast<double>(now_ms() - oldest) / 1000.0));
       return;
     }
     auto& st = streams[i];
