@@ -477,3 +477,106 @@ TEST_CASE("a failover's restore writes a call back on both masters, and keeps a 
   CHECK(restore("restore-1") == "taken");
   CHECK(s.state("restore-1") == "(nil)");
 }
+
+namespace {
+
+/// The types of the events in `stream`, oldest first.
+std::vector<std::string> event_types(const std::string& stream) {
+  std::vector<std::string> types;
+  auto r = store().command({"XRANGE", stream, "-", "+"});
+  for (auto& entry : r.elements) {
+    if (entry.elements.size() < 2)
+      continue;
+    auto& fields = entry.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+      if (fields[i].str == "type")
+        types.push_back(fields[i + 1].str);
+  }
+  return types;
+}
+
+/// Events on, as the call actor asks for them: the reference's stream
+/// name, which the runner turns into the session's partition stream.
+redis::event_log events_on() {
+  return {std::string{keys::webhook_stream}, now_ms()};
+}
+
+} // namespace
+
+TEST_CASE("a call's events go to its partition's stream, in the steps that decide") {
+  auto& s = store();
+  std::string alice = "hook-alice";
+  auto bob = elsewhere("hook-bob", alice);
+  s.online(alice);
+  s.online(bob);
+  const std::string sid = "hook-1";
+  auto stream = keys::tagged_webhook_stream(sid);
+  CHECK(s.cluster().keyslot(stream) == s.cluster().keyslot(keys::tagged_session(sid)));
+  CHECK(event_types(stream).empty());
+  auto started = redis::parse_start_result(
+    s.run(redis::call_start(alice, bob, sid, created_at, session_ttl, "{}", events_on())));
+  CHECK(started == start_result::ok);
+  CHECK(event_types(stream) == std::vector<std::string>{"call.started"});
+  // A refused start writes nothing (its stream may be hook-1's: the count).
+  auto before = event_types(keys::tagged_webhook_stream("hook-2")).size();
+  CHECK(redis::parse_start_result(s.run(
+          redis::call_start(bob, alice, "hook-2", created_at, session_ttl, "{}", events_on())))
+        == start_result::caller_busy);
+  CHECK(event_types(keys::tagged_webhook_stream("hook-2")).size() == before);
+  CHECK(redis::parse_call_outcome(
+          s.run(redis::call_accept(sid, bob, session_ttl, "{}", created_at + 1, events_on())))
+          .status
+        == outcome_status::ok);
+  CHECK(redis::parse_call_outcome(
+          s.run(redis::call_end(sid, alice, ended_ttl, created_at + 9, false, events_on())))
+          .status
+        == outcome_status::ok);
+  CHECK(event_types(stream)
+        == std::vector<std::string>{"call.started", "call.accepted", "call.ended"});
+  CHECK(s.get(keys::tagged_user_call(alice)) == "(nil)");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+}
+
+TEST_CASE("an offline callee rings with the offline ring on, reserved, and callee.offline is "
+          "written, but without it the start is offline and leaves nothing") {
+  auto& s = store();
+  std::string alice = "wake-alice";
+  auto bob = elsewhere("wake-bob", alice);
+  s.online(alice);
+  // bob has no connection.
+  auto before = event_types(keys::tagged_webhook_stream("wake-0")).size();
+  CHECK(redis::parse_start_result(s.run(
+          redis::call_start(alice, bob, "wake-0", created_at, session_ttl, "{}", events_on())))
+        == start_result::offline);
+  CHECK(s.state("wake-0") == "(nil)");
+  CHECK(event_types(keys::tagged_webhook_stream("wake-0")).size() == before);
+  CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+
+  const std::string sid = "wake-1";
+  auto at = now_ms();
+  auto rang = redis::parse_start_result(
+    s.run(redis::call_start(alice, bob, sid, created_at, session_ttl, "{}",
+                            {std::string{keys::webhook_stream}, at}, millis{30'000})));
+  CHECK(rang == start_result::offline_ring);
+  CHECK(s.state(sid) == "ringing");
+  CHECK(s.command({"HGET", keys::tagged_session(sid), "offline_ring"}).str == "1");
+  CHECK(s.command({"HGET", keys::tagged_session(sid), "ring_expires_at"}).str
+        == std::to_string(at + 30'000));
+  CHECK(s.get(keys::tagged_user_call(alice)) == sid);
+  CHECK(s.get(keys::tagged_user_call(bob)) == sid);
+  auto types = event_types(keys::tagged_webhook_stream(sid));
+  REQUIRE(types.size() >= 2);
+  CHECK(std::vector<std::string>(types.end() - 2, types.end())
+        == std::vector<std::string>{"call.started", "callee.offline"});
+
+  // bob's phone woke up: his claim finds the ringing call.
+  auto claimed = s.run(redis::claim_user(bob, token_of(bob), presence_ttl));
+  REQUIRE(claimed.elements.size() == 9);
+  CHECK(claimed.elements[1].str == sid);
+  CHECK(claimed.elements[7].str == "1");
+  // Someone else calling bob meanwhile finds him busy.
+  std::string carol = elsewhere("wake-carol", bob);
+  s.online(carol);
+  CHECK(s.start(carol, bob, "wake-2") == start_result::callee_busy);
+  CHECK(s.accept(sid, bob).status == outcome_status::ok);
+}
