@@ -22,8 +22,9 @@ inline constexpr std::string_view server_prefix = "ws:server:";
 inline constexpr std::string_view probe_prefix = "ws:probe:";
 /// STREAM: the call events waiting for their webhook (docs/webhooks.md).
 /// The call scripts XADD to it in the same step as the transition; the key
-/// reaches them as a KEYS argument, never spelt in Lua, so a Cluster
-/// topology can hand each script a stream in its own slot.
+/// reaches them as a KEYS argument, never spelt in Lua, so that in Cluster
+/// mode redis/cluster_calls can hand each step the stream of its session's
+/// partition (tagged_webhook_stream below).
 inline constexpr std::string_view webhook_stream = "goring:webhooks";
 /// The consumer group of webhook_stream that every instance reads in.
 inline constexpr std::string_view webhook_group = "goring-webhooks";
