@@ -179,7 +179,12 @@ int main(int argc, char** argv) {
       // Look for dead instances' events a few times per claim timeout.
       options.claim_interval = std::min(options.claim_interval, config.webhook_claim_timeout / 3);
       options.consumer = runtime.instance_id();
-      options.stream = std::string{redis::keys::webhook_stream};
+      // On a cluster, one stream per session partition (redis/keys.hpp).
+      if (config.redis_cluster.empty())
+        options.streams = {std::string{redis::keys::webhook_stream}};
+      else
+        for (unsigned p = 0; p < redis::keys::cluster_partitions; ++p)
+          options.streams.push_back(redis::keys::partition_webhook_stream(p));
       options.group = std::string{redis::keys::webhook_group};
       webhook_worker = std::make_unique<webhooks::delivery_worker>(
         io, webhook_client,

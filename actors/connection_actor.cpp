@@ -354,7 +354,7 @@ call_phase phase_of(redis::session_state state) {
 void adopt_or_refuse(connection_actor* self, client_message msg, std::string frame) {
   auto& st = self->state;
   self
-    ->request(st.ctx->bridge, no_request_timeout, command_atom::value,
+    ->request(st.ctx->bridge, no_request_timeout, eval_atom::value,
               redis::session_lookup(msg.session_id))
     .then(
       [self, msg, frame](redis::reply& r) mutable {

@@ -576,10 +576,6 @@ std::string settings_problem(const settings& s) {
   if (!s.redis_cluster.empty() && !s.redis_sentinels.empty())
     return "REDIS_CLUSTER and REDIS_SENTINELS are both set: a Redis Cluster fails over by "
            "itself; pick one mode";
-  if (!s.redis_cluster.empty() && !s.webhook_url.empty())
-    return "WEBHOOK_URL is not supported with REDIS_CLUSTER yet: the call scripts write each "
-           "event in the step of its transition, which needs an event stream in every session's "
-           "slot (docs/redis-cluster.md, \"Not yet in Cluster mode\"); unset one of them";
   if (!s.redis_sentinels.empty() && s.redis_sentinel_master.empty())
     return "REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER is not: name the master the "
            "sentinels monitor";

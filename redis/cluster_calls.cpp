@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -43,6 +44,17 @@ std::string element(const reply& r, std::size_t i) {
 /// What the builders of scripts.cpp put after a key prefix.
 std::string after(std::string_view key, std::string_view prefix) {
   return std::string{key.substr(std::min(prefix.size(), key.size()))};
+}
+
+/// A script built for one session (KEYS: the session, then the webhook
+/// stream when events are on) with both keys in the Cluster layout: the
+/// session's partition tag, the stream of that partition.
+script_call in_session_slot(script_call call, const std::string& sid) {
+  if (!call.keys.empty())
+    call.keys[0] = keys::tagged_session(sid);
+  if (call.keys.size() > 1)
+    call.keys[1] = keys::tagged_webhook_stream(sid);
+  return call;
 }
 
 void step(command_runner& r, script id, strings keys, strings args, continuation k) {
@@ -116,7 +128,7 @@ void presence_of(command_runner& r, const std::string& user, const std::string& 
 /// session_abandon 'judge': "live" or "over" of the session a user's call
 /// key names (an error reply on failure).
 void judge(command_runner& r, const std::string& sid, continuation k) {
-  step(r, script::session_abandon, {keys::session(sid)},
+  step(r, script::session_abandon, {keys::tagged_session(sid)},
        {"judge", std::to_string(pending_timeout.count())}, std::move(k));
 }
 
@@ -136,8 +148,8 @@ void claim(command_runner& r, script_call call, continuation k) {
            return;
          }
          auto previous = element(claimed, 0);
-         r.send({"HMGET", keys::session(sid), "caller_id", "callee_id", "state", "caller_info",
-                 "callee_info", "offline_ring", "ring_expires_at"},
+         r.send({"HMGET", keys::tagged_session(sid), "caller_id", "callee_id", "state",
+                 "caller_info", "callee_info", "offline_ring", "ring_expires_at"},
                 [user, sid, previous, k](reply f) {
                   if (f.is_error()) {
                     k(std::move(f));
@@ -242,7 +254,11 @@ struct start_op : std::enable_shared_from_this<start_op> {
   std::string created_at;
   std::string ttl;
   std::string caller_info;
+  std::string now_ms;     // the events' created_at
+  bool events;            // the webhook stream was given: write the events
+  long long offline_ring; // ms a callee with no connection rings; 0: 'offline'
   continuation k;
+  bool callee_offline = false;
   std::string owner;    // the callee's connection found online
   strings order;        // both users, in reservation order
   std::size_t next = 0; // index into order
@@ -256,6 +272,9 @@ struct start_op : std::enable_shared_from_this<start_op> {
       created_at(call.args.at(3)),
       ttl(call.args.at(4)),
       caller_info(call.args.at(5)),
+      now_ms(call.args.at(8)),
+      events(call.keys.size() > 4),
+      offline_ring(events ? std::strtoll(call.args.at(9).c_str(), nullptr, 10) : 0),
       k(std::move(done)) {
     // The same order for every start: two crossing calls (A calls B while
     // B calls A) reserve the same user first, so one wins, not neither.
@@ -271,20 +290,31 @@ struct start_op : std::enable_shared_from_this<start_op> {
       if (owner.is_error())
         return self->k(std::move(owner));
       if (owner.is_nil())
-        return self->k(text("offline"));
+        return self->offline();
       std::string instance;
       std::string server;
       if (!split_owner(owner.str, instance, server))
-        return self->k(text("offline"));
+        return self->offline();
       self->owner = owner.str;
       self->r.send({"HGET", keys::server(server), "instance"}, [self, instance](reply beat) {
         if (beat.is_error())
           return self->k(std::move(beat));
         if (beat.type != reply::kind::string || beat.str != instance)
-          return self->k(text("offline"));
+          return self->offline();
         self->check_caller();
       });
     });
+  }
+
+  /// The callee has no live connection: 'offline', or with the offline
+  /// ring on, a call that rings while callee.offline wakes their phone
+  /// (the callee is then reserved without a presence to match).
+  void offline() {
+    if (offline_ring <= 0)
+      return k(text("offline"));
+    callee_offline = true;
+    owner.clear();
+    check_caller();
   }
 
   /// The caller's own call first, so a busy caller hears caller_busy as
@@ -308,7 +338,8 @@ struct start_op : std::enable_shared_from_this<start_op> {
 
   void open() {
     auto self = shared_from_this();
-    step(r, script::session_open, {keys::session(sid)}, {caller, callee, created_at, ttl, caller_info},
+    step(r, script::session_open, {keys::tagged_session(sid)},
+         {caller, callee, created_at, ttl, caller_info},
          [self](reply opened) {
            if (opened.is_error() || opened.str != "ok")
              return self->k(std::move(opened)); // 'exists', or an error
@@ -322,7 +353,7 @@ struct start_op : std::enable_shared_from_this<start_op> {
     auto self = shared_from_this();
     const auto& user = order[next];
     strings ks{keys::tagged_user_call(user)};
-    if (user == callee)
+    if (user == callee && !callee_offline)
       ks.push_back(keys::tagged_user(user));
     step(r, script::user_reserve, std::move(ks), {sid, ttl, stale, owner},
          [self, stale](reply got) {
@@ -355,9 +386,13 @@ struct start_op : std::enable_shared_from_this<start_op> {
 
   void commit() {
     auto self = shared_from_this();
-    step(r, script::session_commit, {keys::session(sid)}, {}, [self](reply done) {
-      if (!done.is_error() && done.str == "ok")
-        return self->k(text("ok"));
+    strings ks{keys::tagged_session(sid)};
+    if (events)
+      ks.push_back(keys::tagged_webhook_stream(sid));
+    auto ring = callee_offline ? std::to_string(offline_ring) : std::string{"0"};
+    step(r, script::session_commit, std::move(ks), {sid, now_ms, ring}, [self](reply done) {
+      if (!done.is_error() && (done.str == "ok" || done.str == "offline_ring"))
+        return self->k(std::move(done));
       if (done.is_error())
         return self->give_back(std::move(done));
       self->give_back(reply::make_error("call_start outlived the pending timeout of "
@@ -371,9 +406,10 @@ struct start_op : std::enable_shared_from_this<start_op> {
   void give_back(reply answer) {
     auto self = shared_from_this();
     auto out = std::make_shared<reply>(std::move(answer));
-    step(r, script::session_abandon, {keys::session(sid)}, {"drop", "0"}, [self, out](reply) {
-      follow(self->r, self->sid, self->reserved, "clear", std::move(*out), self->k);
-    });
+    step(r, script::session_abandon, {keys::tagged_session(sid)}, {"drop", "0"},
+         [self, out](reply) {
+           follow(self->r, self->sid, self->reserved, "clear", std::move(*out), self->k);
+         });
   }
 };
 
@@ -403,7 +439,8 @@ void decide(command_runner& r, script_call call, continuation k) {
   auto sid = call.args.at(where.sid);
   call.args.at(where.prefix).clear();
   auto action = call.id == script::call_accept ? call.args.at(1) : std::string{"clear"};
-  r.run_script(std::move(call), [&r, sid, action, k = std::move(k)](reply out) {
+  auto in_slot = in_session_slot(std::move(call), sid);
+  r.run_script(std::move(in_slot), [&r, sid, action, k = std::move(k)](reply out) {
     if (element(out, 0) != "ok")
       return k(std::move(out));
     strings users{element(out, 1), element(out, 2)};
@@ -419,7 +456,7 @@ void check(command_runner& r, script_call call, continuation k) {
   // prefix, departed user, departed token.
   auto sid = call.args.at(2);
   r.send(
-    {"HMGET", keys::session(sid), "caller_id", "callee_id", "state"},
+    {"HMGET", keys::tagged_session(sid), "caller_id", "callee_id", "state"},
     [&r, call = std::move(call), sid, k = std::move(k)](reply f) mutable {
       if (f.is_error())
         return k(std::move(f));
@@ -433,7 +470,8 @@ void check(command_runner& r, script_call call, continuation k) {
         c.args.at(6).clear();
         c.args.push_back(std::move(caller_fact));
         c.args.push_back(std::move(callee_fact));
-        r.run_script(std::move(c), [&r, sid, ttl, users, k = std::move(k)](reply out) {
+        r.run_script(in_session_slot(std::move(c), sid),
+                     [&r, sid, ttl, users, k = std::move(k)](reply out) {
           auto status = element(out, 0);
           if (users.empty() || (status != "live" && status != "ended"))
             return k(std::move(out));
@@ -516,14 +554,14 @@ struct restore_op : std::enable_shared_from_this<restore_op> {
 
   void write() {
     auto self = shared_from_this();
-    script_call session_only{script::call_restore, {call.keys.at(0)}, call.args};
+    script_call session_only{script::call_restore, {keys::tagged_session(sid)}, call.args};
     r.run_script(std::move(session_only), [self](reply out) {
       if (out.is_error())
         return self->k(std::move(out));
       if (out.str == "restored")
         return self->reserve(0, out.str);
       // 'kept': a live session gets back the users' keys it lacks.
-      self->r.send({"HGET", keys::session(self->sid), "state"}, [self, out](reply state) {
+      self->r.send({"HGET", keys::tagged_session(self->sid), "state"}, [self, out](reply state) {
         if (state.str == "ringing" || state.str == "accepted")
           return self->reserve(0, out.str);
         self->k(out);
@@ -550,7 +588,7 @@ struct restore_op : std::enable_shared_from_this<restore_op> {
     auto now = std::chrono::system_clock::now().time_since_epoch();
     auto now_s = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count());
     r.run_script({script::call_end,
-                  {keys::session(sid)},
+                  {keys::tagged_session(sid)},
                   {caller, ttl, "", sid, now_s, "disconnect", "0"}},
                  [self](reply) {
                    follow(self->r, self->sid, {self->caller, self->callee}, "clear",
@@ -573,6 +611,7 @@ bool runs_in_steps(script id) {
     case script::call_timeout:
     case script::call_check:
     case script::call_restore:
+    case script::session_read:
       return true;
     default:
       return false;
@@ -599,6 +638,10 @@ void run(command_runner& runner, script_call call, std::function<void(reply)> k)
     case script::call_restore: {
       auto op = std::make_shared<restore_op>(runner, std::move(call), std::move(k));
       return op->look(0);
+    }
+    case script::session_read: {
+      auto sid = after(call.keys.at(0), keys::session_prefix);
+      return runner.run_script(in_session_slot(std::move(call), sid), std::move(k));
     }
     default:
       return runner.run_script(std::move(call), std::move(k));

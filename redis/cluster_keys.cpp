@@ -79,6 +79,18 @@ std::string user_key(std::string_view prefix, std::string_view user_id) {
   return key;
 }
 
+std::string partition_tag(unsigned p, unsigned count) {
+  for (unsigned k = 0;; ++k) {
+    auto tag = std::to_string(p) + "-" + std::to_string(k);
+    if (unsigned{key_slot(tag)} * count / slot_count == p)
+      return tag;
+  }
+}
+
+unsigned partition_of(std::string_view id, unsigned count) {
+  return crc16(id) % count;
+}
+
 command_route route_of(const std::vector<std::string>& argv) {
   command_route route;
   if (argv.empty())
@@ -103,6 +115,22 @@ command_route route_of(const std::vector<std::string>& argv) {
                               "READONLY", "READWRITE", "HELLO", "AUTH", "SELECT", "LOLWUT"})
     if (is(name, keyless))
       return route;
+  if (is(name, "XGROUP") || is(name, "XINFO")) {
+    if (argv.size() > 2) {
+      route.kind = route_kind::by_key;
+      route.key = argv[2];
+    }
+    return route;
+  }
+  if (is(name, "XREAD") || is(name, "XREADGROUP")) {
+    for (std::size_t i = 1; i + 1 < argv.size(); ++i)
+      if (is(argv[i], "STREAMS")) {
+        route.kind = route_kind::by_key;
+        route.key = argv[i + 1];
+        break;
+      }
+    return route;
+  }
   if (argv.size() > 1) {
     route.kind = route_kind::by_key;
     route.key = argv[1];

@@ -56,6 +56,19 @@ std::string user_tag(std::string_view user_id);
 /// `prefix` must hold no brace.
 std::string user_key(std::string_view prefix, std::string_view user_id);
 
+/// The tag of partition `p` of `count` (p < count <= slot_count): the
+/// first of "p-0", "p-1", ... whose slot falls into the p-th of `count`
+/// equal slot ranges. So partitions spread evenly over the slots, hence
+/// over masters that split the slots evenly, as `redis-cli --cluster
+/// create` and `rebalance` do; naive tags do not ("{0}", "{1}", "{2}" hash
+/// to slots 13907, 9842, 5649: none on the first of three masters).
+std::string partition_tag(unsigned p, unsigned count);
+
+/// The partition of `count` an id belongs to: CRC16 of the whole id
+/// modulo `count`. Spread like keys over slots; an id chosen to land in
+/// one partition puts load there, nothing else.
+unsigned partition_of(std::string_view id, unsigned count);
+
 /// How a command is routed in a cluster.
 enum class route_kind : uint8_t {
   by_key,       ///< to the master of the slot of `key`
@@ -75,7 +88,8 @@ struct command_route {
 /// SCRIPT FLUSH to every master; commands without keys (PING, INFO, CLIENT,
 /// CLUSTER, ROLE, TIME, ECHO, SCRIPT EXISTS, ...) to any master; every other
 /// command by argv[1], its first key (GET, SET, HSET, DEL, EXPIRE,
-/// PUBLISH/SPUBLISH's channel, ...). A multi-key command whose keys span
+/// PUBLISH/SPUBLISH's channel, XADD, XACK, ...), but XGROUP and XINFO by
+/// argv[2] and XREAD/XREADGROUP by the first key after STREAMS. A multi-key command whose keys span
 /// slots goes by its first key, and Redis answers CROSSSLOT.
 command_route route_of(const std::vector<std::string>& argv);
 /// `key` points into argv: never route a temporary.

@@ -22,8 +22,9 @@ inline constexpr std::string_view server_prefix = "ws:server:";
 inline constexpr std::string_view probe_prefix = "ws:probe:";
 /// STREAM: the call events waiting for their webhook (docs/webhooks.md).
 /// The call scripts XADD to it in the same step as the transition; the key
-/// reaches them as a KEYS argument, never spelt in Lua, so a Cluster
-/// topology can hand each script a stream in its own slot.
+/// reaches them as a KEYS argument, never spelt in Lua, so that in Cluster
+/// mode redis/cluster_calls can hand each step the stream of its session's
+/// partition (tagged_webhook_stream below).
 inline constexpr std::string_view webhook_stream = "goring:webhooks";
 /// The consumer group of webhook_stream that every instance reads in.
 inline constexpr std::string_view webhook_group = "goring-webhooks";
@@ -56,8 +57,17 @@ inline std::string probe(std::string_view instance_id) {
 
 // Cluster mode (docs/redis-cluster.md): a user's presence and call keys
 // carry the user's hash tag, so they share one slot whatever the id holds
-// ("ws:user:{alice}", "ws:user:{a%7Db%7Bc}"). Sessions, heartbeats and
-// channels keep the names above: each is the only key of its scripts.
+// ("ws:user:{alice}", "ws:user:{a%7Db%7Bc}"). A session carries the tag of
+// its partition, and so does the webhook stream its events go to, so a
+// transition writes its event in the same step ("call:session:{7-1}:s1",
+// "goring:webhooks:{7-1}"). Heartbeats and channels keep the names above:
+// each is the only key of its scripts.
+
+/// Sessions (and their webhook streams) are spread over this many
+/// partitions in Cluster mode: evenly over the slots, so over up to this
+/// many masters; every instance reads this many streams. Part of the key
+/// layout: every instance of a fleet must agree.
+inline constexpr unsigned cluster_partitions = 32;
 
 inline std::string tagged_user(std::string_view user_id) {
   return cluster::user_key(user_prefix, user_id);
@@ -65,5 +75,12 @@ inline std::string tagged_user(std::string_view user_id) {
 inline std::string tagged_user_call(std::string_view user_id) {
   return cluster::user_key(user_call_prefix, user_id);
 }
+
+/// The webhook stream of partition `p` (< cluster_partitions).
+std::string partition_webhook_stream(unsigned p);
+/// "call:session:{TAG}:<session_id>", TAG its partition's tag.
+std::string tagged_session(std::string_view session_id);
+/// The webhook stream in the slot of tagged_session(session_id).
+std::string tagged_webhook_stream(std::string_view session_id);
 
 } // namespace goring::redis::keys

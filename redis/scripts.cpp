@@ -10,9 +10,10 @@ namespace goring::redis {
 namespace {
 
 constexpr std::array<std::string_view, script_count> names = {
-  "claim_user", "release_user", "refresh_users", "call_start",   "call_accept", "call_reject",
-  "call_end",   "call_timeout", "call_check",    "call_restore", "heartbeat",   "server_leave",
-  "session_open", "session_commit", "session_abandon", "user_reserve", "user_call_follow",
+  "claim_user",   "release_user",     "refresh_users", "call_start",     "call_accept",
+  "call_reject",  "call_end",         "call_timeout",  "call_check",     "call_restore",
+  "heartbeat",    "server_leave",     "session_open",  "session_commit", "session_abandon",
+  "user_reserve", "user_call_follow", "session_read",
 };
 
 std::string str(std::string_view x) {
@@ -292,9 +293,10 @@ check_outcome parse_check_outcome(const reply& r) {
   return out;
 }
 
-std::vector<std::string> session_lookup(std::string_view session_id) {
-  return {"HMGET",      keys::session(session_id), "caller_id", "callee_id", "state", "caller_info",
-          "callee_info"};
+script_call session_lookup(std::string_view session_id) {
+  return {script::session_read,
+          {keys::session(session_id)},
+          {"caller_id", "callee_id", "state", "caller_info", "callee_info"}};
 }
 
 session_record parse_session_lookup(const reply& r) {

@@ -40,9 +40,10 @@ enum class script : uint8_t {
   session_abandon,
   user_reserve,
   user_call_follow,
+  session_read,
 };
 
-inline constexpr std::size_t script_count = 17;
+inline constexpr std::size_t script_count = 18;
 
 std::string_view script_name(script id);
 
@@ -189,10 +190,9 @@ struct check_outcome {
 
 check_outcome parse_check_outcome(const reply& r);
 
-/// `HMGET call:session:{id}` of the fields a connection needs to join a
-/// call it holds no actor for: caller_id, callee_id, state, caller_info,
-/// callee_info.
-std::vector<std::string> session_lookup(std::string_view session_id);
+/// session_read of the fields a connection needs to join a call it holds
+/// no actor for: caller_id, callee_id, state, caller_info, callee_info.
+script_call session_lookup(std::string_view session_id);
 
 /// What session_lookup read.
 struct session_record {

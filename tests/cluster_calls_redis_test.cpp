@@ -32,13 +32,13 @@ namespace {
 using namespace std::chrono_literals;
 namespace redis = goring::redis;
 namespace keys = goring::redis::keys;
+using goring::test::redis_cluster;
+using goring::test::wait_until;
 using redis::millis;
 using redis::outcome_status;
 using redis::reply;
 using redis::script_call;
 using redis::start_result;
-using goring::test::redis_cluster;
-using goring::test::wait_until;
 
 constexpr millis presence_ttl{30'000};
 constexpr millis session_ttl{60'000};
@@ -80,9 +80,8 @@ public:
     events.on_message = [](const std::string&, const std::string&) {};
     topology_ = std::make_unique<redis::cluster_topology>(io_, std::move(opts), events);
     runner_ = std::make_unique<redis::command_runner>(*topology_, [this](uint64_t id, reply r) {
-      boost::asio::post(io_, [this, id, r = std::move(r)]() mutable {
-        runner_->complete(id, std::move(r));
-      });
+      boost::asio::post(
+        io_, [this, id, r = std::move(r)]() mutable { runner_->complete(id, std::move(r)); });
     });
     thread_ = std::thread{[this] { io_.run(); }};
     boost::asio::post(io_, [this] { topology_->start(); });
@@ -145,7 +144,7 @@ public:
     return r.is_nil() ? "(nil)" : r.str;
   }
   std::string state(const std::string& sid) {
-    auto r = command({"HGET", keys::session(sid), "state"});
+    auto r = command({"HGET", keys::tagged_session(sid), "state"});
     return r.is_nil() ? "(nil)" : r.str;
   }
   redis_cluster& cluster() {
@@ -158,8 +157,7 @@ public:
     auto r = run(redis::claim_user(user, token_of(user), presence_ttl));
     REQUIRE(r.type == reply::kind::array);
   }
-  start_result start(const std::string& caller, const std::string& callee,
-                     const std::string& sid) {
+  start_result start(const std::string& caller, const std::string& callee, const std::string& sid) {
     return redis::parse_start_result(
       run(redis::call_start(caller, callee, sid, created_at, session_ttl, "{}")));
   }
@@ -323,11 +321,10 @@ TEST_CASE("alice calls bob while bob calls alice: at most one call, and nothing 
     auto bob = elsewhere("cross-b" + std::to_string(round) + "-", alice);
     s.online(alice);
     s.online(bob);
-    auto answers = s.run_together(
-      {redis::call_start(alice, bob, "cross-ab" + std::to_string(round), created_at, session_ttl,
-                         "{}"),
-       redis::call_start(bob, alice, "cross-ba" + std::to_string(round), created_at, session_ttl,
-                         "{}")});
+    auto answers = s.run_together({redis::call_start(alice, bob, "cross-ab" + std::to_string(round),
+                                                     created_at, session_ttl, "{}"),
+                                   redis::call_start(bob, alice, "cross-ba" + std::to_string(round),
+                                                     created_at, session_ttl, "{}")});
     int ok = 0;
     for (auto& a : answers)
       ok += redis::parse_start_result(a) == start_result::ok ? 1 : 0;
@@ -345,9 +342,8 @@ TEST_CASE("an accept against the caller's cancel: one wins, and both users are f
     s.online(alice);
     s.online(bob);
     REQUIRE(s.start(alice, bob, sid) == start_result::ok);
-    auto answers =
-      s.run_together({redis::call_accept(sid, bob, session_ttl, "{}", created_at + 1),
-                      redis::call_end(sid, alice, ended_ttl, created_at + 1, false)});
+    auto answers = s.run_together({redis::call_accept(sid, bob, session_ttl, "{}", created_at + 1),
+                                   redis::call_end(sid, alice, ended_ttl, created_at + 1, false)});
     auto accepted = redis::parse_call_outcome(answers[0]);
     auto ended = redis::parse_call_outcome(answers[1]);
     CHECK(ended.status == outcome_status::ok);
@@ -382,7 +378,7 @@ TEST_CASE("a call check ends the call of a participant whose instance is gone") 
           == reply::kind::array);
   REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "gone-1"}).str == "OK");
   REQUIRE(s.command({"SET", keys::tagged_user_call(alice), "gone-1"}).str == "OK");
-  REQUIRE(s.command({"HSET", keys::session("gone-1"), "caller_id", alice, "callee_id", bob,
+  REQUIRE(s.command({"HSET", keys::tagged_session("gone-1"), "caller_id", alice, "callee_id", bob,
                      "state", "accepted", "created_at", std::to_string(created_at)})
             .integer
           == 4);
@@ -402,12 +398,12 @@ TEST_CASE("the repair path: keys a start or an end left half done are taken over
   s.online(alice);
   s.online(bob);
   // An end that decided (session ended) but died before clearing the keys.
-  REQUIRE(s.command({"HSET", keys::session("repair-old"), "state", "ended"}).integer == 1);
+  REQUIRE(s.command({"HSET", keys::tagged_session("repair-old"), "state", "ended"}).integer == 1);
   REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "repair-old"}).str == "OK");
   // A start that died after opening its session and reserving alice, more
   // than the pending timeout ago.
   auto old_ms = now_ms() - redis::cluster_calls::pending_timeout.count() - 1000;
-  REQUIRE(s.command({"HSET", keys::session("repair-dead"), "state", "pending", "opened_ms",
+  REQUIRE(s.command({"HSET", keys::tagged_session("repair-dead"), "state", "pending", "opened_ms",
                      std::to_string(old_ms)})
             .integer
           == 2);
@@ -421,7 +417,7 @@ TEST_CASE("the repair path: keys a start or an end left half done are taken over
   auto dave = elsewhere("repair-dave", carol);
   s.online(carol);
   s.online(dave);
-  REQUIRE(s.command({"HSET", keys::session("repair-young"), "state", "pending", "opened_ms",
+  REQUIRE(s.command({"HSET", keys::tagged_session("repair-young"), "state", "pending", "opened_ms",
                      std::to_string(now_ms())})
             .integer
           == 2);
@@ -429,8 +425,8 @@ TEST_CASE("the repair path: keys a start or an end left half done are taken over
   CHECK(s.start(carol, dave, "repair-late") == start_result::callee_busy);
   CHECK(s.get(keys::tagged_user_call(dave)) == "repair-young");
   // ... and when that start commits after being judged dead, it cannot.
-  REQUIRE(s.command({"DEL", keys::session("repair-young")}).integer == 1);
-  auto commit = s.run({redis::script::session_commit, {keys::session("repair-young")}, {}});
+  REQUIRE(s.command({"DEL", keys::tagged_session("repair-young")}).integer == 1);
+  auto commit = s.run({redis::script::session_commit, {keys::tagged_session("repair-young")}, {}});
   CHECK(commit.str == "abandoned");
 }
 
@@ -465,8 +461,8 @@ TEST_CASE("a failover's restore writes a call back on both masters, and keeps a 
   auto bob = elsewhere("restore-bob", alice);
   auto restore = [&](const std::string& sid) {
     return s
-      .run(redis::call_restore(sid, alice, bob, "accepted", created_at, "{}", "{}",
-                               created_at + 1, session_ttl))
+      .run(redis::call_restore(sid, alice, bob, "accepted", created_at, "{}", "{}", created_at + 1,
+                               session_ttl))
       .str;
   };
   CHECK(restore("restore-1") == "restored");
@@ -475,9 +471,112 @@ TEST_CASE("a failover's restore writes a call back on both masters, and keeps a 
   CHECK(s.get(keys::tagged_user_call(bob)) == "restore-1");
   CHECK(restore("restore-1") == "kept");
   // Bob is in a newer live call: the old one is not brought back.
-  REQUIRE(s.command({"HSET", keys::session("restore-2"), "state", "ringing"}).integer == 1);
+  REQUIRE(s.command({"HSET", keys::tagged_session("restore-2"), "state", "ringing"}).integer == 1);
   REQUIRE(s.command({"SET", keys::tagged_user_call(bob), "restore-2"}).str == "OK");
-  REQUIRE(s.command({"DEL", keys::session("restore-1")}).integer == 1);
+  REQUIRE(s.command({"DEL", keys::tagged_session("restore-1")}).integer == 1);
   CHECK(restore("restore-1") == "taken");
   CHECK(s.state("restore-1") == "(nil)");
+}
+
+namespace {
+
+/// The types of the events in `stream`, oldest first.
+std::vector<std::string> event_types(const std::string& stream) {
+  std::vector<std::string> types;
+  auto r = store().command({"XRANGE", stream, "-", "+"});
+  for (auto& entry : r.elements) {
+    if (entry.elements.size() < 2)
+      continue;
+    auto& fields = entry.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+      if (fields[i].str == "type")
+        types.push_back(fields[i + 1].str);
+  }
+  return types;
+}
+
+/// Events on, as the call actor asks for them: the reference's stream
+/// name, which the runner turns into the session's partition stream.
+redis::event_log events_on() {
+  return {std::string{keys::webhook_stream}, now_ms()};
+}
+
+} // namespace
+
+TEST_CASE("a call's events go to its partition's stream, in the steps that decide") {
+  auto& s = store();
+  std::string alice = "hook-alice";
+  auto bob = elsewhere("hook-bob", alice);
+  s.online(alice);
+  s.online(bob);
+  const std::string sid = "hook-1";
+  auto stream = keys::tagged_webhook_stream(sid);
+  CHECK(s.cluster().keyslot(stream) == s.cluster().keyslot(keys::tagged_session(sid)));
+  CHECK(event_types(stream).empty());
+  auto started = redis::parse_start_result(
+    s.run(redis::call_start(alice, bob, sid, created_at, session_ttl, "{}", events_on())));
+  CHECK(started == start_result::ok);
+  CHECK(event_types(stream) == std::vector<std::string>{"call.started"});
+  // A refused start writes nothing (its stream may be hook-1's: the count).
+  auto before = event_types(keys::tagged_webhook_stream("hook-2")).size();
+  CHECK(redis::parse_start_result(s.run(
+          redis::call_start(bob, alice, "hook-2", created_at, session_ttl, "{}", events_on())))
+        == start_result::caller_busy);
+  CHECK(event_types(keys::tagged_webhook_stream("hook-2")).size() == before);
+  CHECK(redis::parse_call_outcome(
+          s.run(redis::call_accept(sid, bob, session_ttl, "{}", created_at + 1, events_on())))
+          .status
+        == outcome_status::ok);
+  CHECK(redis::parse_call_outcome(
+          s.run(redis::call_end(sid, alice, ended_ttl, created_at + 9, false, events_on())))
+          .status
+        == outcome_status::ok);
+  CHECK(event_types(stream)
+        == std::vector<std::string>{"call.started", "call.accepted", "call.ended"});
+  CHECK(s.get(keys::tagged_user_call(alice)) == "(nil)");
+  CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+}
+
+TEST_CASE("an offline callee rings with the offline ring on, reserved, and callee.offline is "
+          "written, but without it the start is offline and leaves nothing") {
+  auto& s = store();
+  std::string alice = "wake-alice";
+  auto bob = elsewhere("wake-bob", alice);
+  s.online(alice);
+  // bob has no connection.
+  auto before = event_types(keys::tagged_webhook_stream("wake-0")).size();
+  CHECK(redis::parse_start_result(s.run(
+          redis::call_start(alice, bob, "wake-0", created_at, session_ttl, "{}", events_on())))
+        == start_result::offline);
+  CHECK(s.state("wake-0") == "(nil)");
+  CHECK(event_types(keys::tagged_webhook_stream("wake-0")).size() == before);
+  CHECK(s.get(keys::tagged_user_call(bob)) == "(nil)");
+
+  const std::string sid = "wake-1";
+  auto at = now_ms();
+  auto rang = redis::parse_start_result(
+    s.run(redis::call_start(alice, bob, sid, created_at, session_ttl, "{}",
+                            {std::string{keys::webhook_stream}, at}, millis{30'000})));
+  CHECK(rang == start_result::offline_ring);
+  CHECK(s.state(sid) == "ringing");
+  CHECK(s.command({"HGET", keys::tagged_session(sid), "offline_ring"}).str == "1");
+  CHECK(s.command({"HGET", keys::tagged_session(sid), "ring_expires_at"}).str
+        == std::to_string(at + 30'000));
+  CHECK(s.get(keys::tagged_user_call(alice)) == sid);
+  CHECK(s.get(keys::tagged_user_call(bob)) == sid);
+  auto types = event_types(keys::tagged_webhook_stream(sid));
+  REQUIRE(types.size() >= 2);
+  CHECK(std::vector<std::string>(types.end() - 2, types.end())
+        == std::vector<std::string>{"call.started", "callee.offline"});
+
+  // bob's phone woke up: his claim finds the ringing call.
+  auto claimed = s.run(redis::claim_user(bob, token_of(bob), presence_ttl));
+  REQUIRE(claimed.elements.size() == 9);
+  CHECK(claimed.elements[1].str == sid);
+  CHECK(claimed.elements[7].str == "1");
+  // Someone else calling bob meanwhile finds him busy.
+  std::string carol = elsewhere("wake-carol", bob);
+  s.online(carol);
+  CHECK(s.start(carol, bob, "wake-2") == start_result::callee_busy);
+  CHECK(s.accept(sid, bob).status == outcome_status::ok);
 }

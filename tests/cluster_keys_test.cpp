@@ -4,6 +4,7 @@
 /// slots against a real CLUSTER KEYSLOT.
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
@@ -122,6 +123,69 @@ TEST_CASE("commands are routed by their first key") {
   CHECK(route({"PING"}).kind == route_kind::any_master);
   CHECK(route({"CLIENT", "SETNAME", "x"}).kind == route_kind::any_master);
   CHECK(route({}).kind == route_kind::any_master);
+}
+
+TEST_CASE("stream commands are routed by their stream") {
+  auto r = route({"XGROUP", "CREATE", "goring:webhooks:{0-0}", "g", "0", "MKSTREAM"});
+  CHECK(r.kind == route_kind::by_key);
+  CHECK(r.key == "goring:webhooks:{0-0}");
+  r = route({"XREADGROUP", "GROUP", "g", "c", "COUNT", "64", "STREAMS", "s1", ">"});
+  CHECK(r.kind == route_kind::by_key);
+  CHECK(r.key == "s1");
+  r = route({"xread", "COUNT", "1", "streams", "s2", "0"});
+  CHECK(r.key == "s2");
+  CHECK(route({"XREADGROUP", "GROUP", "g", "c"}).kind == route_kind::any_master);
+  r = route({"XAUTOCLAIM", "s3", "g", "c", "60000", "0-0"});
+  CHECK(r.key == "s3");
+  CHECK(route({"XINFO", "STREAM", "s4"}).key == "s4");
+}
+
+TEST_CASE("partition tags spread evenly over the slots, naive tags do not") {
+  // Naive tags: "{0}".."{2}" leave the first of three equal masters empty.
+  auto third = [](uint16_t slot) { return slot * 3 / cluster::slot_count; };
+  CHECK(third(cluster::key_slot("{0}")) == 2);
+  CHECK(third(cluster::key_slot("{1}")) == 1);
+  CHECK(third(cluster::key_slot("{2}")) == 1);
+  for (unsigned count : {1U, 3U, 16U, 32U, 100U}) {
+    CAPTURE(count);
+    std::set<std::string> tags;
+    for (unsigned p = 0; p < count; ++p) {
+      auto tag = cluster::partition_tag(p, count);
+      CHECK(tag.rfind(std::to_string(p) + "-", 0) == 0);
+      CHECK(tag.find_first_of("{}") == std::string::npos);
+      // In the p-th of `count` equal slot ranges: one partition per range.
+      CHECK(cluster::key_slot(tag) * count / cluster::slot_count == p);
+      tags.insert(tag);
+    }
+    CHECK(tags.size() == count);
+  }
+}
+
+TEST_CASE("a session and its webhook stream share a slot, whatever the session id holds") {
+  namespace keys = goring::redis::keys;
+  std::vector<unsigned> per_third(3);
+  for (std::string sid : {"s-1", "", "{", "}", "a}b{c", "{x}", "%7B", "s-2"}) {
+    CAPTURE(sid);
+    auto key = keys::tagged_session(sid);
+    CHECK(key.rfind("call:session:{", 0) == 0);
+    CHECK(key.size() >= sid.size());
+    CHECK(key.compare(key.size() - sid.size(), sid.size(), sid) == 0);
+    CHECK(cluster::key_slot(key) == cluster::key_slot(keys::tagged_webhook_stream(sid)));
+  }
+  std::set<std::string> streams;
+  for (unsigned p = 0; p < keys::cluster_partitions; ++p) {
+    auto stream = keys::partition_webhook_stream(p);
+    CHECK(stream.rfind("goring:webhooks:{", 0) == 0);
+    streams.insert(stream);
+    ++per_third[cluster::key_slot(stream) * 3 / cluster::slot_count];
+  }
+  CHECK(streams.size() == keys::cluster_partitions);
+  // 32 partitions over three equal masters: 10 or 11 each.
+  for (auto n : per_third)
+    CHECK((n == 10 || n == 11));
+  // Every session id lands in one of those streams.
+  for (int i = 0; i < 200; ++i)
+    CHECK(streams.count(keys::tagged_webhook_stream("s-" + std::to_string(i))) == 1);
 }
 
 } // namespace

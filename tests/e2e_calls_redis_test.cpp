@@ -47,7 +47,7 @@ TEST_CASE("caller hears ringing and the callee gets the ring with the caller's i
   check_full_info(ring.at("caller_info"), "alice");
 
   // Redis holds the session as the reference's data model describes it.
-  auto session = keys::session(session_id);
+  auto session = env.redis.session_key(session_id);
   CHECK(env.hget(session, "caller_id") == "alice");
   CHECK(env.hget(session, "callee_id") == "bob");
   CHECK(env.hget(session, "state") == "ringing");
@@ -100,7 +100,7 @@ TEST_CASE("callee accepts and only the caller hears about it, with the callee's 
   CHECK(accepted.str("session_id") == session_id);
   check_full_info(accepted.at("callee_info"), "bob");
   bob.expect_nothing(300ms);
-  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+  CHECK(env.hget(env.redis.session_key(session_id), "state") == "accepted");
 }
 
 TEST_CASE("offer, answer and ICE reach the peer unchanged in both directions") {
@@ -300,7 +300,7 @@ TEST_CASE("an accepted call outlives the ring timeout") {
 
   alice.expect_nothing(1800ms);
   bob.expect_nothing(100ms);
-  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+  CHECK(env.hget(env.redis.session_key(session_id), "state") == "accepted");
 }
 
 TEST_CASE("callee's connection drops while it rings and it does not come back: the caller hears "
@@ -315,7 +315,7 @@ TEST_CASE("callee's connection drops while it rings and it does not come back: t
   // No close frame: bob may still come back, so the call waits for him.
   bob.drop();
   alice.expect_nothing(700ms);
-  CHECK(env.hget(keys::session(session_id), "state") == "ringing");
+  CHECK(env.hget(env.redis.session_key(session_id), "state") == "ringing");
   expect_ended(alice, session_id, "peer_disconnected", "bob");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
   CHECK_FALSE(key_exists(env.redis, env.redis.user_key("bob")));
@@ -374,9 +374,9 @@ TEST_CASE("with a reconnect grace a dropped participant's call ends when the gra
 
   alice.drop();
   // Within the grace: the call waits for alice (her drop was noted).
-  CHECK(
-    wait_until([&] { return !env.hget(keys::session(session_id), "away:caller").empty(); }, 3s));
-  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+  CHECK(wait_until(
+    [&] { return !env.hget(env.redis.session_key(session_id), "away:caller").empty(); }, 3s));
+  CHECK(env.hget(env.redis.session_key(session_id), "state") == "accepted");
   // The periodic check is 600 s away: only the grace's own timer ends it.
   expect_ended(bob, session_id, "peer_disconnected", "alice", 15s);
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
@@ -405,7 +405,7 @@ TEST_CASE("caller's connection drops during an accepted call and it does not com
 
   alice.drop();
   bob.expect_nothing(700ms);
-  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+  CHECK(env.hget(env.redis.session_key(session_id), "state") == "accepted");
   expect_ended(bob, session_id, "peer_disconnected", "alice");
   CHECK(call_released(env.redis, session_id, "alice", "bob"));
   CHECK_FALSE(key_exists(env.redis, env.redis.user_key("alice")));
@@ -441,7 +441,7 @@ TEST_CASE("an accepted call lives on past the session TTL and still relays both 
   alice.expect_nothing(5s);
   bob.expect_nothing(100ms);
 
-  auto session = keys::session(session_id);
+  auto session = env.redis.session_key(session_id);
   CHECK(env.hget(session, "state") == "accepted");
   auto ttl = env.redis.run({"PTTL", session});
   INFO("PTTL ", session, " = ", ttl.integer);

@@ -279,7 +279,7 @@ TEST_CASE("an instance draining on SIGTERM closes its clients with 1012 and keep
   CHECK_FALSE(key_exists(env.redis, env.redis.user_key("alice")));
   CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
   CHECK(key_exists(env.redis, keys::server("goring-2")));
-  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
+  CHECK(env.redis.run({"HGET", env.redis.session_key(session_id), "state"}).str == "accepted");
   CHECK(env.redis.run({"GET", env.redis.user_call_key("alice")}).str == session_id);
   CHECK(key_exists(env.redis, env.redis.user_key("bob")));
   CHECK(http_get(env.second.port(), "/health").status == 200);

@@ -225,12 +225,12 @@ TEST_CASE("a caller already in a call who starts another hears user_busy, as fro
   alice.start_call("carol");
   alice.expect_error("user_busy");
   carol.expect_nothing(200ms);
-  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+  CHECK(env.hget(env.redis.session_key(session_id), "state") == "accepted");
 
   // Only Redis knows of carol's call (held by no connection of hers here):
   // call_start refuses her as the caller, with the same answer.
-  env.redis.run({"HSET", keys::session("s-elsewhere"), "caller_id", "carol", "callee_id", "dave",
-                 "state", "accepted"});
+  env.redis.run({"HSET", env.redis.session_key("s-elsewhere"), "caller_id", "carol", "callee_id",
+                 "dave", "state", "accepted"});
   env.redis.run({"SET", env.redis.user_call_key("carol"), "s-elsewhere"});
   carol.start_call("alice");
   busy = carol.expect_error("user_busy");
@@ -321,7 +321,7 @@ TEST_CASE("the caller may not accept or reject its own call") {
   alice.reject(session_id);
   alice.expect_error("unauthorized");
   bob.expect_nothing(300ms);
-  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "ringing");
+  CHECK(env.redis.run({"HGET", env.redis.session_key(session_id), "state"}).str == "ringing");
 
   // The callee still can.
   bob.accept(session_id);
@@ -602,7 +602,7 @@ TEST_CASE("SIGTERM drains: readiness and new upgrades get 503, clients are close
   CHECK(left.empty());
   CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
   // The call waits in Redis for its users to come back to another instance.
-  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
+  CHECK(env.redis.run({"HGET", env.redis.session_key(session_id), "state"}).str == "accepted");
   CHECK(env.redis.run({"GET", env.redis.user_call_key("alice")}).str == session_id);
   CHECK(env.redis.run({"GET", env.redis.user_call_key("bob")}).str == session_id);
 }
@@ -627,5 +627,5 @@ TEST_CASE("SIGTERM drains a call whose users dropped before without waiting for 
   CHECK(env.goring.stop() == 0);
   CHECK(std::chrono::steady_clock::now() - started < 10s);
   CHECK_FALSE(key_exists(env.redis, keys::server("goring-1")));
-  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
+  CHECK(env.redis.run({"HGET", env.redis.session_key(session_id), "state"}).str == "accepted");
 }

@@ -340,7 +340,7 @@ TEST_CASE("Redis restarts with its data: the accepted call goes on, relays flow 
   check_redis_back(env, restarted, {"alice", "bob", "carol"});
   // Several call checks later, nobody has heard anything: the call lives.
   keep_reading({&alice, &bob}, 8 * call_check_interval);
-  CHECK(env.redis.run({"HGET", keys::session(session_id), "state"}).str == "accepted");
+  CHECK(env.redis.run({"HGET", env.redis.session_key(session_id), "state"}).str == "accepted");
   CHECK(env.redis.get(env.redis.user_call_key("alice")) == session_id);
   CHECK(env.redis.get(env.redis.user_call_key("bob")) == session_id);
 

@@ -482,7 +482,7 @@ TEST_CASE("--cluster finds instances, users and a call over the masters of a Red
              keys::server(instance->server_id()));
   for (const auto& user : {std::string{"alice"}, odd_id, std::string{"bob"}})
     copy_key(redis, keys::user(user), redis_nodes, cluster::user_key(keys::user_prefix, user));
-  copy_key(redis, keys::session(session_id), redis_nodes, keys::session(session_id));
+  copy_key(redis, keys::session(session_id), redis_nodes, keys::tagged_session(session_id));
   // The escaped tag is what Redis hashes: braces in an id do not split it.
   CHECK(cluster::user_key(keys::user_prefix, odd_id) == "ws:user:{a%7Db%7Bc}");
   CHECK(redis_nodes.keyslot(cluster::user_key(keys::user_prefix, odd_id))
@@ -637,8 +637,8 @@ TEST_CASE("--cluster logs in to the nodes with REDIS_USERNAME and REDIS_PASSWORD
   redis_cluster redis_nodes{{"--user", "goring", "on", ">secret", "~*", "&*", "+@all"}};
   auto seeds = redis_nodes.seed_list();
   const std::string session_id = "s-auth";
-  REQUIRE_FALSE(master_for(redis_nodes, keys::session(session_id))
-                  .run({"HSET", keys::session(session_id), "state", "ringing"})
+  REQUIRE_FALSE(master_for(redis_nodes, keys::tagged_session(session_id))
+                  .run({"HSET", keys::tagged_session(session_id), "state", "ringing"})
                   .is_error());
   auto logged_in = goringctl({"--cluster", seeds, "--json", "call", session_id},
                              {{"REDIS_USERNAME", "goring"}, {"REDIS_PASSWORD", "secret"}});

@@ -70,7 +70,7 @@ struct two_instances {
   void check_call_kept(const std::string& session_id, const std::string& caller,
                        const std::string& callee, const std::string& state) {
     INFO("call ", session_id, " between ", caller, " and ", callee);
-    CHECK(hget(keys::session(session_id), "state") == state);
+    CHECK(hget(redis.session_key(session_id), "state") == state);
     CHECK(get(redis.user_call_key(caller)) == session_id);
     CHECK(get(redis.user_call_key(callee)) == session_id);
   }
@@ -461,7 +461,7 @@ TEST_CASE("a ringing call survives the callee's reconnect to the other instance 
   CHECK(accepted.at("callee_info").str("user_id") == "bob");
   CHECK(accepted.at("callee_info").str("name") == display_name_of("bob"));
   bob_again.expect_nothing(200ms);
-  CHECK(env.hget(keys::session(session_id), "state") == "accepted");
+  CHECK(env.hget(env.redis.session_key(session_id), "state") == "accepted");
   check_negotiation(alice, bob_again, session_id);
 }
 

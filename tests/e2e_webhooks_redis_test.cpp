@@ -5,7 +5,12 @@
 /// Scenarios: an offline callee woken, rung on connect, accepting; an
 /// offline ring nobody answers; the receiver failing for a while; the
 /// producing instance killed -9 while the receiver is down; settings that
-/// cannot work.
+/// cannot work. The offline rings (one instance, two), the receiver
+/// answering 503 and the killed producer run again on a Redis Cluster (one
+/// stream per session partition); the others test what does not depend on
+/// the Redis layout (settings, TLS, the example receivers, the ring
+/// timeout, one Redis coming back empty) and run on one Redis only, to keep
+/// CI short.
 #include <doctest/doctest.h>
 
 #include <csignal>
@@ -25,6 +30,7 @@
 #include "tests/support/http_test_server.hpp"
 #include "tests/support/one_instance.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/redis_backend.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/test_ca.hpp"
 #include "tests/support/token.hpp"
@@ -135,8 +141,32 @@ std::map<std::string, std::string> webhook_env(const std::string& url,
   return more;
 }
 
-long long stream_length(redis_server& redis) {
-  return redis.run({"XLEN", std::string{keys::webhook_stream}}).integer;
+/// The events waiting in Redis: the one stream, or on a cluster the sum
+/// over the session partitions' streams.
+long long stream_length(redis_backend& redis) {
+  if (!redis.is_cluster())
+    return redis.run({"XLEN", std::string{keys::webhook_stream}}).integer;
+  long long sum = 0;
+  for (unsigned p = 0; p < keys::cluster_partitions; ++p)
+    sum += redis.run({"XLEN", keys::partition_webhook_stream(p)}).integer;
+  return sum;
+}
+
+/// The events pending for consumers (read, not yet acknowledged), summed
+/// as stream_length.
+long long pending_count(redis_backend& redis) {
+  auto pending = [&](const std::string& stream) {
+    auto r = redis.run({"XPENDING", stream, std::string{keys::webhook_group}});
+    return r.type == goring::redis::reply::kind::array && !r.elements.empty()
+             ? r.elements[0].integer
+             : 0LL;
+  };
+  if (!redis.is_cluster())
+    return pending(std::string{keys::webhook_stream});
+  long long sum = 0;
+  for (unsigned p = 0; p < keys::cluster_partitions; ++p)
+    sum += pending(keys::partition_webhook_stream(p));
+  return sum;
 }
 
 std::string read_file(const std::string& path) {
@@ -205,7 +235,7 @@ TEST_CASE("offline ring: the backend is asked to wake the callee, who connects, 
     order
     == std::vector<std::string>{"call.started", "callee.offline", "call.accepted", "call.ended"});
   // Delivered events leave the stream.
-  CHECK(wait_until([&] { return stream_length(env.redis.server()) == 0; }, 10s));
+  CHECK(wait_until([&] { return stream_length(env.redis) == 0; }, 10s));
   CHECK(env.metric("goring_webhook_deliveries_total{type=\"callee.offline\",outcome=\"delivered\"}")
         >= 1);
 }
@@ -213,10 +243,10 @@ TEST_CASE("offline ring: the backend is asked to wake the callee, who connects, 
 TEST_CASE("an offline ring across instances: the callee's app connects to the other instance, "
           "is rung, and accepts, while the caller moved to the other instance meanwhile") {
   receiver backend;
-  redis_server redis;
+  redis_backend redis;
   auto env = webhook_env(backend.server.url(), {{"OFFLINE_RING_TIMEOUT", "30s"}});
-  goring_process one{redis.addr(), "goring-one", env};
-  goring_process two{redis.addr(), "goring-two", env};
+  goring_process one{redis, "goring-one", env};
+  goring_process two{redis, "goring-two", env};
   ws_client alice{"alice"};
   connect_online(alice, one, redis, user_token("alice"));
   alice.start_call("bob");
@@ -244,7 +274,8 @@ TEST_CASE("an offline ring across instances: the callee's app connects to the ot
   CHECK(events["call.ended"].str("reason") == "ended_by_user");
 }
 
-TEST_CASE("an offline ring nobody answers ends with no_answer at the timeout") {
+TEST_CASE("an offline ring nobody answers ends with no_answer at the timeout"
+          * single_redis_only()) {
   receiver backend;
   one_instance env{webhook_env(backend.server.url(), {{"OFFLINE_RING_TIMEOUT", "1s"}})};
   ws_client alice{"alice"};
@@ -264,7 +295,8 @@ TEST_CASE("an offline ring nobody answers ends with no_answer at the timeout") {
 }
 
 TEST_CASE("without OFFLINE_RING_TIMEOUT an offline callee is user_offline, as in the reference, "
-          "and no event is written") {
+          "and no event is written"
+          * single_redis_only()) {
   receiver backend;
   one_instance env{webhook_env(backend.server.url())};
   ws_client alice{"alice"};
@@ -272,7 +304,7 @@ TEST_CASE("without OFFLINE_RING_TIMEOUT an offline callee is user_offline, as in
   alice.start_call("bob");
   alice.expect_error("user_offline");
   alice.expect_nothing(300ms);
-  CHECK(stream_length(env.redis.server()) == 0);
+  CHECK(stream_length(env.redis) == 0);
   CHECK(backend.server.requests() == 0);
 }
 
@@ -290,7 +322,7 @@ TEST_CASE("a receiver answering 503 for a while loses nothing: the events come a
   // Refused, and tried again; the session's later events wait behind the
   // first (one instance keeps a session's order).
   REQUIRE(backend.server.wait_requests(3, 20s));
-  CHECK(stream_length(env.redis.server()) == 3);
+  CHECK(stream_length(env.redis) == 3);
   for (auto& ev : backend.events())
     CHECK(ev.str("type") == "call.started");
   auto refused = backend.server.requests();
@@ -298,7 +330,7 @@ TEST_CASE("a receiver answering 503 for a while loses nothing: the events come a
   auto events =
     backend.wait_for(session_id, {"call.started", "call.accepted", "call.ended"}, 45s, refused);
   CHECK(events["call.ended"].str("reason") == "ended_by_user");
-  CHECK(wait_until([&] { return stream_length(env.redis.server()) == 0; }, 10s));
+  CHECK(wait_until([&] { return stream_length(env.redis) == 0; }, 10s));
   CHECK(env.metric("goring_webhook_retries_total{type=\"call.started\"}") >= 1);
   CHECK(env.metric("goring_webhook_failed_attempts_total{reason=\"status_5xx\"}") >= 3);
   CHECK(env.metric("goring_ready") == 1);
@@ -308,11 +340,11 @@ TEST_CASE("the receiver is down and the instance that wrote the events is killed
           "instance delivers them") {
   receiver backend;
   backend.server.close();
-  redis_server redis;
+  redis_backend redis;
   auto env = webhook_env(backend.server.url(), {{"WEBHOOK_CLAIM_TIMEOUT", "3s"}});
   std::string session_id;
   {
-    goring_process doomed{redis.addr(), "goring-doomed", env};
+    goring_process doomed{redis, "goring-doomed", env};
     ws_client alice{"alice"};
     ws_client bob{"bob"};
     connect_online(alice, doomed, redis, user_token("alice"));
@@ -324,10 +356,7 @@ TEST_CASE("the receiver is down and the instance that wrote the events is killed
     // and failed to deliver them.
     CHECK(wait_until(
       [&] {
-        auto pending = redis.run(
-          {"XPENDING", std::string{keys::webhook_stream}, std::string{keys::webhook_group}});
-        return pending.type == goring::redis::reply::kind::array && !pending.elements.empty()
-               && pending.elements[0].integer == 3
+        return pending_count(redis) == 3
                && read_file(doomed.log_path()).find("failed (connect") != std::string::npos;
       },
       10s));
@@ -335,7 +364,7 @@ TEST_CASE("the receiver is down and the instance that wrote the events is killed
   }
   CHECK(backend.server.requests() == 0);
   backend.server.listen();
-  goring_process survivor{redis.addr(), "goring-survivor", env};
+  goring_process survivor{redis, "goring-survivor", env};
   auto events = backend.wait_for(session_id, {"call.started", "call.accepted", "call.ended"}, 45s);
   CHECK(events["call.ended"].str("reason") == "ended_by_user");
   CHECK(wait_until([&] { return stream_length(redis) == 0; }, 10s));
@@ -343,7 +372,8 @@ TEST_CASE("the receiver is down and the instance that wrote the events is killed
 }
 
 TEST_CASE("Redis comes back empty: the consumer group is made again and later calls are "
-          "delivered") {
+          "delivered"
+          * single_redis_only()) {
   receiver backend;
   one_instance env{webhook_env(backend.server.url())};
   {
@@ -371,7 +401,8 @@ TEST_CASE("Redis comes back empty: the consumer group is made again and later ca
   CHECK(events["call.ended"].str("reason") == "ended_by_user");
 }
 
-TEST_CASE("events go over https to a receiver whose certificate the test CA signed") {
+TEST_CASE("events go over https to a receiver whose certificate the test CA signed"
+          * single_redis_only()) {
   test_ca ca;
   auto cert = ca.issue("receiver", {"IP:127.0.0.1", "DNS:localhost"});
   receiver backend{cert.cert_file, cert.key_file};
@@ -386,7 +417,8 @@ TEST_CASE("events go over https to a receiver whose certificate the test CA sign
 }
 
 TEST_CASE("the receiver examples of docs/webhooks.md (Node and Python) take goring's signed "
-          "events") {
+          "events"
+          * single_redis_only()) {
   for (std::vector<std::string> example :
        {std::vector<std::string>{"node", GORING_SOURCE_DIR "/docs/examples/webhook-receiver.mjs"},
         std::vector<std::string>{"python3",
@@ -413,12 +445,13 @@ TEST_CASE("the receiver examples of docs/webhooks.md (Node and Python) take gori
                && text.find("ended: cancelled, 0 ms") != std::string::npos;
       },
       15s));
-    CHECK(wait_until([&] { return stream_length(env.redis.server()) == 0; }, 10s));
+    CHECK(wait_until([&] { return stream_length(env.redis) == 0; }, 10s));
     CAPTURE(read_file(log));
   }
 }
 
-TEST_CASE("webhook settings that cannot work stop the start with a clear error") {
+TEST_CASE("webhook settings that cannot work stop the start with a clear error"
+          * single_redis_only()) {
   struct refused {
     std::map<std::string, std::string> env;
     const char* words;

@@ -137,11 +137,13 @@ TEST_CASE("call_check's answers: gone with state and reason, live with state, en
         == check_outcome::kind::unavailable);
 }
 
-TEST_CASE("the session lookup is one HMGET of the session's key, its answer reads back") {
-  auto argv = goring::redis::session_lookup("s-1");
-  CHECK(argv
-        == std::vector<std::string>{"HMGET", goring::redis::keys::session("s-1"), "caller_id",
-                                    "callee_id", "state", "caller_info", "callee_info"});
+TEST_CASE("the session lookup is one session_read of the session's key, its answer reads back") {
+  auto call = goring::redis::session_lookup("s-1");
+  CHECK(call.id == goring::redis::script::session_read);
+  CHECK(call.keys == std::vector<std::string>{goring::redis::keys::session("s-1")});
+  CHECK(
+    call.args
+    == std::vector<std::string>{"caller_id", "callee_id", "state", "caller_info", "callee_info"});
 
   auto found = goring::redis::parse_session_lookup(
     texts({"alice", "bob", "ringing", R"({"user_id":"alice"})", ""}));

@@ -27,7 +27,7 @@ namespace {
 constexpr const char* component = "webhooks";
 /// How often due retries are looked for.
 constexpr std::chrono::milliseconds tick{100};
-/// Events one XREADGROUP or XAUTOCLAIM asks for at most.
+/// Events one XREADGROUP or XAUTOCLAIM asks for at most (per stream).
 constexpr std::size_t batch = 64;
 
 long long now_ms() {
@@ -120,6 +120,38 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
     bool busy = false;
   };
 
+  /// One stream entry: its id and the index of its stream in
+  /// options.streams (ids of two streams may be equal).
+  struct entry_ref {
+    std::string id;
+    std::size_t stream = 0;
+  };
+
+  /// In stream order, then by stream: every event of one session is in
+  /// one stream, so its events keep their order.
+  struct ref_order {
+    bool operator()(const entry_ref& a, const entry_ref& b) const {
+      stream_order by_id;
+      if (by_id(a.id, b.id))
+        return true;
+      if (by_id(b.id, a.id))
+        return false;
+      return a.stream < b.stream;
+    }
+  };
+
+  /// What the worker knows of each stream it reads.
+  struct stream_state {
+    std::string key;
+    bool group_ready = false;
+    bool reading = false;
+    long long next_read_ms = 0;
+    std::string claim_cursor = "0-0";
+    /// XLEN and the oldest entry's time (0: none), from the last measure.
+    long long length = 0;
+    long long oldest_ms = 0;
+  };
+
   strand_type strand;
   boost::asio::steady_timer tick_timer;
   std::shared_ptr<outbound::http_client> client;
@@ -131,22 +163,21 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
   bool stopped = false;
   /// stop() was called (from any thread); `stopped` is the strand's copy.
   std::atomic<bool> stop_requested{false};
-  bool group_ready = false;
-  bool reading = false;
+  std::vector<stream_state> streams;
+  /// A claim-and-measure round over the streams is under way.
   bool claiming = false;
-  long long next_read_ms = 0;
   long long next_claim_ms = 0;
-  std::string claim_cursor = "0-0";
   std::size_t in_flight = 0;
   /// By stream entry id, in stream order: an event waits while an earlier
   /// one of its session is held here (see send_due).
-  std::map<std::string, held_event, stream_order> held;
+  std::map<entry_ref, held_event, ref_order> held;
 
   impl(boost::asio::io_context& io, std::shared_ptr<outbound::http_client> client,
        redis_command redis, worker_options options)
     : strand(boost::asio::make_strand(io)), tick_timer(strand), client(std::move(client)),
       redis(std::move(redis)), options(std::move(options)) {
-    // nop
+    for (auto& key : this->options.streams)
+      streams.push_back(stream_state{key});
   }
 
   /// Runs `f` on the strand while the worker lives and runs.
@@ -182,14 +213,18 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
 
   void on_tick() {
     auto now = now_ms();
-    if (!group_ready) {
-      if (now >= next_read_ms)
-        create_group();
-    } else {
-      if (!reading && now >= next_read_ms && held.size() < options.max_held)
-        read_new();
-      if (!claiming && now >= next_claim_ms)
-        claim_and_measure();
+    for (std::size_t i = 0; i < streams.size(); ++i) {
+      auto& st = streams[i];
+      if (st.reading || now < st.next_read_ms)
+        continue;
+      if (!st.group_ready)
+        create_group(i);
+      else if (held.size() < options.max_held)
+        read_new(i);
+    }
+    if (!claiming && now >= next_claim_ms) {
+      claiming = true;
+      claim_and_measure(0);
     }
     send_due(now);
     m.held.set(static_cast<double>(held.size()));
@@ -197,111 +232,129 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
     arm_tick();
   }
 
-  void create_group() {
-    if (reading)
-      return;
-    reading = true;
-    command({"XGROUP", "CREATE", options.stream, options.group, "0", "MKSTREAM"},
-            [](impl& self, redis::reply r) {
-              self.reading = false;
+  void create_group(std::size_t i) {
+    streams[i].reading = true;
+    command({"XGROUP", "CREATE", streams[i].key, options.group, "0", "MKSTREAM"},
+            [i](impl& self, redis::reply r) {
+              auto& st = self.streams[i];
+              st.reading = false;
               if (r.is_error() && r.str.find("BUSYGROUP") == std::string::npos) {
                 // Redis is away: the next tick tries again.
-                self.next_read_ms = now_ms() + 1'000;
+                st.next_read_ms = now_ms() + 1'000;
                 return;
               }
-              self.group_ready = true;
+              st.group_ready = true;
             });
   }
 
-  void read_new() {
-    reading = true;
+  void read_new(std::size_t i) {
+    streams[i].reading = true;
     auto room = std::min(batch, options.max_held - held.size());
     command({"XREADGROUP", "GROUP", options.group, options.consumer, "COUNT", std::to_string(room),
-             "STREAMS", options.stream, ">"},
-            [room](impl& self, redis::reply r) {
-              self.reading = false;
+             "STREAMS", streams[i].key, ">"},
+            [i, room](impl& self, redis::reply r) {
+              auto& st = self.streams[i];
+              st.reading = false;
               if (r.is_error()) {
                 if (r.str.find("NOGROUP") != std::string::npos)
-                  self.group_ready = false; // Redis lost it (a restart without data)
+                  st.group_ready = false; // Redis lost it (a restart without data)
                 else
-                  GORING_LOG(warn, component, "reading webhook events failed: " << r.str);
-                self.next_read_ms = now_ms() + 1'000;
+                  GORING_LOG(warn, component,
+                             "reading webhook events of " << st.key << " failed: " << r.str);
+                st.next_read_ms = now_ms() + 1'000;
                 return;
               }
               auto entries = read_group_reply(r);
               // A full batch: more may wait, read again at once.
-              self.next_read_ms =
+              st.next_read_ms =
                 entries.size() >= room ? 0 : now_ms() + self.options.poll_interval.count();
-              self.take(std::move(entries), false);
+              self.take(i, std::move(entries), false);
             });
   }
 
-  /// XAUTOCLAIM of what dead consumers left pending, then the stream's
-  /// length and oldest entry for the metrics.
-  void claim_and_measure() {
-    claiming = true;
+  /// Stream `i`, then the next: XAUTOCLAIM of what dead consumers left
+  /// pending, then the stream's length and oldest entry for the metrics,
+  /// which are set once every stream has answered.
+  void claim_and_measure(std::size_t i) {
+    if (i == streams.size()) {
+      claiming = false;
+      next_claim_ms = now_ms() + options.claim_interval.count();
+      long long length = 0;
+      long long oldest = 0;
+      for (auto& st : streams) {
+        length += st.length;
+        if (st.oldest_ms > 0 && (oldest == 0 || st.oldest_ms < oldest))
+          oldest = st.oldest_ms;
+      }
+      m.queue_length.set(static_cast<double>(length));
+      m.oldest_age.set(
+        oldest == 0 ? 0.0 : std::max(0.0, static_cast<double>(now_ms() - oldest) / 1000.0));
+      return;
+    }
+    auto& st = streams[i];
+    if (!st.group_ready) // its group is still to create: nothing to claim yet
+      return claim_and_measure(i + 1);
     if (held.size() >= options.max_held) {
       // Full: what dead instances left waits until there is room.
-      measure();
+      measure(i);
       return;
     }
     auto room = std::min(batch, options.max_held - held.size());
-    command({"XAUTOCLAIM", options.stream, options.group, options.consumer,
-             std::to_string(options.claim_idle.count()), claim_cursor, "COUNT",
+    command({"XAUTOCLAIM", st.key, options.group, options.consumer,
+             std::to_string(options.claim_idle.count()), st.claim_cursor, "COUNT",
              std::to_string(room)},
-            [](impl& self, redis::reply r) {
+            [i](impl& self, redis::reply r) {
+              auto& st = self.streams[i];
               if (r.is_error()) {
-                self.claiming = false;
-                self.next_claim_ms = now_ms() + self.options.claim_interval.count();
                 if (r.str.find("NOGROUP") != std::string::npos)
-                  self.group_ready = false;
+                  st.group_ready = false;
+                self.claim_and_measure(i + 1);
                 return;
               }
-              auto entries = read_autoclaim_reply(r, self.claim_cursor);
+              auto entries = read_autoclaim_reply(r, st.claim_cursor);
               if (!entries.empty())
                 GORING_LOG(info, component,
-                           "claimed " << entries.size()
-                                      << " webhook event(s) another instance left pending");
-              self.take(std::move(entries), true);
-              self.measure();
+                           "claimed " << entries.size() << " webhook event(s) of " << st.key
+                                      << " another instance left pending");
+              self.take(i, std::move(entries), true);
+              self.measure(i);
             });
   }
 
-  void measure() {
-    command({"XLEN", options.stream}, [](impl& self, redis::reply r) {
+  void measure(std::size_t i) {
+    command({"XLEN", streams[i].key}, [i](impl& self, redis::reply r) {
       if (r.type == redis::reply::kind::integer)
-        self.m.queue_length.set(static_cast<double>(r.integer));
-      self.command({"XRANGE", self.options.stream, "-", "+", "COUNT", "1"},
-                   [](impl& self, redis::reply r) {
-                     self.claiming = false;
-                     self.next_claim_ms = now_ms() + self.options.claim_interval.count();
-                     if (r.type != redis::reply::kind::array)
-                       return;
-                     double age = 0;
-                     if (!r.elements.empty() && !r.elements[0].elements.empty()) {
-                       auto at = entry_time_ms(r.elements[0].elements[0].str);
-                       if (at > 0)
-                         age = std::max(0.0, static_cast<double>(now_ms() - at) / 1000.0);
+        self.streams[i].length = r.integer;
+      self.command({"XRANGE", self.streams[i].key, "-", "+", "COUNT", "1"},
+                   [i](impl& self, redis::reply r) {
+                     if (r.type == redis::reply::kind::array) {
+                       long long at = 0;
+                       if (!r.elements.empty() && !r.elements[0].elements.empty())
+                         at = entry_time_ms(r.elements[0].elements[0].str);
+                       self.streams[i].oldest_ms = std::max(0LL, at);
                      }
-                     self.m.oldest_age.set(age);
+                     self.claim_and_measure(i + 1);
                    });
     });
   }
 
-  /// Events read or claimed: held until delivered; unusable ones dropped.
-  void take(std::vector<stream_entry> entries, bool claimed) {
+  /// Events read or claimed from stream `i`: held until delivered;
+  /// unusable ones dropped.
+  void take(std::size_t i, std::vector<stream_entry> entries, bool claimed) {
     auto now = now_ms();
     for (auto& entry : entries) {
       if (entry.entry_id.empty())
         continue;
+      entry_ref ref{entry.entry_id, i};
       if (!entry.value) {
         GORING_LOG(warn, component,
-                   "dropping webhook stream entry " << entry.entry_id << ": " << entry.problem);
+                   "dropping webhook stream entry " << entry.entry_id << " of " << streams[i].key
+                                                    << ": " << entry.problem);
         m.deliveries.with({"unknown", "dropped"}).inc();
-        finish(entry.entry_id);
+        finish(ref);
         continue;
       }
-      auto [it, fresh] = held.try_emplace(entry.entry_id);
+      auto [it, fresh] = held.try_emplace(ref);
       if (!fresh) {
         // Claimed back while held (this consumer's own entry went idle):
         // the retry already scheduled stands.
@@ -320,22 +373,22 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
     std::unordered_set<std::string> sessions;
     for (auto it = held.begin(); it != held.end() && in_flight < options.max_in_flight;) {
       auto& h = it->second;
-      auto id = it->first;
+      auto ref = it->first;
       ++it;
       bool first_of_session = sessions.insert(h.ev.session_id).second;
       if (!first_of_session || h.busy || h.due_ms > now)
         continue;
       if (expired(h.ev.created_at, now, options.max_age)) {
-        drop(id, "older than WEBHOOK_MAX_AGE");
+        drop(ref, "older than WEBHOOK_MAX_AGE");
         continue;
       }
       h.busy = true;
       ++in_flight;
       if (h.retries == 0) {
-        post(id);
+        post(ref);
         continue;
       }
-      touch_then_post(id);
+      touch_then_post(ref);
     }
   }
 
@@ -343,10 +396,10 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
   /// (not claimed elsewhere, not deleted), then a touch (XCLAIM to itself),
   /// so its idle time starts again and no other instance claims it while
   /// it waits for its next try; then the POST.
-  void touch_then_post(const std::string& id) {
-    auto give_up = [id](impl& self, bool keep) {
+  void touch_then_post(const entry_ref& ref) {
+    auto give_up = [ref](impl& self, bool keep) {
       --self.in_flight;
-      auto it = self.held.find(id);
+      auto it = self.held.find(ref);
       if (it == self.held.end())
         return;
       if (!keep) {
@@ -356,28 +409,29 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
       it->second.busy = false;
       it->second.due_ms = now_ms() + 1'000;
     };
-    command({"XPENDING", options.stream, options.group, id, id, "1", options.consumer},
-            [id, give_up](impl& self, redis::reply r) {
+    const auto& key = streams[ref.stream].key;
+    command({"XPENDING", key, options.group, ref.id, ref.id, "1", options.consumer},
+            [ref, give_up](impl& self, redis::reply r) {
               if (r.is_error())
                 return give_up(self, true);
               if (r.type != redis::reply::kind::array || r.elements.empty())
                 return give_up(self, false); // not ours any more
-              self.command({"XCLAIM", self.options.stream, self.options.group,
-                            self.options.consumer, "0", id, "JUSTID"},
-                           [id, give_up](impl& self, redis::reply r) {
+              self.command({"XCLAIM", self.streams[ref.stream].key, self.options.group,
+                            self.options.consumer, "0", ref.id, "JUSTID"},
+                           [ref, give_up](impl& self, redis::reply r) {
                              if (r.is_error())
                                return give_up(self, true);
                              if (r.type != redis::reply::kind::array || r.elements.empty())
                                return give_up(self, false);
-                             if (self.held.count(id) == 0)
+                             if (self.held.count(ref) == 0)
                                return give_up(self, false);
-                             self.post(id);
+                             self.post(ref);
                            });
             });
   }
 
-  void post(const std::string& id) {
-    auto& h = held.at(id);
+  void post(const entry_ref& ref) {
+    auto& h = held.at(ref);
     outbound::http_request request;
     request.method = "POST";
     request.where = options.target;
@@ -389,14 +443,14 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
                        {"Goring-Signature", signature_header(options.secret, t, h.ev.body)},
                        {"Goring-Event-Id", h.ev.id}};
     request.body = h.ev.body;
-    client->send(std::move(request), on_strand([id](impl& self, outbound::http_result result) {
+    client->send(std::move(request), on_strand([ref](impl& self, outbound::http_result result) {
                    --self.in_flight;
-                   self.posted(id, result);
+                   self.posted(ref, result);
                  }));
   }
 
-  void posted(const std::string& id, const outbound::http_result& result) {
-    auto it = held.find(id);
+  void posted(const entry_ref& ref, const outbound::http_result& result) {
+    auto it = held.find(ref);
     if (it == held.end())
       return;
     auto& h = it->second;
@@ -404,7 +458,7 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
       m.deliveries.with({h.ev.type, "delivered"}).inc();
       GORING_LOG(debug, component, "delivered " << h.ev.type << " " << h.ev.id);
       held.erase(it);
-      finish(id);
+      finish(ref);
       return;
     }
     auto reason = failure_reason(result);
@@ -414,7 +468,7 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
     std::uniform_real_distribution<double> unit{0.0, 1.0};
     auto next = now + retry_delay(h.retries, unit(rng)).count();
     if (expired(h.ev.created_at, next, options.max_age)) {
-      drop(id, "not delivered within WEBHOOK_MAX_AGE (last: " + reason + ")");
+      drop(ref, "not delivered within WEBHOOK_MAX_AGE (last: " + reason + ")");
       return;
     }
     if (h.retries == 1 || h.retries % 10 == 0)
@@ -428,27 +482,28 @@ struct delivery_worker::impl : std::enable_shared_from_this<impl> {
     h.busy = false;
   }
 
-  void drop(const std::string& id, const std::string& why) {
-    auto it = held.find(id);
+  void drop(const entry_ref& ref, const std::string& why) {
+    auto it = held.find(ref);
     if (it == held.end())
       return;
     GORING_LOG(error, component,
                "dropping webhook " << it->second.ev.type << " " << it->second.ev.id << ": " << why);
     m.deliveries.with({it->second.ev.type, "dropped"}).inc();
     held.erase(it);
-    finish(id);
+    finish(ref);
   }
 
   /// Done with an entry: acknowledged, then deleted, so the stream holds
   /// only what is still to deliver (its length is the queue).
-  void finish(const std::string& id) {
-    command({"XACK", options.stream, options.group, id}, [id](impl& self, redis::reply r) {
+  void finish(const entry_ref& ref) {
+    const auto& key = streams[ref.stream].key;
+    command({"XACK", key, options.group, ref.id}, [ref](impl& self, redis::reply r) {
       if (r.is_error()) {
         // Left pending: claimed and sent again later (at least once).
-        GORING_LOG(warn, component, "XACK of webhook event " << id << " failed: " << r.str);
+        GORING_LOG(warn, component, "XACK of webhook event " << ref.id << " failed: " << r.str);
         return;
       }
-      self.command({"XDEL", self.options.stream, id}, [](impl&, redis::reply) {});
+      self.command({"XDEL", self.streams[ref.stream].key, ref.id}, [](impl&, redis::reply) {});
     });
   }
 };
@@ -468,7 +523,8 @@ void delivery_worker::start() {
   boost::asio::post(impl_->strand, [self = impl_] {
     GORING_LOG(info, component,
                "delivering call events to " << self->options.target.shown() << " as consumer "
-                                            << self->options.consumer);
+                                            << self->options.consumer << " from "
+                                            << self->streams.size() << " stream(s)");
     self->on_tick();
   });
 }

@@ -42,13 +42,16 @@ struct worker_options {
   std::chrono::milliseconds max_age{std::chrono::hours(24)};
   /// This instance's consumer name in the group (SERVER_ID/run-nonce).
   std::string consumer;
-  std::string stream;
+  /// The streams to read, each in the same consumer group: one on a
+  /// single Redis, one per session partition on a cluster
+  /// (redis/keys.hpp, cluster_partitions).
+  std::vector<std::string> streams;
   std::string group;
   /// POSTs running at once.
   std::size_t max_in_flight = 16;
   /// Events read and not yet delivered or dropped, held in memory.
   std::size_t max_held = 256;
-  /// How often new events are looked for while there are none.
+  /// How often new events are looked for in a stream while it has none.
   std::chrono::milliseconds poll_interval{200};
   /// How often pending events of dead consumers are claimed, and the
   /// stream's length and oldest event are read for the metrics.

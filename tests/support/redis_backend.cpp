@@ -156,7 +156,7 @@ std::string redis_backend::user_call_key(const std::string& user_id) const {
 }
 
 std::string redis_backend::session_key(const std::string& session_id) const {
-  return keys::session(session_id);
+  return is_cluster() ? keys::tagged_session(session_id) : keys::session(session_id);
 }
 
 std::string redis_backend::server_key(const std::string& server_id) const {

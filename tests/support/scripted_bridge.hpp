@@ -275,7 +275,8 @@ inline redis::reply run_call_script(bridge_record& rec, const redis::script_call
   return redis::reply::make_error("ERR script not modelled in the test bridge");
 }
 
-/// HMGET call:session:{id} caller_id callee_id state caller_info callee_info.
+/// HMGET call:session:{id} caller_id callee_id state caller_info callee_info
+/// (what session_read runs).
 inline redis::reply run_command(const bridge_record& rec, const std::vector<std::string>& argv) {
   if (argv.size() != 7 || argv[0] != "HMGET")
     return redis::reply::make_error("ERR command not modelled in the test bridge");
@@ -324,6 +325,12 @@ inline caf::behavior scripted_bridge(caf::event_based_actor* self, context_ptr c
   });
   return {
     [self, rec](eval_atom, redis::script_call& call) -> redis::reply {
+      if (call.id == redis::script::session_read) {
+        // A read, not a transition: modelled as the HMGET it runs.
+        std::vector<std::string> argv{"HMGET", call.keys.at(0)};
+        argv.insert(argv.end(), call.args.begin(), call.args.end());
+        return detail::run_command(*rec, argv);
+      }
       rec->scripts.push_back(call);
       auto& queue = rec->canned[call.id];
       if (!queue.empty()) {

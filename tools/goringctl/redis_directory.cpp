@@ -413,7 +413,7 @@ std::optional<std::string> redis_directory::owner_server(const std::string& user
 }
 
 hash_fields redis_directory::session(const std::string& session_id) {
-  return hgetall(keys::session(session_id));
+  return hgetall(cluster_ ? keys::tagged_session(session_id) : keys::session(session_id));
 }
 
 std::string redis_directory::user_key(const std::string& user_id) const {

@@ -1,0 +1,13 @@
+-- session_read: what a connection needs of a session it holds no call
+-- actor for (a request about a call after a reconnect, or a stranger's).
+--
+-- Slot     S(session): the only key.
+-- KEYS[1]  call:session:{session_id} (Cluster mode: call:session:{TAG}:id,
+--          TAG the session's partition; redis/cluster_calls.cpp renames it)
+-- ARGV     the fields to read
+-- Returns  their values, nil for each one absent (all nil: no session)
+--
+-- Race prevented: none, it only reads. It is a script, not an HMGET, only
+-- so that the command runner hands it the session key of the layout in
+-- use, as it does for every transition.
+return redis.call('HMGET', KEYS[1], unpack(ARGV))
