@@ -15,20 +15,9 @@ runs="${1:-5}"
 goring="${GORING_BINARY:-build/goring}"
 [ -x "$goring" ] || { echo "failover.sh: build goring first (or set GORING_BINARY)" >&2; exit 2; }
 . bench/lib.sh
-# Results: build/bench-results/ (ignored by git) unless BENCH_KEEP=1.
-base=build/bench-results
-[ "${BENCH_KEEP:-0}" = 1 ] && base=bench/results
-out="$base/failover-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+out="$(results_dir failover)"
 secret="bench-$(date +%s)"
 
-# wait_for TENTHS CMD...: until CMD succeeds.
-wait_for() {
-  local tenths=$1
-  shift
-  for _ in $(seq 1 "$tenths"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
 sentinels_ready() {
   local p
   for p in "$@"; do
