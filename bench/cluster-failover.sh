@@ -7,8 +7,8 @@
 # live on one master and places calls whose caller's keys live there, kills
 # that master with SIGKILL (masters in turn from run to run), and measures
 # (bench/failover.mjs) the replica's promotion, cluster_state:ok on every
-# surviving node, the first call that rings again, the calls that failed
-# meanwhile and what became of the calls in progress. Once every client is
+# surviving node, the first call that rings again, both instances' /ready,
+# the calls that failed meanwhile and what became of the calls in progress. Once every client is
 # gone it scans the surviving masters for what is left behind (leftovers.txt).
 # Writes runs.jsonl and summary.md to build/bench-results/cluster-failover-<time>/
 # (bench/results/ with BENCH_KEEP=1). Every process started here is stopped by
@@ -80,10 +80,13 @@ for run in $(seq 1 "$runs"); do
   # victim.txt: the killed master's port, the first seed's, the replica's.
   echo "$vport ${cluster_ports[0]} $replica" >"$dir/victim.txt"
   gports=()
+  aports=()
   for name in east west; do
     p=$(free_port)
+    a=$(free_port)
     gports+=("$p")
-    env PORT="$p" ADMIN_PORT=0 BIND_ADDR=127.0.0.1 SERVER_ID="cfailover-$name" JWT_SECRET="$secret" \
+    aports+=("$a")
+    env PORT="$p" ADMIN_PORT="$a" BIND_ADDR=127.0.0.1 SERVER_ID="cfailover-$name" JWT_SECRET="$secret" \
       "${redis_env[@]}" MESSAGE_RATE=0 UPGRADE_RATE_PER_IP=0 MAX_CONNECTIONS_PER_IP=0 LOG_LEVEL=info \
       "$goring" >"$dir/goring-$name.log" 2>&1 &
     pids+=($!)
@@ -92,7 +95,7 @@ for run in $(seq 1 "$runs"); do
   timeout 150 node --experimental-websocket --no-warnings bench/failover.mjs \
     --east "${gports[0]}" --west "${gports[1]}" --secret "$secret" --run "$run" \
     --master-pid "$vpid" --replica-port "$replica" --victim-port "$vport" \
-    --cluster-ports "$(IFS=,; echo "${survivors[*]}")" | tee -a "$out/runs.jsonl" ||
+    --cluster-ports "$(IFS=,; echo "${survivors[*]}")" --admin-ports "${aports[0]},${aports[1]}" | tee -a "$out/runs.jsonl" ||
     echo "run $run: failover.mjs exited with $?" | tee -a "$out/failures.txt"
   # The clients are gone; calls they ended are over by the next call check.
   sleep 3

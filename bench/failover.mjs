@@ -12,10 +12,11 @@
 // plus one that touches it not at all. The probe also reports when every
 // surviving node (--cluster-ports) said cluster_state:ok again, and what
 // became of each call in progress: went on, ended (with its reason) or
-// stalled; the calls that went on are then hung up.
+// stalled; the calls that went on are then hung up. With --admin-ports it
+// polls each instance's /ready too: when both were ready again.
 // Usage: node --experimental-websocket failover.mjs --east PORT --west PORT
 //          --secret S --master-pid PID --replica-port PORT [--run N]
-//          [--cluster-ports P,P,... --victim-port PORT]
+//          [--cluster-ports P,P,... --victim-port PORT] [--admin-ports A,B]
 import { createHmac } from "node:crypto";
 import net from "node:net";
 
@@ -35,6 +36,7 @@ const run = Number(opt("run", "1"));
 const survivors = opt("cluster-ports", "").split(",").filter(Boolean).map(Number);
 const cluster = survivors.length > 0;
 const victimPort = cluster ? Number(opt("victim-port")) : 0;
+const adminPorts = opt("admin-ports", "").split(",").filter(Boolean).map(Number);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 // Bounded: whatever happens, the probe ends within two minutes.
@@ -284,13 +286,29 @@ const nodes = survivors.map(redis);
 let promotedAt = null;
 let failAt = null;
 let okAt = null;
+// Per instance: not ready seen since the kill, and ready again after that.
+const readiness = adminPorts.map(() => ({ down: false, readyAt: null }));
+const ready = (port) =>
+  fetch(`http://127.0.0.1:${port}/ready`).then(
+    (r) => r.ok,
+    () => false,
+  );
 let polling = false;
 const poll = async () => {
   if (polling) return;
   polling = true;
   try {
-    const [role, ...infos] = await Promise.all([replica.cmd("ROLE"), ...nodes.map((n) => n.cmd("CLUSTER", "INFO"))]);
+    const [oks, role, ...infos] = await Promise.all([
+      Promise.all(adminPorts.map(ready)),
+      replica.cmd("ROLE"),
+      ...nodes.map((n) => n.cmd("CLUSTER", "INFO")),
+    ]);
     const t = now();
+    oks.forEach((ok, i) => {
+      const r = readiness[i];
+      if (!ok) [r.down, r.readyAt] = [true, null];
+      else if (r.down && r.readyAt === null) r.readyAt = t;
+    });
     if (promotedAt === null && role[0] === "master") promotedAt = t;
     const states = infos.map((i) => field(i, "cluster_state"));
     if (failAt === null && states.includes("fail")) failAt = t;
@@ -321,8 +339,13 @@ while (now() < giveUp) {
   await sleep(50);
 }
 // Calls in progress: at least four call checks (CALL_CHECK_INTERVAL 2 s)
-// after the later of the first call that rang and cluster_state:ok.
-if (cluster) while (now() < Math.max(rangAt ?? 0, okAt ?? giveUp, killedAt) + 8000) await sleep(100);
+// after the later of the first call that rang and cluster_state:ok; and
+// both instances ready again, 15 s after that at most.
+const allReady = () => readiness.every((r) => r.readyAt !== null);
+if (cluster) {
+  const settled = Math.max(rangAt ?? 0, okAt ?? giveUp, killedAt);
+  while (now() < settled + 8000 || (!allReady() && now() < settled + 15000)) await sleep(100);
+}
 clearInterval(watch);
 await poll();
 
@@ -376,6 +399,8 @@ if (cluster)
     kill_to_cluster_fail_ms: ms(failAt),
     kill_to_cluster_ok_ms: ms(okAt),
     cluster_ok_to_first_call_ms: ms(rangAt, okAt),
+    // null: not ready again by the end of the run.
+    cluster_ok_to_ready_ms: readiness.map((r) => ms(r.readyAt, okAt)),
     in_progress: inProgress,
   });
 console.log(JSON.stringify(result));

@@ -69,10 +69,15 @@ else:
                 ("kill_to_first_call_ms", "kill -9 to the first call that rang (ms)"),
                 ("cluster_ok_to_first_call_ms", "cluster_state:ok to the first call that rang (ms)"),
                 ("share_ms", "goring's share: slot map without the dead master to the first call placed (ms)"),
+                ("ok_to_both_ready_ms", "cluster_state:ok to both instances' /ready answering 200 again (ms)"),
                 ("failed_calls", "calls that failed in between")]
     marker, closed_label = "serves no slots now", "connections closed by goring (the looping pair)"
 for r in rows:
     r["share_ms"] = goring_share(r["run"], marker)
+    if mode == "cluster":
+        # Both instances ready: the later of the two (None if one never was).
+        ready = r.get("cluster_ok_to_ready_ms") or [None]
+        r["ok_to_both_ready_ms"] = None if None in ready else max(ready)
 
 with open(f"{out}/summary.md", "w") as f:
     f.write(f"{len(rows)} runs, min / median / max\n\n| measure | value |\n|---|---|\n")
@@ -81,8 +86,8 @@ with open(f"{out}/summary.md", "w") as f:
     f.write(f"| {closed_label} | {sum(bool(r['connections_closed']) for r in rows)} of {len(rows)} runs |\n")
     if mode == "cluster":
         f.write("\n| run | first seed killed | in sync | fail / promoted / ok / rang (ms after kill) | ok to rang "
-                "| failed calls | calls in progress (keys on the dead master: outcome) | left behind "
-                "| sessions over (TTL) |\n|---|---|---|---|---|---|---|---|---|\n")
+                "| /ready again after ok (east, west) | failed calls | calls in progress (keys on the dead master: outcome) | left behind "
+                "| sessions over (TTL) |\n|---|---|---|---|---|---|---|---|---|---|\n")
         notes = []
         for r in rows:
             victim, first_seed, _ = open(f"{out}/run-{r['run']}/victim.txt").read().split()
@@ -98,6 +103,7 @@ with open(f"{out}/summary.md", "w") as f:
                     f"| {'yes' if r['replica_in_sync_at_kill'] else 'NO'} "
                     f"| {r['kill_to_cluster_fail_ms']} / {r['kill_to_promotion_ms']} / {r['kill_to_cluster_ok_ms']}"
                     f" / {r['kill_to_first_call_ms']} | {r['cluster_ok_to_first_call_ms']} "
+                    f"| {', '.join(str(v) for v in r.get('cluster_ok_to_ready_ms', []))} "
                     f"| {r['failed_calls']} ({tally(r['failed_with'])}) | {tally(calls)} | {len(left)} "
                     f"| {tally(over)} |\n")
         f.write("".join(f"\n{n}\n" for n in notes))
