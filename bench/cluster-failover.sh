@@ -87,7 +87,7 @@ for run in $(seq 1 "$runs"); do
     gports+=("$p")
     aports+=("$a")
     env PORT="$p" ADMIN_PORT="$a" BIND_ADDR=127.0.0.1 SERVER_ID="cfailover-$name" JWT_SECRET="$secret" \
-      "${redis_env[@]}" MESSAGE_RATE=0 UPGRADE_RATE_PER_IP=0 MAX_CONNECTIONS_PER_IP=0 LOG_LEVEL=info \
+      "${redis_env[@]}" MESSAGE_RATE=0 UPGRADE_RATE_PER_IP=0 MAX_CONNECTIONS_PER_IP=0 LOG_LEVEL="${GORING_LOG_LEVEL:-info}" \
       "$goring" >"$dir/goring-$name.log" 2>&1 &
     pids+=($!)
     wait_port "$p"
