@@ -26,38 +26,6 @@ secret="bench-$(date +%s)"
 tmp="$(mktemp -d)"
 trap 'cleanup; rm -rf "$tmp"' EXIT
 
-# forget PID...: processes already waited for; the exit trap must not
-# signal their PIDs, which the kernel may have reused.
-forget() {
-  local p q keep=()
-  for q in "${pids[@]}"; do
-    for p in "$@"; do [ "$q" = "$p" ] && continue 2; done
-    keep+=("$q")
-  done
-  pids=("${keep[@]}")
-}
-# stop PID...: stops processes started here before the script ends.
-stop() {
-  local p
-  for p in "$@"; do
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  forget "$@"
-}
-
-# A Cluster node also listens on PORT+10000 (the cluster bus): both free.
-cluster_port() {
-  local p
-  while :; do
-    p=$(free_port)
-    if [ "$p" -lt 55000 ] && ! (echo >/dev/tcp/127.0.0.1/$((p + 10000))) 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
-
 # masters=("port:pid" ...): the nodes whose load is measured.
 masters=()
 redis_pids=()
@@ -69,44 +37,7 @@ start_single() {
   redis_env=(REDIS_ADDR="127.0.0.1:$rport")
 }
 
-start_cluster() {
-  local ports=() p i seeds
-  for i in 1 2 3 4 5 6; do
-    p=$(cluster_port)
-    redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
-      --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 1000 \
-      --save "" --appendonly no --dir "$tmp" --loglevel warning \
-      >"$out/redis-$p.log" 2>&1 &
-    pids+=($!); redis_pids+=($!); ports+=("$p")
-    declare -g "pid_of_$p=$!"
-  done
-  for p in "${ports[@]}"; do wait_port "$p"; done
-  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
-    --cluster-replicas 1 --cluster-yes >"$out/cluster-create.txt" 2>&1
-  local ok
-  for _ in $(seq 1 300); do
-    ok=0
-    for p in "${ports[@]}"; do
-      redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' && ok=$((ok + 1))
-    done
-    [ "$ok" = 6 ] && break
-    sleep 0.1
-  done
-  if [ "$ok" != 6 ]; then
-    echo "the Cluster did not reach cluster_state:ok on all six nodes in 30 s" >&2
-    exit 1
-  fi
-  masters=()
-  for p in "${ports[@]}"; do
-    if redis-cli -p "$p" role | head -1 | grep -q '^master'; then
-      local v="pid_of_$p"
-      masters+=("$p:${!v}")
-    fi
-  done
-  redis-cli -p "${ports[0]}" cluster nodes >"$out/cluster-nodes.txt"
-  seeds=$(printf '127.0.0.1:%s,' "${ports[@]}")
-  redis_env=(REDIS_CLUSTER="${seeds%,}")
-}
+start_cluster() { start_six_nodes "$out" "$tmp"; }
 
 # snapshot FILE: one line per master: port, CPU ticks, commands (INFO
 # commandstats calls, scripts' inner commands included, INFO left out),

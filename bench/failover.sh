@@ -15,20 +15,9 @@ runs="${1:-5}"
 goring="${GORING_BINARY:-build/goring}"
 [ -x "$goring" ] || { echo "failover.sh: build goring first (or set GORING_BINARY)" >&2; exit 2; }
 . bench/lib.sh
-# Results: build/bench-results/ (ignored by git) unless BENCH_KEEP=1.
-base=build/bench-results
-[ "${BENCH_KEEP:-0}" = 1 ] && base=bench/results
-out="$base/failover-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+out="$(results_dir failover)"
 secret="bench-$(date +%s)"
 
-# wait_for TENTHS CMD...: until CMD succeeds.
-wait_for() {
-  local tenths=$1
-  shift
-  for _ in $(seq 1 "$tenths"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
 sentinels_ready() {
   local p
   for p in "$@"; do
@@ -91,40 +80,5 @@ for run in $(seq 1 "$runs"); do
   rm -rf "$dir/master" "$dir/replica" "$dir"/sentinel-[123]/
 done
 
-python3 - "$out" <<'PY'
-import json, statistics, sys
-out = sys.argv[1]
-from datetime import datetime
-rows = [json.loads(l) for l in open(f"{out}/runs.jsonl") if l.strip()]
-# goring's own share, from the caller's instance's log: +switch-master heard
-# to the first call that rang after it.
-def ts(line):
-    return datetime.strptime(line["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
-for r in rows:
-    r["switch_to_first_call_ms"] = None
-    switched = None
-    for raw in open(f"{out}/run-{r['run']}/goring-east.log"):
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            continue
-        if switched is None and "+switch-master" in line.get("msg", ""):
-            switched = ts(line)
-        elif switched is not None and line.get("component") == "call_actor" and " rings " in line.get("msg", ""):
-            r["switch_to_first_call_ms"] = round((ts(line) - switched) * 1000)
-            break
-def col(k):
-    v = [r[k] for r in rows if r[k] is not None]
-    return f"{min(v)} / {statistics.median(v):g} / {max(v)}" if v else "n/a"
-with open(f"{out}/summary.md", "w") as f:
-    f.write(f"{len(rows)} runs, min / median / max\n\n| measure | value |\n|---|---|\n")
-    for k, label in [("kill_to_promotion_ms", "kill -9 to the replica answering ROLE master (ms)"),
-                     ("kill_to_first_call_ms", "kill -9 to the first call that rang (ms)"),
-                     ("promotion_to_first_call_ms", "promotion to the first call that rang (ms)"),
-                     ("switch_to_first_call_ms", "goring's share: +switch-master heard to the first call placed (ms)"),
-                     ("failed_calls", "calls that failed in between")]:
-        f.write(f"| {label} | {col(k)} |\n")
-    f.write(f"| connections closed by goring | {sum(bool(r['connections_closed']) for r in rows)} of {len(rows)} runs |\n")
-print(open(f"{out}/summary.md").read())
-PY
+python3 bench/failover_summary.py "$out" sentinel
 echo "failover.sh: results in $out"

@@ -126,6 +126,12 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     bool subscriber_up = false;
     /// Channels SSUBSCRIBEd (or on their way) on the current subscriber.
     std::set<std::string> subscribed;
+    /// Those on their way, and who waits for their confirmation: a
+    /// subscribe() answers only once its channels listen, or a publish in
+    /// its answer (the bridge's probe) could overtake the SSUBSCRIBE.
+    std::map<std::string, std::vector<reply_handler>> confirming;
+    /// Counts the subscribers made; a late reply of an old one is ignored.
+    unsigned generation = 0;
     std::shared_ptr<asio::steady_timer> subscriber_timer;
     bool retired = false;
   };
@@ -396,6 +402,8 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     };
     n->subscriber_up = false;
     n->subscribed.clear();
+    fail_confirming(*n, "redis connection lost: the shard subscriber is made again");
+    ++n->generation;
     n->subscriber = std::make_unique<shard_subscriber>(strand_, std::move(where), std::move(cbs));
     n->subscriber->start();
   }
@@ -410,6 +418,7 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     if (n.commands)
       n.commands->stop();
     fail_waiting(n, why);
+    fail_confirming(n, "redis not connected: " + why);
   }
 
   void fail_waiting(node& n, const std::string& why) {
@@ -708,6 +717,15 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     return masters_[static_cast<std::size_t>(index)];
   }
 
+  /// Whoever waits for a confirmation on `n` gets `why` (posted: the
+  /// waiters may subscribe again).
+  void fail_confirming(node& n, const std::string& why) {
+    for (auto& [channel, waiters] : n.confirming)
+      for (auto& w : waiters)
+        asio::post(strand_, [w = std::move(w), why] { w(reply::make_error(why)); });
+    n.confirming.clear();
+  }
+
   /// SSUBSCRIBE `channels` (not yet subscribed there) on `n`, one command
   /// per slot; `done` gets each command's channels and reply.
   using batch_done = std::function<void(const std::vector<std::string>& batch, reply)>;
@@ -717,21 +735,37 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
     for (auto& c : channels)
       by_slot[cluster::key_slot(c)].push_back(c);
     for (auto& [slot, batch] : by_slot) {
-      for (auto& c : batch)
+      for (auto& c : batch) {
         n->subscribed.insert(c);
+        n->confirming[c];
+      }
       std::weak_ptr<node> wn = n;
-      n->subscriber->subscribe(batch, [this, wn, batch, done, self = shared_from_this()](reply r) {
-        if (r.is_error()) {
-          if (auto n = wn.lock(); n && !n->retired)
-            for (auto& c : batch)
-              n->subscribed.erase(c);
-          if (!stopped_) {
-            refresh("SSUBSCRIBE refused: " + r.str);
-            schedule_resync();
+      auto generation = n->generation;
+      n->subscriber->subscribe(
+        batch, [this, wn, generation, batch, done, self = shared_from_this()](reply r) {
+          std::vector<reply_handler> waiters;
+          if (auto n = wn.lock(); n && !n->retired && n->generation == generation) {
+            for (auto& c : batch) {
+              if (r.is_error())
+                n->subscribed.erase(c);
+              auto it = n->confirming.find(c);
+              if (it == n->confirming.end())
+                continue;
+              for (auto& w : it->second)
+                waiters.push_back(std::move(w));
+              n->confirming.erase(it);
+            }
           }
-        }
-        done(batch, std::move(r));
-      });
+          for (auto& w : waiters)
+            w(r);
+          if (r.is_error()) {
+            if (!stopped_) {
+              refresh("SSUBSCRIBE refused: " + r.str);
+              schedule_resync();
+            }
+          }
+          done(batch, std::move(r));
+        });
     }
   }
 
@@ -774,8 +808,12 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
         missing = n ? n->addr : "no master for slot " + std::to_string(cluster::key_slot(c));
         continue;
       }
-      if (n->subscribed.count(c) == 0)
+      if (n->subscribed.count(c) == 0) {
         by_node[n].push_back(c);
+      } else if (auto it = n->confirming.find(c); it != n->confirming.end()) {
+        ++g->left; // on its way (a resync sent it): answer once it listens
+        it->second.push_back(one);
+      }
     }
     auto after = [this, one, attempt](const std::vector<std::string>& batch, reply r) {
       auto kind = redirect_of(r);

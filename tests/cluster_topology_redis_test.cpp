@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -75,10 +76,13 @@ struct recorder {
   bool commands_healthy = false;
   bool subscriber_healthy = false;
   std::vector<std::pair<std::string, std::string>> messages;
+  /// Called (on the topology's strand) each time the subscriber path is up.
+  std::function<void()> on_subscriber_up;
 
   goring::redis::topology_events events() {
     goring::redis::topology_events e;
     e.on_up = [this](link_role role, bool moved) {
+      std::function<void()> hook;
       update([&] {
         if (role == link_role::commands) {
           ++commands_up;
@@ -87,8 +91,11 @@ struct recorder {
         } else {
           ++subscriber_up;
           subscriber_healthy = true;
+          hook = on_subscriber_up;
         }
       });
+      if (hook)
+        hook();
     };
     e.on_down = [this](link_role role, const std::string&) {
       update(
@@ -366,6 +373,46 @@ TEST_CASE("sharded pub/sub reaches subscribers on every shard, published from an
   CHECK(wait_until([&] { return shard_subscribers(*owner, channels[0]) == 0; }, 5s));
   subscriber->stop();
   publisher->stop();
+}
+
+TEST_CASE("channels subscribed again as the shard subscribers come back: subscribe() answers once "
+          "they listen, so a publish in its answer arrives") {
+  // What the bridge does when the subscriber path is up again (after a
+  // failover, or a lost probe): it subscribes every channel and publishes
+  // its pub/sub probe in the answer, a moment after the topology's own
+  // resync sent their SSUBSCRIBEs. An answer before their confirmation let
+  // the probe overtake them and get lost (bench/cluster-failover.sh).
+  redis_cluster c;
+  io_runner io;
+  recorder rec;
+  auto t = make(io, c, rec);
+  REQUIRE(healthy(rec));
+  std::vector<std::string> channels;
+  for (auto* m : c.masters())
+    channels.push_back(key_on(c, *m, "ws:probe:again-"));
+  REQUIRE_FALSE(subscribe(*t, channels).is_error());
+  std::atomic<int> round{0};
+  rec.update([&] {
+    rec.on_subscriber_up = [&] {
+      t->subscribe(channels, [&, n = round.load()](reply r) {
+        if (r.is_error())
+          return;
+        for (auto& ch : channels)
+          t->command({"PUBLISH", ch, std::to_string(n)}, [](reply) {});
+      });
+    };
+  });
+  int lost = 0;
+  for (int n = 1; n <= 20; ++n) {
+    round = n;
+    t->restart_subscriber("the test");
+    for (auto& ch : channels)
+      if (!rec.got(ch, std::to_string(n), 3s))
+        ++lost;
+  }
+  rec.update([&] { rec.on_subscriber_up = nullptr; });
+  CHECK(lost == 0);
+  t->stop();
 }
 
 TEST_CASE("a channel whose slot moves is subscribed again on its new master") {
