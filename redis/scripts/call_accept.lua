@@ -1,6 +1,11 @@
 -- call_accept: the callee answers a ringing call.
 --
--- KEYS[1]  call:session:{session_id}
+-- Slot     one Redis, Sentinel: the session and both users' call keys
+--          (ARGV[3]). Cluster: S(sid), the session's own slot, KEYS[1]
+--          alone (ARGV[3] is ''; webhooks are not yet in Cluster mode);
+--          both users' call keys follow in their own slots
+--          (user_call_follow: extended).
+-- KEYS[1]  call:session:<session_id>
 -- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the one accepting
 -- ARGV[2]  session TTL in milliseconds
@@ -15,9 +20,11 @@
 -- Returns  {status, caller_id, callee_id, state} with status
 --          'ok' | 'not_found' | 'unauthorized' | 'invalid_state'
 --
--- Race prevented: a double accept (two taps, or two devices) and an accept
--- racing the caller's cancel or the ring timeout: only a session still
--- ringing turns accepted, exactly once.
+-- Races prevented: a double accept (two taps, or two devices), and an
+-- accept against the caller's cancel, the callee's reject or the ring
+-- timeout: only a session still ringing turns accepted, exactly once. In
+-- every mode that compare-and-set on 'state' is the one decision; a user's
+-- call key is extended only while it still names this session.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'not_found'}
 end

@@ -1,6 +1,11 @@
 -- call_end: a participant hangs up, cancels, or its connection is gone.
 --
--- KEYS[1]  call:session:{session_id}
+-- Slot     one Redis, Sentinel: the session and both users' call keys
+--          (ARGV[3]). Cluster: S(sid), the session's own slot, KEYS[1]
+--          alone (ARGV[3] is ''; webhooks are not yet in Cluster mode);
+--          both users' call keys follow in their own slots
+--          (user_call_follow: cleared).
+-- KEYS[1]  call:session:<session_id>
 -- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the participant ending the call
 -- ARGV[2]  TTL in milliseconds of the ended session's record
@@ -16,7 +21,7 @@
 --          and reason 'cancelled' | 'ended_by_user' | 'peer_disconnected'
 --
 -- The reason is decided here, from the state at the moment of the change:
--- the caller ending a ringing call cancels it. Race prevented: a hang-up
+-- the caller ending a ringing call cancels it. Races prevented: a hang-up
 -- racing an accept decides 'cancelled' or 'ended_by_user' on the state the
 -- accept really left, and a second end (both hang up at once) finds the
 -- call over and ends nothing twice.

@@ -1,6 +1,11 @@
 -- call_reject: the callee declines a ringing call.
 --
--- KEYS[1]  call:session:{session_id}
+-- Slot     one Redis, Sentinel: the session and both users' call keys
+--          (ARGV[3]). Cluster: S(sid), the session's own slot, KEYS[1]
+--          alone (ARGV[3] is ''; webhooks are not yet in Cluster mode);
+--          both users' call keys follow in their own slots
+--          (user_call_follow: cleared).
+-- KEYS[1]  call:session:<session_id>
 -- KEYS[2]  optional: the webhook event stream; without it no event is written
 -- ARGV[1]  user_id of the one rejecting
 -- ARGV[2]  TTL in milliseconds of the ended session's record

@@ -1,8 +1,8 @@
 -- session_commit: Cluster mode, the last step of call_start
 -- (redis/cluster_calls.cpp): both users are reserved, the call rings.
 --
--- Slot     S(session): the only key.
--- KEYS[1]  call:session:{session_id}
+-- Slot     S(sid), the session's own slot: its only key.
+-- KEYS[1]  call:session:<session_id>
 -- Returns  'ok' (now ringing) | 'abandoned' (no longer pending: another
 --          start found it older than the pending timeout and removed it)
 --
