@@ -69,13 +69,13 @@ cluster_runner::cluster_runner(redis_cluster& cluster) : impl_(std::make_unique<
   events.on_failover = [] {};
   events.on_message = [](const std::string&, const std::string&) {};
   m.topology = std::make_unique<redis::cluster_topology>(m.io, std::move(opts), events);
-  m.runner = std::make_unique<redis::command_runner>(*m.topology, [&m](uint64_t id,
-                                                                       redis::reply r) {
-    boost::asio::post(m.io, [&m, id, r = std::move(r)]() mutable {
-      m.runner->complete(id, std::move(r));
-      ++m.completed;
+  m.runner =
+    std::make_unique<redis::command_runner>(*m.topology, [&m](uint64_t id, redis::reply r) {
+      boost::asio::post(m.io, [&m, id, r = std::move(r)]() mutable {
+        m.runner->complete(id, std::move(r));
+        ++m.completed;
+      });
     });
-  });
   m.thread = std::thread{[&m] { m.io.run(); }};
   boost::asio::post(m.io, [&m] { m.topology->start(); });
   REQUIRE(wait_until([&m] { return m.up.load(); }, 20s));
