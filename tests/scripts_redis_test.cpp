@@ -703,6 +703,44 @@ TEST_CASE_FIXTURE(call_store, "a session id that is taken is refused as exists")
   CHECK(field("s-1", "state") == "ended");
 }
 
+TEST_CASE_FIXTURE(call_store, "a start caught between its steps is pending: never live, its "
+                              "callee busy for others, ringing once committed"
+                                * cluster_redis_only()) {
+  // Cluster only: on one Redis a start is one script, with no between.
+  // Here alice's start to bob has opened its session and reserved bob.
+  go_online("alice");
+  go_online("bob");
+  using goring::redis::script;
+  REQUIRE(status({script::session_open,
+                  {session_key("s-1")},
+                  {"alice", "bob", std::to_string(created_at), std::to_string(session_ttl.count()),
+                   alice_info}})
+          == "ok");
+  REQUIRE(status({script::user_reserve,
+                  {user_call_key("bob")},
+                  {"s-1", std::to_string(session_ttl.count()), "", ""}})
+          == list({"ok"}));
+  CHECK(field("s-1", "state") == "pending");
+  // bob reconnecting resumes nothing, cannot accept, and a check finds no
+  // live call.
+  CHECK(describe(run(claim("bob", token_on(instance_1, "conn-bob-2")))) == list({token_of("bob")}));
+  auto early = outcome(accept("s-1", "bob"));
+  CHECK(early.status == outcome_status::invalid_state);
+  CHECK(early.detail == "pending");
+  CHECK(describe(run(check("s-1", check_at))) == list({"gone", "pending", ""}));
+  // A start this young is in progress, not dead: bob is busy for carol.
+  go_online("carol");
+  CHECK(status(start("carol", "bob", "s-2")) == "callee_busy");
+  CHECK(value(user_call_key("bob")) == "s-1");
+  REQUIRE(status({script::user_reserve,
+                  {user_call_key("alice")},
+                  {"s-1", std::to_string(session_ttl.count()), "", ""}})
+          == list({"ok"}));
+  CHECK(status({script::session_commit, {session_key("s-1")}, {}}) == "ok");
+  CHECK(field("s-1", "state") == "ringing");
+  CHECK(outcome(accept("s-1", "bob")).status == outcome_status::ok);
+}
+
 TEST_CASE_FIXTURE(call_store, "two callers ringing one callee at the same moment: exactly "
                               "one rings") {
   auto check_one_rings = [&](const reply& from_alice, const reply& from_carol) {
