@@ -7,24 +7,15 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <future>
-#include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 
 #include "redis/cluster_calls.hpp"
 #include "redis/cluster_keys.hpp"
-#include "redis/cluster_topology.hpp"
-#include "redis/command_runner.hpp"
 #include "redis/keys.hpp"
 #include "redis/scripts.hpp"
-#include "tests/support/process.hpp"
+#include "tests/support/cluster_runner.hpp"
 #include "tests/support/redis_cluster.hpp"
 
 namespace {
@@ -58,85 +49,22 @@ long long now_ms() {
     .count();
 }
 
-/// The cluster, a topology on it and a command runner, all driven by one
-/// I/O thread (the runner's context, as the bridge actor is in goring).
+/// The cluster and a command runner on it (tests/support/cluster_runner),
+/// as the bridge runs one in goring.
 class cluster_store {
 public:
-  cluster_store() {
-    redis::cluster_topology::options opts;
-    redis::endpoint seed;
-    seed.port = cluster_.nodes()[0]->port();
-    opts.seeds.push_back(seed);
-    opts.commands.client_name = "goring:test:commands";
-    opts.subscriber.client_name = "goring:test:subscriber";
-    opts.control.client_name = "goring:test:cluster";
-    redis::topology_events events;
-    events.on_up = [this](redis::link_role role, bool) {
-      if (role == redis::link_role::commands)
-        up_ = true;
-    };
-    events.on_down = [](redis::link_role, const std::string&) {};
-    events.on_failover = [] {};
-    events.on_message = [](const std::string&, const std::string&) {};
-    topology_ = std::make_unique<redis::cluster_topology>(io_, std::move(opts), events);
-    runner_ = std::make_unique<redis::command_runner>(*topology_, [this](uint64_t id, reply r) {
-      boost::asio::post(
-        io_, [this, id, r = std::move(r)]() mutable { runner_->complete(id, std::move(r)); });
-    });
-    thread_ = std::thread{[this] { io_.run(); }};
-    boost::asio::post(io_, [this] { topology_->start(); });
-    REQUIRE(wait_until([this] { return up_.load(); }, 20s));
-  }
-  ~cluster_store() {
-    auto done = std::make_shared<std::promise<void>>();
-    boost::asio::post(io_, [this, done] {
-      topology_->stop();
-      done->set_value();
-    });
-    done->get_future().wait_for(5s);
-    guard_.reset();
-    io_.stop();
-    thread_.join();
-  }
-
   /// Runs a transition as the bridge does, and waits for its answer.
   reply run(script_call call) {
-    auto promise = std::make_shared<std::promise<reply>>();
-    auto future = promise->get_future();
-    boost::asio::post(io_, [this, call = std::move(call), promise]() mutable {
-      runner_->run(std::move(call), [promise](reply r) { promise->set_value(std::move(r)); });
-    });
-    REQUIRE(future.wait_for(20s) == std::future_status::ready);
-    return future.get();
+    return runner_.run(std::move(call));
   }
   /// Starts several transitions in one go (back to back in the runner's
   /// context, so their steps interleave), and waits for all answers.
   std::vector<reply> run_together(std::vector<script_call> calls) {
-    std::vector<std::shared_ptr<std::promise<reply>>> promises;
-    for (std::size_t i = 0; i < calls.size(); ++i)
-      promises.push_back(std::make_shared<std::promise<reply>>());
-    boost::asio::post(io_, [this, calls = std::move(calls), promises]() mutable {
-      for (std::size_t i = 0; i < calls.size(); ++i)
-        runner_->run(std::move(calls[i]),
-                     [p = promises[i]](reply r) { p->set_value(std::move(r)); });
-    });
-    std::vector<reply> out;
-    for (auto& p : promises) {
-      auto f = p->get_future();
-      REQUIRE(f.wait_for(20s) == std::future_status::ready);
-      out.push_back(f.get());
-    }
-    return out;
+    return runner_.run_together(std::move(calls));
   }
   /// One plain command, routed by the topology.
   reply command(std::vector<std::string> argv) {
-    auto promise = std::make_shared<std::promise<reply>>();
-    auto future = promise->get_future();
-    boost::asio::post(io_, [this, argv = std::move(argv), promise]() mutable {
-      topology_->command(std::move(argv), [promise](reply r) { promise->set_value(std::move(r)); });
-    });
-    REQUIRE(future.wait_for(10s) == std::future_status::ready);
-    return future.get();
+    return runner_.command(std::move(argv));
   }
 
   std::string get(const std::string& key) {
@@ -168,13 +96,7 @@ public:
 
 private:
   redis_cluster cluster_;
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_ =
-    boost::asio::make_work_guard(io_);
-  std::unique_ptr<redis::cluster_topology> topology_;
-  std::unique_ptr<redis::command_runner> runner_;
-  std::atomic<bool> up_{false};
-  std::thread thread_;
+  goring::test::cluster_runner runner_{cluster_};
 };
 
 cluster_store& store() {

@@ -1,8 +1,9 @@
 /// The readers of Redis answers without a Redis: script replies and the
-/// session lookup, built by hand, read into their enums once.
-/// (scripts_redis_test runs the scripts themselves.)
+/// session lookup, built by hand, read into their enums once; and the
+/// scripts' headers. (scripts_redis_test runs the scripts themselves.)
 #include <doctest/doctest.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,40 @@ reply texts(const std::vector<std::string>& items) {
   return array(std::move(elements));
 }
 
+/// The comment block a script starts with, one line each.
+std::vector<std::string> header_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line) && line.rfind("--", 0) == 0;)
+    lines.push_back(line);
+  return lines;
+}
+
+bool any_line(const std::vector<std::string>& lines, const std::string& part, bool at_start) {
+  for (auto& line : lines) {
+    auto at = line.find(part);
+    if (at != std::string::npos && (!at_start || at == 0))
+      return true;
+  }
+  return false;
+}
+
 } // namespace
+
+TEST_CASE("every script's header names it, its slot in each mode and the race it prevents") {
+  REQUIRE(goring::redis::lua_sources().size() == goring::redis::script_count);
+  for (auto& source : goring::redis::lua_sources()) {
+    CAPTURE(source.name);
+    auto header = header_of(source.text);
+    REQUIRE(!header.empty());
+    CHECK(header[0].rfind("-- " + std::string{source.name} + ": ", 0) == 0);
+    CHECK(any_line(header, "-- Slot ", true));
+    CHECK(any_line(header, "-- KEYS[", true));
+    CHECK(any_line(header, "-- Returns ", true));
+    CHECK((any_line(header, "Race prevented: ", false)
+           || any_line(header, "Races prevented: ", false)));
+  }
+}
 
 TEST_CASE("every state a script writes reads back as itself, nothing is none, others unknown") {
   for (auto state : {session_state::ringing, session_state::accepted, session_state::rejected,

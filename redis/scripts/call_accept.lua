@@ -1,7 +1,13 @@
 -- call_accept: the callee answers a ringing call.
 --
--- KEYS[1]  call:session:{session_id}
--- KEYS[2]  optional: the webhook event stream; without it no event is written
+-- Slot     one Redis, Sentinel: the session and both users' call keys
+--          (ARGV[3]). Cluster: S(sid), the slot of the session's partition P(sid), KEYS[1]
+--          and its partition's webhook stream (ARGV[3] is '');
+--          both users' call keys follow in their own slots
+--          (user_call_follow: extended).
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>)
+-- KEYS[2]  optional: the webhook event stream (Cluster: goring:webhooks:{P(sid)});
+--          without it no event is written
 -- ARGV[1]  user_id of the one accepting
 -- ARGV[2]  session TTL in milliseconds
 -- ARGV[3]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
@@ -15,9 +21,11 @@
 -- Returns  {status, caller_id, callee_id, state} with status
 --          'ok' | 'not_found' | 'unauthorized' | 'invalid_state'
 --
--- Race prevented: a double accept (two taps, or two devices) and an accept
--- racing the caller's cancel or the ring timeout: only a session still
--- ringing turns accepted, exactly once.
+-- Races prevented: a double accept (two taps, or two devices), and an
+-- accept against the caller's cancel, the callee's reject or the ring
+-- timeout: only a session still ringing turns accepted, exactly once. In
+-- every mode that compare-and-set on 'state' is the one decision; a user's
+-- call key is extended only while it still names this session.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'not_found'}
 end

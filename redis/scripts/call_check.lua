@@ -2,8 +2,17 @@
 -- one of its participants. It extends the call's keys (the reference loses
 -- calls after 120 s) and ends the call for a participant who is gone.
 --
--- KEYS[1]  call:session:{session_id}
--- KEYS[2]  optional: the webhook event stream; without it no event is written
+-- Slot     one Redis, Sentinel: the session, both users' call keys
+--          (ARGV[2]), their presence keys (ARGV[7]) and their instances'
+--          heartbeats (ARGV[8]). Cluster: S(sid), the slot of the session's partition P(sid),
+--          KEYS[1] and its partition's webhook stream (ARGV[2] and ARGV[7]
+--          are ''): the caller (redis/cluster_calls.cpp) reads the
+--          presence facts in their slots first (ARGV[11], ARGV[12]), and
+--          both users' call keys follow (user_call_follow: extended while
+--          live, cleared when this check ends the call).
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>)
+-- KEYS[2]  optional: the webhook event stream (Cluster: goring:webhooks:{P(sid)});
+--          without it no event is written
 -- ARGV[1]  session TTL in milliseconds
 -- ARGV[2]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
 --          users' call keys live in other slots, so the caller
@@ -29,7 +38,7 @@
 --          ended it (reason peer_disconnected).
 --
 -- A participant is present while their ws:user key names a connection of
--- an instance whose heartbeat (ws:server:{server_id}, field 'instance')
+-- an instance whose heartbeat (ws:server:<server_id>, field 'instance')
 -- still names that same run. Absent without a key (the connection closed
 -- without a close frame, or its instance drained), they have the reconnect
 -- grace to come back, counted from the first check that missed them
@@ -41,7 +50,9 @@
 -- first makes the other find it over ('gone'), so the end happens once.
 -- The check at a drop runs before or after the instance releases the
 -- dropped connection's key (ARGV[10]), and after a takeover's new key was
--- written: a successor's key is presence, the dropped one's is not.
+-- written: a successor's key is presence, the dropped one's is not. In
+-- Cluster mode the facts may be a few milliseconds old when the decision
+-- runs; the grace (two checks at least) absorbs that.
 -- The callee of an offline ring (field offline_ring) is not looked for while
 -- the call rings: their phone is being woken; the ring timeout ends it.
 local f = redis.call('HMGET', KEYS[1], 'caller_id', 'callee_id', 'state', 'ended_reason',

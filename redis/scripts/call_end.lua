@@ -1,7 +1,13 @@
 -- call_end: a participant hangs up, cancels, or its connection is gone.
 --
--- KEYS[1]  call:session:{session_id}
--- KEYS[2]  optional: the webhook event stream; without it no event is written
+-- Slot     one Redis, Sentinel: the session and both users' call keys
+--          (ARGV[3]). Cluster: S(sid), the slot of the session's partition P(sid), KEYS[1]
+--          and its partition's webhook stream (ARGV[3] is '');
+--          both users' call keys follow in their own slots
+--          (user_call_follow: cleared).
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>)
+-- KEYS[2]  optional: the webhook event stream (Cluster: goring:webhooks:{P(sid)});
+--          without it no event is written
 -- ARGV[1]  user_id of the participant ending the call
 -- ARGV[2]  TTL in milliseconds of the ended session's record
 -- ARGV[3]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
@@ -16,7 +22,7 @@
 --          and reason 'cancelled' | 'ended_by_user' | 'peer_disconnected'
 --
 -- The reason is decided here, from the state at the moment of the change:
--- the caller ending a ringing call cancels it. Race prevented: a hang-up
+-- the caller ending a ringing call cancels it. Races prevented: a hang-up
 -- racing an accept decides 'cancelled' or 'ended_by_user' on the state the
 -- accept really left, and a second end (both hang up at once) finds the
 -- call over and ends nothing twice.

@@ -1,11 +1,15 @@
 -- call_restore: after a failover, a call actor writes its call back where
 -- the new master lacks it, from what the actor knows of the call.
 --
--- KEYS[1]  call:session:{session_id}
--- KEYS[2]  call:user:{caller_id}; KEYS[2] and KEYS[3] are left out in
--- KEYS[3]  call:user:{callee_id}   Cluster mode, where they live in other
---          slots: the caller (redis/cluster_calls.cpp) checks and writes
---          them in steps of their own
+-- Slot     one Redis, Sentinel: the session and both users' call keys.
+--          Cluster: S(sid), the slot of the session's partition P(sid), KEYS[1] alone: the
+--          caller (redis/cluster_calls.cpp) reads both users' call keys in
+--          their slots first (a live other call there means 'taken') and
+--          sets them after, where absent (user_reserve).
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>)
+-- KEYS[2]  call:user:<caller_id>; KEYS[2] and KEYS[3] are left out in
+-- KEYS[3]  call:user:<callee_id>   Cluster mode, where they live in other
+--          slots
 -- ARGV[1]  caller_id
 -- ARGV[2]  callee_id
 -- ARGV[3]  session_id
@@ -27,7 +31,9 @@
 -- what is absent, in one step, never overwrites what another instance or a
 -- transition on the new master wrote, and never brings back a call that
 -- ended there (its record is kept for a while) or that a newer call of one
--- participant replaced.
+-- participant replaced. In Cluster mode a newer call that takes a user
+-- between the caller's read and its write makes the caller end the
+-- restored session again and answer 'taken'.
 local function names_another(user_call_key)
   if not user_call_key then
     return false

@@ -1,9 +1,15 @@
 -- call_start: the caller rings the callee.
 --
--- KEYS[1]  ws:user:{callee_id}
--- KEYS[2]  call:user:{caller_id}
--- KEYS[3]  call:user:{callee_id}
--- KEYS[4]  call:session:{session_id}
+-- Slot     one Redis, Sentinel only: its keys, the sessions the users' call
+--          keys name (ARGV[7]) and the callee's heartbeat (ARGV[8]), in one
+--          step. Cluster: never run, since those span several slots; a
+--          start there is session_open, user_reserve of each user and
+--          session_commit (redis/cluster_calls.cpp), which prevent the same
+--          races ("Calls in steps", docs/redis-cluster.md).
+-- KEYS[1]  ws:user:<callee_id>
+-- KEYS[2]  call:user:<caller_id>
+-- KEYS[3]  call:user:<callee_id>
+-- KEYS[4]  call:session:<session_id>
 -- KEYS[5]  optional: the webhook event stream (goring:webhooks); without it
 --          no event is written
 -- ARGV[1]  caller_id
@@ -22,8 +28,8 @@
 -- Returns  'ok' | 'offline_ring' | 'offline' | 'caller_busy' | 'callee_busy'
 --          | 'exists'
 --
--- Race prevented: two callers calling one callee at the same moment (or
--- A calling B while B calls A): the check that both are free and the
+-- Races prevented: simultaneous callers of one callee, and crossing calls
+-- (A calls B while B calls A): the check that both are free and the
 -- writes that make them busy happen in one step, so exactly one wins.
 -- A call:user key whose session is gone is stale and is cleared here. A
 -- callee whose ws:user key names a connection of a crashed instance (no

@@ -1,7 +1,13 @@
 -- call_timeout: a call rang for RING_TIMEOUT without an answer.
 --
--- KEYS[1]  call:session:{session_id}
--- KEYS[2]  optional: the webhook event stream; without it no event is written
+-- Slot     one Redis, Sentinel: the session and both users' call keys
+--          (ARGV[2]). Cluster: S(sid), the slot of the session's partition P(sid), KEYS[1]
+--          and its partition's webhook stream (ARGV[2] is '');
+--          both users' call keys follow in their own slots
+--          (user_call_follow: cleared).
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>)
+-- KEYS[2]  optional: the webhook event stream (Cluster: goring:webhooks:{P(sid)});
+--          without it no event is written
 -- ARGV[1]  TTL in milliseconds of the ended session's record
 -- ARGV[2]  key prefix of users' calls ("call:user:"), or '' in Cluster mode: the
 --          users' call keys live in other slots, so the caller

@@ -1,6 +1,12 @@
 -- refresh_users: one instance extends the presence keys of all its users.
 --
--- KEYS[i]    ws:user:{user_id} of the i-th local user
+-- Slot       one Redis, Sentinel: every key given (a batch of local users).
+--            Cluster: S(u) shared by all its users: the caller
+--            (redis/cluster_calls.cpp) runs one script per group of users
+--            whose tags share a slot, and turns each group's indexes back
+--            into the batch's.
+-- KEYS[i]    ws:user:<user_id> of the i-th local user (Cluster:
+--            ws:user:{T(user_id)})
 -- ARGV[1]    TTL in milliseconds
 -- ARGV[1+i]  owner token of the i-th local user's connection
 -- Returns    the 1-based indexes of the users whose key now belongs to

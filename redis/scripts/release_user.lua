@@ -1,6 +1,7 @@
 -- release_user: a closing WebSocket gives its presence key back.
 --
--- KEYS[1]  ws:user:{user_id}
+-- Slot     one Redis, Sentinel: its only key. Cluster: S(u), the user's tag.
+-- KEYS[1]  ws:user:<user_id> (Cluster: ws:user:{T(user_id)})
 -- ARGV[1]  owner token of the closing connection
 -- Returns  1 when the key was deleted, 0 when someone else owns it (or
 --          nobody does).

@@ -1,6 +1,7 @@
 -- server_leave: an instance that shuts down removes its heartbeat.
 --
--- KEYS[1]  ws:server:{server_id}
+-- Slot     its only key, in every mode.
+-- KEYS[1]  ws:server:<server_id>
 -- ARGV[1]  instance: "server_id/run-nonce"
 -- Returns  1 when deleted, 0 when the key belongs to another run.
 --

@@ -1,8 +1,8 @@
 -- session_abandon: Cluster mode (redis/cluster_calls.cpp): what a user's
 -- call key names is judged, and a dead start removed.
 --
--- Slot     S(session): the only key.
--- KEYS[1]  call:session:{session_id}
+-- Slot     S(sid), the slot of the session's partition P(sid): its only key.
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>)
 -- ARGV[1]  'judge': remove a pending session only if older than ARGV[2];
 --          'drop': remove it if pending, whatever its age (the compensation
 --          of the start that opened it)

@@ -1,10 +1,10 @@
 -- session_commit: Cluster mode, the last step of call_start
 -- (redis/cluster_calls.cpp): both users are reserved, the call rings.
 --
--- Slot     S(session): the session's partition tag, which the webhook
+-- Slot     S(sid), the slot of the session's partition P(sid), which the webhook
 --          stream of KEYS[2] shares.
--- KEYS[1]  call:session:{TAG}:session_id
--- KEYS[2]  optional: the webhook stream goring:webhooks:{TAG}; without it
+-- KEYS[1]  call:session:{P(sid)}:<session_id>
+-- KEYS[2]  optional: the webhook stream goring:webhooks:{P(sid)}; without it
 --          no event is written
 -- ARGV[1]  session_id (the events' session_id)
 -- ARGV[2]  now, Unix milliseconds (the events' created_at)

@@ -2,8 +2,8 @@
 -- the new call's session is written 'pending', before either user is
 -- reserved for it.
 --
--- Slot     S(session): the only key.
--- KEYS[1]  call:session:{session_id}
+-- Slot     S(sid), the slot of the session's partition P(sid): its only key.
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>)
 -- ARGV[1]  caller_id
 -- ARGV[2]  callee_id
 -- ARGV[3]  created_at, Unix seconds

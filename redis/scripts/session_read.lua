@@ -1,9 +1,9 @@
 -- session_read: what a connection needs of a session it holds no call
 -- actor for (a request about a call after a reconnect, or a stranger's).
 --
--- Slot     S(session): the only key.
--- KEYS[1]  call:session:{session_id} (Cluster mode: call:session:{TAG}:id,
---          TAG the session's partition; redis/cluster_calls.cpp renames it)
+-- Slot     S(sid), the slot of the session's partition P(sid): the only key.
+-- KEYS[1]  call:session:<session_id> (Cluster: call:session:{P(sid)}:<session_id>;
+--          redis/cluster_calls.cpp renames it)
 -- ARGV     the fields to read
 -- Returns  their values, nil for each one absent (all nil: no session)
 --

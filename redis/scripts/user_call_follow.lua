@@ -1,8 +1,8 @@
 -- user_call_follow: Cluster mode (redis/cluster_calls.cpp): a user's call
 -- key follows a transition decided in the session's slot.
 --
--- Slot     S(user): the only key.
--- KEYS[1]  call:user:{T(user)}
+-- Slot     S(u), the user's tag: its only key.
+-- KEYS[1]  call:user:{T(u)}
 -- ARGV[1]  session_id
 -- ARGV[2]  'clear' (the call is over, or a start gives the user back), or
 --          a TTL in milliseconds to extend the key to (the call goes on)

@@ -1,9 +1,9 @@
 -- user_reserve: Cluster mode (redis/cluster_calls.cpp): a user is taken
 -- for a call, in the user's own slot.
 --
--- Slot     S(user): both keys carry the user's tag.
--- KEYS[1]  call:user:{T(user)}
--- KEYS[2]  optional: ws:user:{T(user)}, which must still hold ARGV[4] (the
+-- Slot     S(u), the user's tag, which both keys carry.
+-- KEYS[1]  call:user:{T(u)}
+-- KEYS[2]  optional: ws:user:{T(u)}, which must still hold ARGV[4] (the
 --          callee's connection that call_start found online)
 -- ARGV[1]  session_id
 -- ARGV[2]  TTL in milliseconds

@@ -136,6 +136,15 @@ std::vector<std::string> redis_backend::keys_matching(const std::string& pattern
   return out;
 }
 
+void redis_backend::flush() {
+  if (server_ != nullptr) {
+    REQUIRE(server_->run({"FLUSHALL"}).str == "OK");
+    return;
+  }
+  for (auto* master : cluster_->masters())
+    REQUIRE(master->run({"FLUSHALL"}).str == "OK");
+}
+
 std::string redis_backend::get(const std::string& key) {
   auto r = run({"GET", key});
   return r.type == redis::reply::kind::string ? r.str : std::string{};

@@ -94,6 +94,9 @@ public:
 
   /// KEYS `pattern` over every master.
   std::vector<std::string> keys_matching(const std::string& pattern);
+  /// FLUSHALL on the server, or on every master: an empty Redis again
+  /// (scripts stay loaded).
+  void flush();
 
   /// GET / HGET, "" when the key or field is missing.
   std::string get(const std::string& key);
