@@ -86,7 +86,7 @@ void link_up(actor* self, bool is_subscriber, bool moved) {
 void pubsub_message(actor* self, const std::string& channel, std::string payload) {
   goring_metrics().pubsub_in->inc();
   if (channel.compare(0, redis::keys::probe_prefix.size(), redis::keys::probe_prefix) == 0) {
-    probe_returned(self, payload);
+    probe_returned(self, channel, payload);
     return;
   }
   if (channel.compare(0, redis::keys::signal_prefix.size(), redis::keys::signal_prefix) != 0)

@@ -1100,6 +1100,28 @@ void cluster_topology::restart_subscriber(std::string why) {
   impl_->post_self([why = std::move(why)](impl& self) { self.do_restart_subscriber(why); });
 }
 
+std::vector<std::string> cluster_topology::shard_tags() const {
+  auto table = impl_->table();
+  if (!table || table->conns.empty())
+    return {std::string{}};
+  // For each master the smallest number whose slot it serves: the same
+  // tags on every instance for one slot map.
+  std::vector<std::string> tags(table->conns.size());
+  std::size_t found = 0;
+  for (unsigned i = 0; found < tags.size() && i < 1u << 20; ++i) {
+    auto tag = std::to_string(i);
+    auto master = table->slot_master[cluster::key_slot(tag)];
+    if (master < 0 || static_cast<std::size_t>(master) >= tags.size())
+      continue;
+    if (tags[static_cast<std::size_t>(master)].empty()) {
+      tags[static_cast<std::size_t>(master)] = std::move(tag);
+      ++found;
+    }
+  }
+  tags.erase(std::remove(tags.begin(), tags.end(), std::string{}), tags.end());
+  return tags;
+}
+
 std::string cluster_topology::describe() const {
   std::lock_guard<std::mutex> guard{impl_->live_mutex_};
   return impl_->described_;

@@ -57,6 +57,7 @@ public:
   /// Asks for the slot map now.
   void suspect(std::string why) override;
 
+  std::vector<std::string> shard_tags() const override;
   bool one_slot_per_script() const override {
     return true;
   }

@@ -54,6 +54,15 @@ inline std::string server(std::string_view server_id) {
 inline std::string probe(std::string_view instance_id) {
   return join(probe_prefix, instance_id);
 }
+/// The probe channel of one shard (redis::topology::shard_tags): the tag
+/// first, so no brace in a SERVER_ID can move it ("ws:probe:{7}:goring-1").
+inline std::string probe(std::string_view instance_id, std::string_view shard_tag) {
+  if (shard_tag.empty())
+    return probe(instance_id);
+  std::string out{probe_prefix};
+  out.append("{").append(shard_tag).append("}:").append(instance_id);
+  return out;
+}
 
 // Cluster mode (docs/redis-cluster.md): a user's presence and call keys
 // carry the user's hash tag, so they share one slot whatever the id holds

@@ -84,6 +84,15 @@ public:
   /// cannot ignores it.
   virtual void suspect(std::string why) = 0;
 
+  /// One hash tag per shard the subscriber path listens on now (a
+  /// Cluster's masters in its slot map; each tag hashes to a slot of its
+  /// master), or one empty tag where one connection hears every channel.
+  /// The pub/sub probe sends one message per tag, so a shard that stops
+  /// delivering is seen while the others deliver. Thread safe.
+  virtual std::vector<std::string> shard_tags() const {
+    return {std::string{}};
+  }
+
   /// True for a Redis Cluster: a script may touch the keys of one hash slot
   /// only, so the command runner runs the transitions whose keys span
   /// slots as single-slot steps (redis/cluster_calls.hpp) on the Cluster

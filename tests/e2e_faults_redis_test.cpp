@@ -527,6 +527,46 @@ TEST_CASE("a pub/sub probe that does not come back turns readiness false, is cou
   relay_ice(bob, alice, session_id, "2");
 }
 
+TEST_CASE("on a cluster the probe goes through every master's shard: one master whose pub/sub "
+          "stalls turns readiness false though the others deliver"
+          * cluster_redis_only()) {
+  redis_backend redis;
+  goring_process east(redis, "goring-east", fast_settings());
+  goring_process west(redis, "goring-west", fast_settings());
+  ws_client alice{"alice"};
+  ws_client bob{"bob"};
+  connect_online(alice, east, redis, user_token("alice"));
+  connect_online(bob, west, redis, user_token("bob"));
+  REQUIRE(wait_until([&] { return is_ready(west) && is_ready(east); }, 2s));
+
+  // Each master carries a probe channel of each instance.
+  auto masters = redis.cluster().masters();
+  REQUIRE(masters.size() == 3);
+  for (auto* m : masters)
+    CHECK(wait_until(
+      [&] { return m->run({"PUBSUB", "SHARDCHANNELS", "ws:probe:*"}).elements.size() == 2; },
+      2s));
+  auto failures_before = metric(west, "goring_pubsub_probe_failures_total");
+
+  // One master holds its clients' writes (SPUBLISH among them) for 3 s; the
+  // two others and the cluster bus go on (no failover). A single probe
+  // channel would live on one master and miss this two times in three.
+  constexpr auto pause = 3000ms;
+  auto* stalled = masters[1];
+  auto paused = stalled->run({"CLIENT", "PAUSE", std::to_string(pause.count()), "WRITE"});
+  REQUIRE(paused.type == reply_kind::status);
+  auto at = clock_type::now();
+  CHECK(wait_until([&] { return admin_get(west, "/ready").status == 503; }, pause - 200ms));
+  while (since(at) < pause + 100ms)
+    std::this_thread::sleep_for(20ms);
+  CHECK(wait_until([&] { return is_ready(west) && is_ready(east); }, 10 * probe_interval));
+  CHECK(metric(west, "goring_pubsub_probe_failures_total") >= failures_before + 1);
+
+  auto session_id = connect_call(alice, bob);
+  relay_ice(alice, bob, session_id, "1");
+  relay_ice(bob, alice, session_id, "2");
+}
+
 // -- 5. Slow consumers --------------------------------------------------------
 
 namespace {

@@ -67,6 +67,11 @@ struct probe_state {
   /// The probe in flight, 0 when none.
   uint64_t sent = 0;
   uint64_t seq = 0;
+  /// Its channels, one per shard (redis::topology::shard_tags), as last
+  /// subscribed.
+  std::vector<std::string> channels;
+  /// Those the probe in flight has not come back on yet.
+  std::unordered_set<std::string> waiting;
 };
 
 struct state {
@@ -132,11 +137,13 @@ bool call_down(actor* self, const caf::actor_addr& who);
 
 // -- pub/sub probe (actors/bridge/pubsub_probe.cpp) ---------------------------
 
-/// Publishes the next probe; restarts the subscriber if the last one never
-/// came back.
+/// Publishes the next probe on every shard's probe channel; restarts the
+/// subscriber if the last one did not come back on all of them.
 void send_probe(actor* self);
-/// A message on the probe channel.
-void probe_returned(actor* self, const std::string& payload);
+/// A message on a probe channel.
+void probe_returned(actor* self, const std::string& channel, const std::string& payload);
+/// The probe channels for the shards the topology has now.
+std::vector<std::string> probe_channels(const state& st);
 
 // -- admin API (actors/bridge/admin_router.cpp) -------------------------------
 

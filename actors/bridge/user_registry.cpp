@@ -195,14 +195,15 @@ void channel_message(actor* self, const std::string& user, std::string payload) 
 
 void resubscribe_all(actor* self) {
   auto& st = self->state;
-  std::vector<std::string> names{redis::keys::probe(st.ctx->instance_id)};
+  st.probe.channels = probe_channels(st);
+  auto names = st.probe.channels;
   for (auto& user : st.registry.channels)
     names.push_back(redis::keys::signal(user));
   auto handle = caf::actor{self};
   st.topology->subscribe(std::move(names), [handle](redis::reply r) {
     if (r.is_error())
       GORING_LOG(warn, component, "resubscribing failed: " << r.str);
-    else // probe as soon as the probe channel listens: readiness need not wait
+    else // probe as soon as the probe channels listen: readiness need not wait
       caf::anon_send(handle, probe_atom::value, true);
   });
 }
