@@ -652,6 +652,74 @@ TEST_CASE("--cluster logs in to the nodes with REDIS_USERNAME and REDIS_PASSWORD
   CHECK(refused.err.find("refused AUTH") != std::string::npos);
 }
 
+TEST_CASE("--cluster rides out a failover under way: a killed master's slots are looked up again "
+          "until its replica serves them") {
+  redis_cluster redis_nodes;
+  auto seeds = redis_nodes.seed_list();
+  auto masters = redis_nodes.masters();
+  REQUIRE(masters.size() == 3);
+  // A heartbeat on each master (the admin addresses lead nowhere) and a
+  // session on the first two, each written to its replica before the kill.
+  std::vector<std::string> ids;
+  for (char c = 'a'; c <= 'z' && ids.size() < masters.size(); ++c) {
+    std::string id = std::string{"goring-"} + c;
+    auto* m = &master_for(redis_nodes, keys::server(id));
+    bool taken = false;
+    for (auto& other : ids)
+      taken = taken || &master_for(redis_nodes, keys::server(other)) == m;
+    if (!taken)
+      ids.push_back(id);
+  }
+  REQUIRE(ids.size() == masters.size());
+  auto dead_admin = "127.0.0.1:" + std::to_string(free_port());
+  for (auto& id : ids)
+    REQUIRE_FALSE(master_for(redis_nodes, keys::server(id))
+                    .run({"HSET", keys::server(id), "admin", dead_admin, "version", "test"})
+                    .is_error());
+  std::vector<std::string> sessions;
+  for (int n = 0; sessions.size() < 2 && n < 1000; ++n) {
+    auto sid = "s-failover-" + std::to_string(n);
+    auto* m = &master_for(redis_nodes, keys::tagged_session(sid));
+    if (sessions.empty() ? m != masters[0]
+                         : m == &master_for(redis_nodes, keys::tagged_session(sessions[0])))
+      continue;
+    REQUIRE_FALSE(m->run({"HSET", keys::tagged_session(sid), "state", "ringing"}).is_error());
+    sessions.push_back(sid);
+  }
+  REQUIRE(sessions.size() == 2);
+  for (auto* m : masters)
+    REQUIRE(m->run({"WAIT", "1", "5000"}).integer == 1);
+
+  // A listing (SCAN on every master) right after the kill of one: the
+  // first slot map still names the dead master.
+  {
+    auto& victim = master_for(redis_nodes, keys::tagged_session(sessions[0]));
+    victim.kill();
+    auto all = goringctl({"--cluster", seeds, "--json", "instances"});
+    INFO(all);
+    REQUIRE(all.value.valid());
+    CHECK(size_of(all.value) == 3);
+    for (auto& id : ids)
+      CHECK(rows_where(all.value.value(), "server_id", id).size() == 1);
+    CHECK(all.err.find("did not settle") == std::string::npos);
+    CHECK(all.err.find("cannot reach Redis") == std::string::npos);
+    REQUIRE(redis_nodes.wait_healthy());
+  }
+  // A key lookup right after the kill of another master.
+  {
+    auto& victim = master_for(redis_nodes, keys::tagged_session(sessions[1]));
+    victim.kill();
+    auto call = goringctl({"--cluster", seeds, "--json", "call", sessions[1]});
+    INFO(call);
+    // What the instances would add is out of reach (their admin addresses
+    // lead nowhere); Redis's part must be whole.
+    CHECK(call.err.find("did not settle") == std::string::npos);
+    CHECK(call.err.find("cannot reach Redis") == std::string::npos);
+    REQUIRE(call.value.valid());
+    CHECK(text(call.value.value()["redis"], "state") == "ringing");
+  }
+}
+
 TEST_CASE("users, user, calls, call and actors show a call placed across two instances") {
   fleet f;
   ws_client alice{"alice"};

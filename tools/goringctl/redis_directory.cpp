@@ -1,8 +1,10 @@
 #include "tools/goringctl/redis_directory.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <set>
+#include <thread>
 
 #include <hiredis/hiredis.h>
 
@@ -83,6 +85,24 @@ std::string ask_sentinel(const goring::host_port& sentinel, const std::string& m
   if (answer.empty())
     throw error{"sentinel " + where + ": " + problem};
   return answer;
+}
+
+/// How long goringctl waits in all for a cluster in a failover: a master it
+/// cannot reach, or CLUSTERDOWN/TRYAGAIN, makes it read the slot map again
+/// and retry until then (a replica takes over about two node timeouts
+/// after its master's death: 2 s with cluster-node-timeout 1000).
+constexpr std::chrono::seconds cluster_settle{10};
+constexpr std::chrono::milliseconds cluster_retry_pause{250};
+
+/// What may pass as the cluster fails over: a connection lost, or refused.
+class node_lost : public error {
+public:
+  using error::error;
+};
+
+/// An error reply that says the cluster is between two slot maps.
+bool cluster_unsettled(const std::string& text) {
+  return text.rfind("CLUSTERDOWN", 0) == 0 || text.rfind("TRYAGAIN", 0) == 0;
 }
 
 /// A cluster node's "MOVED SLOT HOST:PORT" or "ASK SLOT HOST:PORT".
@@ -170,12 +190,12 @@ redis_directory::link::link(const std::string& addr) : addr_(addr) {
     throw usage_error("Redis address '" + addr + "' must be HOST:PORT");
   ctx_ = redisConnectWithTimeout(host.c_str(), port, command_timeout());
   if (ctx_ == nullptr)
-    throw error{"cannot reach Redis at " + addr + ": out of memory"};
+    throw node_lost{"cannot reach Redis at " + addr + ": out of memory"};
   // A constructor that throws runs no destructor: the context is freed here
   // (LeakSanitizer found it leaking when Redis was unreachable).
   try {
     if (ctx_->err != 0)
-      throw error{"cannot reach Redis at " + addr + ": " + ctx_->errstr};
+      throw node_lost{"cannot reach Redis at " + addr + ": " + ctx_->errstr};
     redisSetTimeout(ctx_, command_timeout());
     if (auto password = env("REDIS_PASSWORD"); !password.empty()) {
       auto username = env("REDIS_USERNAME");
@@ -201,7 +221,7 @@ redis_directory::reply_ptr redis_directory::link::send(const std::vector<std::st
   reply_ptr reply{static_cast<redisReply*>(
     redisCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lengths.data()))};
   if (!reply)
-    throw error{"Redis at " + addr_ + " failed on " + argv.front() + ": " + ctx_->errstr};
+    throw node_lost{"Redis at " + addr_ + " failed on " + argv.front() + ": " + ctx_->errstr};
   return reply;
 }
 
@@ -255,15 +275,26 @@ std::unique_ptr<redis_directory> redis_directory::through_cluster(const std::str
   std::unique_ptr<redis_directory> directory{new redis_directory};
   directory->addr_ = seeds;
   directory->cluster_ = true;
+  for (const auto& seed : *list)
+    directory->seeds_.push_back(seed.to_string());
+  directory->read_slot_map();
+  return directory;
+}
+
+void redis_directory::read_slot_map() {
+  std::vector<std::string> ask = seeds_;
+  for (const auto& range : slots_)
+    if (std::find(ask.begin(), ask.end(), range.master) == ask.end())
+      ask.push_back(range.master);
   std::string failures;
-  for (const auto& seed : *list) {
-    auto where = seed.to_string();
+  for (const auto& where : ask) {
     try {
-      auto slots = directory->node(where).run({"CLUSTER", "SLOTS"});
+      auto map = node(where).run({"CLUSTER", "SLOTS"});
       // Each range: first slot, last slot, then the master [host, port, id,
       // ...] and its replicas.
-      for (size_t i = 0; slots->type == REDIS_REPLY_ARRAY && i < slots->elements; ++i) {
-        const auto* range = slots->element[i];
+      std::vector<slot_owner> read;
+      for (size_t i = 0; map->type == REDIS_REPLY_ARRAY && i < map->elements; ++i) {
+        const auto* range = map->element[i];
         if (range->type != REDIS_REPLY_ARRAY || range->elements < 3
             || range->element[2]->type != REDIS_REPLY_ARRAY || range->element[2]->elements < 2)
           throw error{"Redis at " + where + " answered CLUSTER SLOTS with an unexpected reply"};
@@ -271,21 +302,48 @@ std::unique_ptr<redis_directory> redis_directory::through_cluster(const std::str
         // An empty (or unknown, "?") host is the host of the node asked.
         auto host = reply_text(master->element[0]);
         if (host.empty() || host == "?")
-          host = seed.host;
-        directory->slots_.push_back(
-          slot_owner{static_cast<uint16_t>(range->element[0]->integer),
-                     static_cast<uint16_t>(range->element[1]->integer),
-                     host + ":" + std::to_string(master->element[1]->integer)});
+          host = where.substr(0, where.rfind(':'));
+        read.push_back(slot_owner{static_cast<uint16_t>(range->element[0]->integer),
+                                  static_cast<uint16_t>(range->element[1]->integer),
+                                  host + ":" + std::to_string(master->element[1]->integer)});
       }
-      if (directory->slots_.empty())
+      if (read.empty())
         throw error{"Redis at " + where + " serves no hash slots (is the cluster created?)"};
-      return directory;
+      slots_ = std::move(read);
+      return;
+    } catch (const node_lost& e) {
+      // Its connection is of no more use: the next try opens a new one.
+      nodes_.erase(where);
+      failures += std::string{failures.empty() ? "" : "; "} + e.what();
     } catch (const error& e) {
       failures += std::string{failures.empty() ? "" : "; "} + e.what();
-      directory->slots_.clear();
     }
   }
-  throw error{"no Redis Cluster seed of " + seeds + " told its slot map: " + failures};
+  throw error{"no Redis Cluster seed of " + addr_ + " told its slot map: " + failures};
+}
+
+template <typename F>
+auto redis_directory::settled(const std::string& what, F attempt) -> decltype(attempt()) {
+  auto deadline = std::chrono::steady_clock::now() + cluster_settle;
+  for (;;) {
+    std::string problem;
+    try {
+      return attempt();
+    } catch (const node_lost& e) {
+      problem = e.what();
+    }
+    if (std::chrono::steady_clock::now() + cluster_retry_pause > deadline)
+      throw error{problem + " (" + what + ": the cluster did not settle within "
+                  + std::to_string(cluster_settle.count())
+                  + " s; is a master down without a "
+                    "replica to take over?)"};
+    std::this_thread::sleep_for(cluster_retry_pause);
+    try {
+      read_slot_map();
+    } catch (const error&) {
+      // Tried again on the next round, until the deadline.
+    }
+  }
 }
 
 redis_directory::redis_directory() = default;
@@ -310,18 +368,30 @@ const std::string& redis_directory::master_of(uint16_t slot) const {
 redis_directory::reply_ptr redis_directory::run(const std::vector<std::string>& argv) {
   if (!cluster_)
     return nodes_.begin()->second->run(argv);
+  return settled(argv.front() + " " + argv.at(1), [&] { return run_in_cluster(argv); });
+}
+
+redis_directory::reply_ptr redis_directory::run_in_cluster(const std::vector<std::string>& argv) {
   // Every command goringctl sends in a cluster names its key first.
   auto addr = master_of(cluster::key_slot(argv.at(1)));
   bool asking = false;
   // A slot may move again while a redirect is followed; a few hops do.
   for (int hop = 0; hop < 5; ++hop) {
-    auto& to = node(addr);
-    if (asking)
-      to.run({"ASKING"});
-    auto reply = to.send(argv);
+    reply_ptr reply;
+    try {
+      auto& to = node(addr);
+      if (asking)
+        to.run({"ASKING"});
+      reply = to.send(argv);
+    } catch (const node_lost&) {
+      nodes_.erase(addr);
+      throw;
+    }
     if (reply->type != REDIS_REPLY_ERROR)
       return reply;
     auto text = reply_text(reply.get());
+    if (cluster_unsettled(text))
+      throw node_lost{"Redis at " + addr + " refused " + argv.front() + ": " + text};
     auto next = redirect_in(text, addr);
     if (!next)
       throw error{"Redis at " + addr + " refused " + argv.front() + ": " + text};
@@ -337,6 +407,12 @@ redis_directory::reply_ptr redis_directory::run(const std::vector<std::string>& 
 }
 
 std::vector<std::string> redis_directory::scan(const std::string& pattern) {
+  if (!cluster_)
+    return scan_once(pattern);
+  return settled("SCAN " + pattern, [&] { return scan_once(pattern); });
+}
+
+std::vector<std::string> redis_directory::scan_once(const std::string& pattern) {
   std::set<std::string> masters;
   if (cluster_)
     for (const auto& range : slots_)
@@ -345,12 +421,23 @@ std::vector<std::string> redis_directory::scan(const std::string& pattern) {
     masters.insert(nodes_.begin()->first);
   std::vector<std::string> found_keys;
   for (const auto& master : masters) {
-    auto& to = node(master);
     std::string cursor = "0";
     do {
-      auto reply = to.run({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      reply_ptr reply;
+      try {
+        reply = node(master).send({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      } catch (const node_lost&) {
+        nodes_.erase(master);
+        throw;
+      }
+      if (reply->type == REDIS_REPLY_ERROR) {
+        auto text = reply_text(reply.get());
+        if (cluster_ && cluster_unsettled(text))
+          throw node_lost{"Redis at " + master + " refused SCAN: " + text};
+        throw error{"Redis at " + master + " refused SCAN: " + text};
+      }
       if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        throw error{"Redis at " + to.address() + " answered SCAN with an unexpected reply"};
+        throw error{"Redis at " + master + " answered SCAN with an unexpected reply"};
       cursor = reply_text(reply->element[0]);
       const auto* found = reply->element[1];
       for (size_t i = 0; i < found->elements; ++i)

@@ -49,7 +49,9 @@ public:
   /// with REDIS_PASSWORD (and REDIS_USERNAME) as goring does. A user's keys
   /// are then read in the cluster layout (`ws:user:{tag}`) on the master of
   /// their slot, listings run on every master, and a MOVED or ASK answer is
-  /// followed.
+  /// followed. A master that cannot be reached, or a cluster that answers
+  /// CLUSTERDOWN or TRYAGAIN (a failover under way), makes it read the slot
+  /// map again and retry, for up to `cluster_settle` in all.
   static std::unique_ptr<redis_directory> through_cluster(const std::string& seeds);
 
   /// "HOST:PORT" of the Redis it talks to; the seed list in Cluster mode.
@@ -88,6 +90,18 @@ private:
   };
 
   redis_directory();
+  /// Asks the seeds, then the masters it knew, for the slot map; throws
+  /// when none answers.
+  void read_slot_map();
+  /// In Cluster mode, runs `attempt` until it succeeds, reading the slot
+  /// map again after a lost master or a cluster that is down, until
+  /// `cluster_settle` is over.
+  template <typename F>
+  auto settled(const std::string& what, F attempt) -> decltype(attempt());
+  /// One try of run() in Cluster mode.
+  reply_ptr run_in_cluster(const std::vector<std::string>& argv);
+  /// One try of scan().
+  std::vector<std::string> scan_once(const std::string& pattern);
   /// Runs one command: on the one Redis, or in Cluster mode on the master
   /// of the slot of `argv[1]`, following MOVED and ASK. Throws on a
   /// connection error or an error reply.
@@ -106,6 +120,8 @@ private:
   /// The single Redis's connection, or the cluster's by "HOST:PORT".
   std::map<std::string, std::unique_ptr<link>> nodes_;
   std::vector<slot_owner> slots_;
+  /// The --cluster seeds, "HOST:PORT" each.
+  std::vector<std::string> seeds_;
 };
 
 } // namespace goringctl
