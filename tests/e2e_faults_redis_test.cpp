@@ -530,17 +530,17 @@ TEST_CASE("a pub/sub probe that does not come back turns readiness false, is cou
 TEST_CASE("on a cluster the probe goes through every master's shard: one master whose pub/sub "
           "stalls turns readiness false though the others deliver"
           * cluster_redis_only()) {
-  redis_backend redis;
-  goring_process east(redis, "goring-east", fast_settings());
-  goring_process west(redis, "goring-west", fast_settings());
+  two_instances env;
+  auto& east = env.east;
+  auto& west = env.west;
   ws_client alice{"alice"};
   ws_client bob{"bob"};
-  connect_online(alice, east, redis, user_token("alice"));
-  connect_online(bob, west, redis, user_token("bob"));
+  env.join(alice, east);
+  env.join(bob, west);
   REQUIRE(wait_until([&] { return is_ready(west) && is_ready(east); }, 2s));
 
   // Each master carries a probe channel of each instance.
-  auto masters = redis.cluster().masters();
+  auto masters = env.redis.cluster().masters();
   REQUIRE(masters.size() == 3);
   for (auto* m : masters)
     CHECK(wait_until(
