@@ -744,7 +744,13 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
       n->subscriber->subscribe(
         batch, [this, wn, generation, batch, done, self = shared_from_this()](reply r) {
           std::vector<reply_handler> waiters;
-          if (auto n = wn.lock(); n && !n->retired && n->generation == generation) {
+          auto n = wn.lock();
+          if (!n || n->retired || n->generation != generation) {
+            // The subscriber it went to is gone: what it confirmed does not
+            // listen any more (its waiters heard so when it went).
+            if (!r.is_error())
+              r = reply::make_error("redis connection lost: the shard subscriber was made again");
+          } else {
             for (auto& c : batch) {
               if (r.is_error())
                 n->subscribed.erase(c);
@@ -798,23 +804,6 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
       if (--g->left == 0 && g->done)
         g->done(std::move(g->last));
     };
-    std::map<node_ptr, std::vector<std::string>> by_node;
-    std::string missing;
-    for (auto& c : channels) {
-      if (channels_.count(c) == 0)
-        continue; // unsubscribed while a retry waited
-      auto n = owner_of(c);
-      if (!n || !n->subscriber_up) {
-        missing = n ? n->addr : "no master for slot " + std::to_string(cluster::key_slot(c));
-        continue;
-      }
-      if (n->subscribed.count(c) == 0) {
-        by_node[n].push_back(c);
-      } else if (auto it = n->confirming.find(c); it != n->confirming.end()) {
-        ++g->left; // on its way (a resync sent it): answer once it listens
-        it->second.push_back(one);
-      }
-    }
     auto after = [this, one, attempt](const std::vector<std::string>& batch, reply r) {
       auto kind = redirect_of(r);
       bool again = (kind == redirect::moved || kind == redirect::ask || kind == redirect::retry)
@@ -835,6 +824,25 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
           self->subscribe_now(batch, one, attempt + 1);
         });
     };
+    std::map<node_ptr, std::vector<std::string>> by_node;
+    std::string missing;
+    for (auto& c : channels) {
+      if (channels_.count(c) == 0)
+        continue; // unsubscribed while a retry waited
+      auto n = owner_of(c);
+      if (!n || !n->subscriber_up) {
+        missing = n ? n->addr : "no master for slot " + std::to_string(cluster::key_slot(c));
+        continue;
+      }
+      if (n->subscribed.count(c) == 0) {
+        by_node[n].push_back(c);
+      } else if (auto it = n->confirming.find(c); it != n->confirming.end()) {
+        // On its way (a resync sent it): answered once it listens, and
+        // tried again as one of our own batches would be if refused.
+        ++g->left;
+        it->second.push_back([after, c](reply r) { after({c}, std::move(r)); });
+      }
+    }
     for (auto& [n, batch] : by_node) {
       std::set<uint16_t> slots;
       for (auto& c : batch)
@@ -872,14 +880,24 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
       if (n && n->subscriber_up && n->subscribed.count(c) == 0)
         wanted[n].push_back(c);
     }
+    // Who waits for a confirmation on a master the channel left waits for
+    // the one on its new master instead.
+    std::map<std::string, std::vector<reply_handler>> moved;
     for (auto& [addr, n] : nodes_) {
       std::map<uint16_t, std::vector<std::string>> stale;
       for (auto& c : n->subscribed)
         if (channels_.count(c) == 0 || owner_of(c) != n)
           stale[cluster::key_slot(c)].push_back(c);
       for (auto& [slot, batch] : stale) {
-        for (auto& c : batch)
+        for (auto& c : batch) {
           n->subscribed.erase(c);
+          if (auto it = n->confirming.find(c); it != n->confirming.end()) {
+            auto& to = moved[c];
+            for (auto& w : it->second)
+              to.push_back(std::move(w));
+            n->confirming.erase(it);
+          }
+        }
         if (n->subscriber_up)
           n->subscriber->unsubscribe(batch);
       }
@@ -888,6 +906,34 @@ struct cluster_topology::impl : std::enable_shared_from_this<impl> {
       GORING_LOG(debug, component,
                  "subscribing " << batch.size() << " channels on the shard of " << n->addr);
       subscribe_on(n, batch, [](const std::vector<std::string>&, reply) {});
+      for (auto& c : batch)
+        if (auto it = moved.find(c); it != moved.end()) {
+          auto& to = n->confirming[c];
+          for (auto& w : it->second)
+            to.push_back(std::move(w));
+          moved.erase(it);
+        }
+    }
+    for (auto& [channel, waiters] : moved) {
+      auto n = owner_of(channel);
+      if (n && n->subscriber_up && n->subscribed.count(channel) != 0) {
+        if (auto it = n->confirming.find(channel); it != n->confirming.end()) {
+          for (auto& w : waiters)
+            it->second.push_back(std::move(w));
+          continue;
+        }
+        // Listening there already.
+        reply ok;
+        ok.type = reply::kind::integer;
+        ok.integer = 1;
+        for (auto& w : waiters)
+          asio::post(strand_, [w = std::move(w), ok] { w(ok); });
+        continue;
+      }
+      for (auto& w : waiters)
+        asio::post(strand_, [w = std::move(w)] {
+          w(reply::make_error("redis not connected: the channel's shard has no subscriber now"));
+        });
     }
   }
 

@@ -164,8 +164,9 @@ struct shard_subscriber::impl : std::enable_shared_from_this<impl> {
 
   void send(const std::vector<std::string>& argv, pending p) {
     if (closed_) {
-      if (p.on_done)
-        later([h = std::move(p.on_done)] { h(reply::make_error("redis connection lost")); });
+      if (p.on_done) // posted even after stop(): whoever waits must hear
+        asio::post(strand_,
+                   [h = std::move(p.on_done)] { h(reply::make_error("redis connection lost")); });
       return;
     }
     if (p.remaining > 0)
@@ -261,8 +262,10 @@ struct shard_subscriber::impl : std::enable_shared_from_this<impl> {
   void complete(reply r) {
     auto h = std::move(pending_.front().on_done);
     pending_.pop_front();
+    // Posted even after stop(), as close() does for what is still pending:
+    // the entry has left pending_, so nobody else would answer it.
     if (h)
-      later([h = std::move(h), r = std::move(r)]() mutable { h(std::move(r)); });
+      asio::post(strand_, [h = std::move(h), r = std::move(r)]() mutable { h(std::move(r)); });
   }
 
   /// Closes the socket and fails whatever waits; `report` says whether the

@@ -15,7 +15,20 @@ std::vector<std::string> probe_channels(const state& st) {
   std::vector<std::string> out;
   for (auto& tag : st.topology->shard_tags())
     out.push_back(redis::keys::probe(st.ctx->instance_id, tag));
+  // Sorted: masters listed in another order are the same shards.
+  std::sort(out.begin(), out.end());
   return out;
+}
+
+void use_probe_channels(actor* self, const std::vector<std::string>& channels) {
+  auto& st = self->state;
+  std::vector<std::string> gone;
+  for (auto& c : st.probe.channels)
+    if (std::find(channels.begin(), channels.end(), c) == channels.end())
+      gone.push_back(c);
+  if (!gone.empty())
+    st.topology->unsubscribe(std::move(gone));
+  st.probe.channels = channels;
 }
 
 namespace {
@@ -34,13 +47,7 @@ std::string joined(const std::unordered_set<std::string>& names) {
 /// channel that was not listening yet.
 void follow_shards(actor* self, std::vector<std::string> channels) {
   auto& st = self->state;
-  std::vector<std::string> gone;
-  for (auto& c : st.probe.channels)
-    if (std::find(channels.begin(), channels.end(), c) == channels.end())
-      gone.push_back(c);
-  if (!gone.empty())
-    st.topology->unsubscribe(std::move(gone));
-  st.probe.channels = channels;
+  use_probe_channels(self, channels);
   st.probe.sent = 0;
   st.probe.waiting.clear();
   auto handle = caf::actor{self};

@@ -142,8 +142,11 @@ bool call_down(actor* self, const caf::actor_addr& who);
 void send_probe(actor* self);
 /// A message on a probe channel.
 void probe_returned(actor* self, const std::string& channel, const std::string& payload);
-/// The probe channels for the shards the topology has now.
+/// The probe channels for the shards the topology has now, sorted.
 std::vector<std::string> probe_channels(const state& st);
+/// Makes `channels` the probe's, unsubscribing those it had and no longer
+/// uses (the caller subscribes the new ones).
+void use_probe_channels(actor* self, const std::vector<std::string>& channels);
 
 // -- admin API (actors/bridge/admin_router.cpp) -------------------------------
 

@@ -195,7 +195,7 @@ void channel_message(actor* self, const std::string& user, std::string payload) 
 
 void resubscribe_all(actor* self) {
   auto& st = self->state;
-  st.probe.channels = probe_channels(st);
+  use_probe_channels(self, probe_channels(st));
   auto names = st.probe.channels;
   for (auto& user : st.registry.channels)
     names.push_back(redis::keys::signal(user));

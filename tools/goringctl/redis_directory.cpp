@@ -361,8 +361,9 @@ const std::string& redis_directory::master_of(uint16_t slot) const {
   for (const auto& range : slots_)
     if (range.first <= slot && slot <= range.last)
       return range.master;
-  throw error{"no master of the Redis Cluster at " + addr_ + " serves hash slot "
-              + std::to_string(slot) + " (is the cluster down?)"};
+  // Between two slot maps (a failover): settled() reads the map again.
+  throw node_lost{"no master of the Redis Cluster at " + addr_ + " serves hash slot "
+                  + std::to_string(slot) + " (is the cluster down?)"};
 }
 
 redis_directory::reply_ptr redis_directory::run(const std::vector<std::string>& argv) {
