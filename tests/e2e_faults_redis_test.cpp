@@ -483,6 +483,33 @@ TEST_CASE("without any fault every pub/sub probe comes back: readiness stays tru
   CHECK(subscribers_of(redis, keys::signal("alice")) == 1);
 }
 
+namespace {
+
+/// Holds the clients of `nodes` for 3 s (CLIENT PAUSE, `mode` ALL or WRITE)
+/// and checks what the lost probe does: west's /ready turns 503 during the
+/// pause, and both instances are ready again within ten probe intervals
+/// after it. No Redis command of the test's own until the pause is over.
+/// Returns how long after the pause they were ready.
+std::chrono::milliseconds stall_redis(const std::vector<redis_server*>& nodes,
+                                      const std::string& mode, goring_process& east,
+                                      goring_process& west) {
+  constexpr auto pause = 3000ms;
+  for (auto* node : nodes) {
+    auto paused = node->run({"CLIENT", "PAUSE", std::to_string(pause.count()), mode});
+    REQUIRE(paused.type == reply_kind::status);
+  }
+  auto at = clock_type::now();
+  CHECK(wait_until([&] { return admin_get(west, "/ready").status == 503; }, pause - 200ms));
+  while (since(at) < pause + 100ms)
+    std::this_thread::sleep_for(20ms);
+  // The next tick finds its probe missing and reconnects; the probe after
+  // that comes back.
+  CHECK(wait_until([&] { return is_ready(west) && is_ready(east); }, 10 * probe_interval));
+  return since(at) - pause;
+}
+
+} // namespace
+
 TEST_CASE("a pub/sub probe that does not come back turns readiness false, is counted, and "
           "delivery recovers by itself") {
   redis_backend redis;
@@ -498,25 +525,13 @@ TEST_CASE("a pub/sub probe that does not come back turns readiness false, is cou
   // Redis holds every command for 3 s: a probe published in the pause
   // cannot come back before the tick after it (every 500 ms). A cluster
   // pauses on every node (the cluster bus goes on: no failover).
-  constexpr auto pause = 3000ms;
   std::vector<redis_server*> nodes;
   if (redis.is_cluster())
     nodes = redis.cluster().nodes();
   else
     nodes.push_back(&redis.server());
-  for (auto* node : nodes) {
-    auto paused = node->run({"CLIENT", "PAUSE", std::to_string(pause.count()), "ALL"});
-    REQUIRE(paused.type == reply_kind::status);
-  }
-  auto at = clock_type::now();
-  // No Redis command of the test's own until the pause is over.
-  CHECK(wait_until([&] { return admin_get(west, "/ready").status == 503; }, pause - 200ms));
-  while (since(at) < pause + 100ms)
-    std::this_thread::sleep_for(20ms);
-  // The next tick finds its probe missing and reconnects; the probe after
-  // that comes back.
-  CHECK(wait_until([&] { return is_ready(west) && is_ready(east); }, 10 * probe_interval));
-  MESSAGE("ready again ", (since(at) - pause).count(), " ms after the pause ended");
+  auto late = stall_redis(nodes, "ALL", east, west);
+  MESSAGE("ready again ", late.count(), " ms after the pause ended");
   CHECK(metric(west, "goring_pubsub_probe_failures_total") >= failures_before + 1);
   CHECK(subscribers_of(redis, keys::signal("bob")) == 1);
   CHECK(subscribers_of(redis, keys::signal("alice")) == 1);
@@ -551,15 +566,7 @@ TEST_CASE("on a cluster the probe goes through every master's shard: one master 
   // One master holds its clients' writes (SPUBLISH among them) for 3 s; the
   // two others and the cluster bus go on (no failover). A single probe
   // channel would live on one master and miss this two times in three.
-  constexpr auto pause = 3000ms;
-  auto* stalled = masters[1];
-  auto paused = stalled->run({"CLIENT", "PAUSE", std::to_string(pause.count()), "WRITE"});
-  REQUIRE(paused.type == reply_kind::status);
-  auto at = clock_type::now();
-  CHECK(wait_until([&] { return admin_get(west, "/ready").status == 503; }, pause - 200ms));
-  while (since(at) < pause + 100ms)
-    std::this_thread::sleep_for(20ms);
-  CHECK(wait_until([&] { return is_ready(west) && is_ready(east); }, 10 * probe_interval));
+  stall_redis({masters[1]}, "WRITE", east, west);
   CHECK(metric(west, "goring_pubsub_probe_failures_total") >= failures_before + 1);
 
   auto session_id = connect_call(alice, bob);
